@@ -1,0 +1,60 @@
+"""Convolution -> batch normalisation -> activation, the building block of every model here.
+
+`ConvBNAct` wraps any convolution link: a plain `chainer.links.Convolution2D` producing planar
+feature maps (N, C, H, W), or a G-convolution (`P4ConvZ2`, `P4ConvP4`, `P4MConvZ2`, ...)
+producing G-feature maps (N, C, G, H, W) with G = 4 (p4) or 8 (p4m) stabiliser channels.
+
+Batch normalisation keeps ONE mean/variance/gamma/beta per feature map C. On a G-feature map the
+statistics are pooled over the batch, the stabiliser axis and the plane, i.e. over axes
+(0, 2, 3, 4). Normalising each of the G orientation channels separately would break
+equivariance (a rotated input permutes the G channels, so it must see the same statistics);
+sharing them keeps `ConvBNAct` exactly as equivariant as its convolution.
+
+The mode follows `chainer.config.train`: batch statistics (and running-average updates) in
+training, the running averages in test mode.
+"""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+
+class ConvBNAct(chainer.Chain):
+    """conv(x) -> BatchNormalization (per feature map) -> act.
+
+    Args:
+        conv (chainer.Link): the convolution. It must expose `out_channels` (the number of
+            feature maps C it produces); `L.Convolution2D` and the G-conv links do.
+        bn (bool): whether to batch-normalise the convolution's output.
+        act (callable or None): the activation applied last; None for none.
+
+    Shapes: x -> conv -> (N, C, H, W) or (N, C, G, H, W); the output has the same shape.
+    """
+
+    def __init__(self, conv, bn=True, act=F.relu):
+        super().__init__()
+        if not isinstance(conv, chainer.Link):
+            raise TypeError(f"ConvBNAct: conv must be a chainer.Link, got {type(conv).__name__}")
+        if act is not None and not callable(act):
+            raise TypeError(f"ConvBNAct: act must be callable or None, got {type(act).__name__}")
+        self.act = act
+        with self.init_scope():
+            self.conv = conv
+            if bn:
+                channels = getattr(conv, "out_channels", None)
+                if not isinstance(channels, int) or channels <= 0:
+                    raise TypeError(
+                        f"ConvBNAct: {type(conv).__name__} has no positive integer "
+                        f"'out_channels' attribute; batch normalisation needs the channel count")
+                # With axis=None chainer reduces over every axis except axis 1, so a 5-D
+                # G-feature map (N, C, G, H, W) shares statistics over G as required.
+                self.bn = L.BatchNormalization(channels)
+            else:
+                self.bn = None
+
+    def forward(self, x):
+        h = self.conv(x)
+        if self.bn is not None:
+            h = self.bn(h)
+        if self.act is not None:
+            h = self.act(h)
+        return h
