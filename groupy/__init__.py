@@ -1,0 +1,7 @@
+"""groupy: group arrays, functions on groups and group-equivariant convolutions.
+
+Subpackages: ``groupy.garray`` (arrays of elements of Z2, C4, D4, p4, p4m),
+``groupy.gfunc`` (functions on grids of group elements and their translations, plots),
+``groupy.gconv`` (filter-transform index tables and the Chainer G-convolution layers).
+"""
+__version__ = "0.1.0"
