@@ -1,0 +1,101 @@
+"""Index tables that transform G-convolution filters by the elements of the stabiliser.
+
+A filter with ``nti`` input transforms is an array ``w`` of shape ``(nti, k, k)``: a function
+on the ``nti`` stabiliser elements (1 for Z2, 4 for p4, 8 for p4m) times the k x k grid of
+points u (rows) and v (columns), both in [-floor(k/2), floor(k/2) - (k even)].  For each
+output transform g (the elements of C4, r = 0..3, or of D4, index m * 4 + r) the table gives
+
+    transformed[g, t, i, j] = w[T, U, V]   with   (T, U, V) = inds[g, t, i, j],
+
+and ``transformed[g]`` is the left translation of w by g, ``(g w)(x) = w(g^-1 x)``, the same
+as ``g * P4FuncArray(w)`` etc. in ``groupy.gfunc``.  In numpy terms (``rot = np.rot90``):
+
+* Z2 filter (nti = 1), g = (m, r):
+  ``transformed[g, 0] = np.flip(rot(w[0], k=r, axes=(0, 1)), axis=0) if m else
+  rot(w[0], k=r, axes=(0, 1))``, i.e. rotate by r quarter turns (np.rot90's direction),
+  then, if m = 1, flip the rows (axis 0, u -> -u).
+* p4 filter (nti = 4, axis 0 indexed by s), g = r:
+  ``transformed[r] = rot(np.roll(w, r, axis=0), k=r, axes=(1, 2))``, i.e.
+  ``transformed[r, s] = rot(w[(s - r) % 4], k=r)``.
+* p4m filter (nti = 8, axis 0 indexed by n * 4 + s), g = (m, r): every plane is transformed
+  spatially as a Z2 filter by (m, r), and the planes are permuted by
+  ``transformed[g, n * 4 + s] = spatial_g(w[n' * 4 + s'])`` with
+  ``n' = (n + m) % 2`` and ``s' = (s - (-1)**(n + m) * r) % 4``
+  (from g^-1 (n, s) = R^-r M^m M^n R^s = M^(n+m) R^(s - (-1)^(n+m) r)).
+
+For even k the rotations and mirrors act about the pixel corner (-1/2, -1/2), which is the
+centre of the grid: ``C4_halfshift`` for p4 and ``D4_halfshift`` for p4m.  np.rot90 and
+np.flip also act about the array centre, so the formulas above hold for every k >= 1.
+
+Tables are int32 of shape ``(n_out_transforms, nti, k, k, 3)``; ``flatten_indices`` turns
+them into flat indices ``U * k * nti + V * nti + T`` (a filter laid out as (k, k, nti)).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from groupy.garray.C4_array import C4
+from groupy.garray.D4_array import D4
+from groupy.garray.p4_array import C4_halfshift
+from groupy.garray.p4m_array import D4_halfshift
+from groupy.gfunc.p4func_array import P4FuncArray
+from groupy.gfunc.p4mfunc_array import P4MFuncArray
+from groupy.gfunc.z2func_array import Z2FuncArray
+
+
+def _check_ksize(ksize):
+    if isinstance(ksize, bool) or not isinstance(ksize, numbers.Integral) or ksize < 1:
+        raise ValueError(f"ksize must be a positive integer; got {ksize!r}")
+    return int(ksize)
+
+
+def _table(func_array, group):
+    """Left-translation indices of `func_array` by every element of `group` as the int32
+    table (n_out, nti, k, k, 3); a Z2 function gets the stabiliser index T = 0 prepended."""
+    index = func_array.left_translation_indices(group)
+    if index.shape[-1] == 2:  # Z2 filter: add nti = 1 and T = 0
+        index = np.concatenate([np.zeros_like(index[..., :1]), index], axis=-1)
+        index = index[:, None]
+    return index.astype(np.int32)
+
+
+def make_c4_z2_indices(ksize):
+    """Rotate a Z2 filter by r = 0..3: int32 table of shape (4, 1, k, k, 3)."""
+    ksize = _check_ksize(ksize)
+    group = C4 if ksize % 2 else C4_halfshift
+    return _table(Z2FuncArray(np.zeros((ksize, ksize))), group)
+
+
+def make_c4_p4_indices(ksize):
+    """Rotate a p4 filter by r = 0..3: int32 table of shape (4, 4, k, k, 3)."""
+    ksize = _check_ksize(ksize)
+    group = C4 if ksize % 2 else C4_halfshift
+    return _table(P4FuncArray(np.zeros((4, ksize, ksize))), group)
+
+
+def make_d4_z2_indices(ksize):
+    """Rotate/flip a Z2 filter by (m, r), index m * 4 + r: int32 table (8, 1, k, k, 3)."""
+    ksize = _check_ksize(ksize)
+    group = D4 if ksize % 2 else D4_halfshift
+    return _table(Z2FuncArray(np.zeros((ksize, ksize))), group)
+
+
+def make_d4_p4m_indices(ksize):
+    """Rotate/flip a p4m filter by (m, r), index m * 4 + r: int32 table (8, 8, k, k, 3)."""
+    ksize = _check_ksize(ksize)
+    group = D4 if ksize % 2 else D4_halfshift
+    return _table(P4MFuncArray(np.zeros((8, ksize, ksize))), group)
+
+
+def flatten_indices(inds):
+    """Flat indices ``U * k * nti + V * nti + T`` of a table (n_out, nti, k, k, 3): int32
+    array of shape (n_out, nti, k, k), indexing a filter flattened from layout (k, k, nti)."""
+    inds = np.asarray(inds)
+    if inds.ndim != 5 or inds.shape[-1] != 3 or inds.shape[2] != inds.shape[3]:
+        raise ValueError("flatten_indices: expected a table of shape "
+                         f"(n_out, nti, k, k, 3); got shape {inds.shape}")
+    nti, k = inds.shape[1], inds.shape[2]
+    t, u, v = inds[..., 0], inds[..., 1], inds[..., 2]
+    return (u * k * nti + v * nti + t).astype(np.int32)

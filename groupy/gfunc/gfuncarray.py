@@ -1,0 +1,148 @@
+"""GFuncArray: arrays of functions on a finite grid of group elements.
+
+A GFuncArray holds values ``v`` of shape ``batch_shape + i2g.shape``: ``v[..., i, j, ...]`` is
+the value of each function at the group element ``i2g[i, j, ...]``.  Group elements act on
+such functions by
+
+* left translation  ``g * f``:  ``(g f)(x) = f(g^-1 x)``  (transform the function by g),
+* right translation ``f * g``:  ``(f g)(x) = f(x g^-1)``.
+
+With these, ``*`` is associative: ``(g h) f = g (h f)``, ``(f g) h = f (g h)`` and
+``(g f) h = g (f h)``.  (Note the inverse in the right translation: without it,
+``(f g) h`` would be ``f (h g)``.)  ``g`` may also be an element of a subgroup that acts on the
+grid's group (C4 on p4, D4 on p4m, any group on Z2).
+
+Both are computed by gathering values with integer indices, so ``g^-1 x`` (resp. ``x g^-1``)
+must lie on the grid for every grid point x; otherwise a ValueError says so (a translation
+moves points off a finite grid: use ``np.roll`` for circular shifts).  When ``g`` has a loop
+shape of its own, the result stacks one transformed function per element of ``g``:
+``batch_shape + g.shape + i2g.shape``.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from groupy.garray.garray import GArray
+
+
+class GFuncArray:
+    """Functions on the grid ``i2g`` (index -> group element) with values ``v``.
+
+    Subclasses implement ``g2i(g)``: the grid index of each element of ``g``, an int64 array of
+    shape ``g.shape + (i2g.ndim,)``, raising ValueError for elements off the grid.
+
+    Args:
+        v: ndarray of shape ``batch_shape + i2g.shape``.
+        i2g: GArray, the grid of group elements.
+    """
+
+    def __init__(self, v, i2g):
+        if not isinstance(i2g, GArray):
+            raise TypeError(f"{type(self).__name__}: i2g must be a GArray; got {type(i2g)}")
+        v = np.asarray(v)
+        nd = i2g.ndim
+        if v.ndim < nd or v.shape[v.ndim - nd:] != i2g.shape:
+            raise ValueError(f"{type(self).__name__}: v must have trailing shape {i2g.shape} "
+                             f"(batch_shape + grid shape); got shape {v.shape}")
+        self.v = v
+        self.i2g = i2g
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def f_shape(self):
+        """Shape of the grid (the domain of one function)."""
+        return self.i2g.shape
+
+    @property
+    def f_ndim(self):
+        return self.i2g.ndim
+
+    @property
+    def shape(self):
+        """Batch shape (the shape of the array of functions)."""
+        return self.v.shape[:self.v.ndim - self.f_ndim]
+
+    def _with_values(self, v):
+        out = copy.copy(self)
+        out.v = v
+        return out
+
+    def __getitem__(self, key):
+        """Index the batch axes."""
+        if not isinstance(key, tuple):
+            key = (key,)
+        if not any(k is Ellipsis for k in key):
+            key = key + (Ellipsis,)
+        return self._with_values(self.v[key + (slice(None),) * self.f_ndim])
+
+    # ------------------------------------------------------------------ translations
+    def g2i(self, g):
+        raise NotImplementedError
+
+    def _check_on_grid(self, index, what):
+        size = np.asarray(self.f_shape, dtype=np.int64)
+        if not np.all((index >= 0) & (index < size)):
+            raise ValueError(f"{type(self).__name__}: {what} moves points off the grid of "
+                             f"shape {self.f_shape} (it does not map the grid onto itself)")
+        return index
+
+    def _broadcast_g(self, g):
+        if not isinstance(g, GArray):
+            raise TypeError(f"{type(self).__name__}: expected a GArray; got {type(g)}")
+        return g.reshape(g.shape + (1,) * self.f_ndim)
+
+    def left_translation_points(self, g):
+        """``g^-1 x`` for every g and grid point x: loop shape ``g.shape + f_shape``."""
+        return self._broadcast_g(g).inv() * self.i2g
+
+    def left_translation_indices(self, g):
+        """Indices into the grid: ``(g f)[..., idx] = f.v[..., *index[idx]]``.
+
+        Returns int64 array of shape ``g.shape + f_shape + (f_ndim,)``."""
+        return self._check_on_grid(self.g2i(self.left_translation_points(g)),
+                                   "left translation")
+
+    def right_translation_points(self, g):
+        """``x g^-1`` for every g and grid point x: loop shape ``g.shape + f_shape``."""
+        g = self._broadcast_g(g).inv()
+        if g.garray_class is not self.i2g.garray_class:  # a subgroup element: embed it
+            g = g * self.i2g.garray_class.identity(g.shape)
+        return self.i2g * g
+
+    def right_translation_indices(self, g):
+        """Indices into the grid: ``(f g)[..., idx] = f.v[..., *index[idx]]``."""
+        return self._check_on_grid(self.g2i(self.right_translation_points(g)),
+                                   "right translation")
+
+    def _gather(self, index):
+        return self._with_values(
+            self.v[(Ellipsis,) + tuple(index[..., i] for i in range(self.f_ndim))])
+
+    def __rmul__(self, g):
+        """Left translation ``g * f``."""
+        if not isinstance(g, GArray):
+            return NotImplemented
+        return self._gather(self.left_translation_indices(g))
+
+    def __mul__(self, g):
+        """Right translation ``f * g``."""
+        if not isinstance(g, GArray):
+            return NotImplemented
+        return self._gather(self.right_translation_indices(g))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, f_shape={self.f_shape})"
+
+
+def centered_range(n, start=None, stop=None, name="u"):
+    """(start, stop) of n grid coordinates, inclusive; centred on 0 by default:
+    [-floor(n/2), floor(n/2) - (n even)].  Given bounds must span exactly n points."""
+    if start is None and stop is None:
+        start = -(n // 2)
+        return start, start + n - 1
+    if start is None or stop is None or stop - start + 1 != n:
+        raise ValueError(f"{name}min/{name}max = {start}/{stop} must both be given and span "
+                         f"the {n} grid points of that axis")
+    return int(start), int(stop)
