@@ -1,0 +1,20 @@
+"""Chainer G-convolution layers for the plane groups p4 and p4m.
+
+* :class:`SplitGConv2D` and its subclasses :class:`P4ConvZ2`, :class:`P4ConvP4`,
+  :class:`P4MConvZ2`, :class:`P4MConvP4M` (links);
+* :func:`transform_filter` / :class:`TransformGFilter` (the differentiable filter transform);
+* pooling over the plane group: :func:`plane_group_spatial_max_pooling`,
+  :func:`orientation_max_pooling`, :func:`orientation_mean_pooling`;
+* :func:`check_equivariance`, to measure how equivariant a link or chain is;
+* :func:`gpu_available`, a CuPy device check that never raises.
+"""
+from groupy.gconv.chainer_gconv.check_equivariance import (  # noqa: F401
+    check_equivariance, transform_feature_map)
+from groupy.gconv.chainer_gconv.gpu import gpu_available  # noqa: F401
+from groupy.gconv.chainer_gconv.p4_conv import P4ConvP4, P4ConvZ2  # noqa: F401
+from groupy.gconv.chainer_gconv.p4m_conv import P4MConvP4M, P4MConvZ2  # noqa: F401
+from groupy.gconv.chainer_gconv.pooling import (  # noqa: F401
+    orientation_max_pooling, orientation_mean_pooling, plane_group_spatial_max_pooling)
+from groupy.gconv.chainer_gconv.splitgconv2d import SplitGConv2D  # noqa: F401
+from groupy.gconv.chainer_gconv.transform_filter import (  # noqa: F401
+    GFilterIndex, TransformGFilter, TransformGFilterAdjoint, transform_filter)

@@ -1,0 +1,223 @@
+"""SplitGConv2D: a group convolution computed as one filter transform + one plain convolution.
+
+A G-convolution layer from a group with input stabiliser H_in (size nis: 1 for Z2, 4 for C4,
+8 for D4) to output stabiliser H_out (size nos) correlates the input with every transformed copy
+``s . psi`` (s in H_out) of each filter ``psi``. The copies are obtained by
+:func:`~groupy.gconv.chainer_gconv.transform_filter.transform_filter` from the index table of
+the subclass (:meth:`SplitGConv2D.make_transformation_indices`); "split" because the group
+convolution is then split into that gather and a single planar
+:func:`chainer.functions.convolution_2d` with ``in * nis`` input and ``out * nos`` output
+channels, which is where all the arithmetic happens.
+
+Shapes: ``W`` (out, in, nis, k, k), ``b`` (out,) shared over the output stabiliser;
+input (N, in, nis, H, W), output (N, out, nos, H', W'), or the flattened
+(N, in * nis, H, W) -> (N, out * nos, H', W') with ``flat_channels=True``.
+
+Equivariance: with stride 1 and any symmetric ``pad``, rotating/flipping the input about the
+centre of its map (``numpy.rot90`` / ``numpy.flip`` on the spatial axes, together with the
+permutation of the stabiliser axis) rotates/flips the output about the centre of *its* map. For
+even ``ksize`` the filters are transformed about the centre of the k x k grid (half-shifted
+stabiliser), so the output of a map of size H has size H + 2 * pad - k + 1; use
+``pad = k // 2`` and ``pad = k // 2 - 1`` alternately to keep the size within one pixel.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy
+
+import chainer
+from chainer import functions as F
+from chainer import initializers, link
+
+from groupy.gconv.chainer_gconv._checks import check_float
+from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
+
+
+@functools.lru_cache(maxsize=None)
+def _gfilter_index(make_indices, ksize):
+    """The GFilterIndex of ``make_indices(ksize)``, built once per (table builder, ksize)."""
+    return GFilterIndex(make_indices(ksize))
+
+
+def _pair(value, name):
+    pair = (value, value) if numpy.isscalar(value) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, numpy.integer)) for v in pair):
+        raise ValueError('{} must be an int or a pair of ints, got {!r}'.format(name, value))
+    return tuple(int(v) for v in pair)
+
+
+def _positive_int(value, name, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError('{} must be a positive int, got {!r}'.format(name, value))
+    return int(value)
+
+
+class SplitGConv2D(link.Link):
+    """Base class of the G-convolution links (use a subclass: P4ConvZ2, P4ConvP4, ...).
+
+    Args:
+        in_channels (int or None): number of input feature maps per stabiliser element
+            (``None``: inferred from the first input).
+        out_channels (int): number of output feature maps per stabiliser element.
+        ksize (int): filter size k (odd or even).
+        filter_mask (array or None): 0/1 (or real) mask multiplied into ``W`` before the
+            transform, broadcastable to ``W``'s shape (out, in, nis, k, k), typically a (k, k)
+            disc. It must itself be invariant under the stabiliser to keep equivariance.
+        flat_channels (bool): input/output with the stabiliser folded into the channel axis,
+            (N, in * nis, H, W) -> (N, out * nos, H', W').
+        stride (int or pair), pad (int or pair): as in :func:`chainer.functions.convolution_2d`.
+        wscale (float): the default initialiser draws ``W`` from
+            normal(0, wscale * sqrt(1 / (nis * k * k * in_channels))).
+        nobias (bool): no bias.
+        initialW, initial_bias: initialisers or arrays for ``W`` (shape (out, in, nis, k, k)) and
+            ``b`` (shape (out,)); ``b`` defaults to 0.
+        dtype: float16, float32 or float64, the dtype of the parameters and of the inputs.
+
+    Input (N, in, nis, H, W) (for nis == 1 also a plain image batch (N, in, H, W)); output
+    (N, out, nos, H', W') with H' = (H + 2 * pad - k) // stride + 1. A wrong rank, channel
+    count, stabiliser size or dtype raises ValueError naming the expected shape.
+    """
+
+    #: size of the stabiliser of the input / output group (set by subclasses)
+    input_stabilizer_size = None
+    output_stabilizer_size = None
+
+    @staticmethod
+    def make_transformation_indices(ksize):
+        """Index table (nos, nis, k, k, 3) of the filter transform (set by subclasses)."""
+        raise NotImplementedError
+
+    def __init__(self, in_channels, out_channels, ksize=3, filter_mask=None, flat_channels=False,
+                 stride=1, pad=0, wscale=1.0, nobias=False, initialW=None, initial_bias=None,
+                 dtype=numpy.float32):
+        super(SplitGConv2D, self).__init__()
+        if self.input_stabilizer_size is None:
+            raise TypeError('SplitGConv2D is abstract: use P4ConvZ2, P4ConvP4, P4MConvZ2 or '
+                            'P4MConvP4M (or a subclass defining the stabiliser sizes and '
+                            'make_transformation_indices)')
+        self.in_channels = _positive_int(in_channels, 'in_channels', allow_none=True)
+        self.out_channels = _positive_int(out_channels, 'out_channels')
+        self.ksize = _positive_int(ksize, 'ksize')
+        self.stride = _pair(stride, 'stride')
+        self.pad = _pair(pad, 'pad')
+        if min(self.stride) < 1 or min(self.pad) < 0:
+            raise ValueError('stride must be >= 1 and pad >= 0, got stride={!r}, pad={!r}'.format(
+                stride, pad))
+        self.flat_channels = bool(flat_channels)
+        self.wscale = float(wscale)
+        self.dtype = numpy.dtype(dtype)
+        if self.dtype.type not in (numpy.float16, numpy.float32, numpy.float64):
+            raise ValueError('dtype must be float16, float32 or float64, got {}'.format(dtype))
+        self.index = _gfilter_index(type(self).make_transformation_indices, self.ksize)
+
+        self._filter_mask_source = None
+        if filter_mask is not None:
+            self._filter_mask_source = numpy.asarray(filter_mask, dtype=self.dtype)
+        self.filter_mask = None
+        self._initialW = initialW
+
+        with self.init_scope():
+            self.W = chainer.Parameter()  # initialised in _initialize_params (maybe lazily)
+            if nobias:
+                self.b = None
+            else:
+                self.b = chainer.Parameter()
+                self._initialize_param(self.b, 0 if initial_bias is None else initial_bias,
+                                       (self.out_channels,), 'initial_bias')
+        if self.in_channels is not None:
+            self._initialize_params(self.in_channels)
+
+    @property
+    def filter_shape(self):
+        """(out, in, nis, k, k): the shape of ``W``."""
+        return (self.out_channels, self.in_channels, self.input_stabilizer_size,
+                self.ksize, self.ksize)
+
+    def _initialize_param(self, param, init, shape, name):
+        """Fill ``param`` (kept as the same object, so optimizers set up before stay attached)
+        from an initializer, a scalar or an array of exactly ``shape``."""
+        if numpy.isscalar(init):
+            init = initializers.Constant(init, dtype=self.dtype)
+        elif not callable(init):
+            array = numpy.asarray(chainer.backend.CpuDevice().send(init))
+            if array.shape != shape:
+                raise ValueError('{} must have shape {}, got {}'.format(name, shape, array.shape))
+            init = initializers.Constant(array, dtype=self.dtype)
+        param.initializer = init
+        with chainer.using_config('dtype', self.dtype):
+            param.initialize(shape)
+        if param.dtype != self.dtype:
+            raise ValueError('{} gives dtype {}, but the link was built with dtype={}'.format(
+                name, param.dtype, self.dtype))
+
+    def _initialize_params(self, in_channels):
+        self.in_channels = in_channels
+        initialW = self._initialW
+        if initialW is None:
+            std = self.wscale * math.sqrt(
+                1.0 / (self.input_stabilizer_size * self.ksize ** 2 * in_channels))
+            initialW = initializers.Normal(std, dtype=self.dtype)
+        self._initialize_param(self.W, initialW, self.filter_shape, 'initialW')
+        if self._filter_mask_source is not None:
+            try:
+                mask = numpy.broadcast_to(self._filter_mask_source, self.filter_shape).copy()
+            except ValueError:
+                raise ValueError('filter_mask of shape {} does not broadcast to the filter shape '
+                                 '{}'.format(self._filter_mask_source.shape, self.filter_shape))
+            del self.filter_mask
+            self.add_persistent('filter_mask', self.device.send(mask))
+
+    def _flat_input(self, x):
+        """Validate x; return it as (N, in * nis, H, W) and the number of input channels."""
+        nis = self.input_stabilizer_size
+        cin = 'in_channels' if self.in_channels is None else self.in_channels
+        name = type(self).__name__
+        shape = tuple(x.shape)
+        if self.flat_channels:
+            expected = '(batch, {} * {}, height, width)'.format(cin, nis)
+            ok = len(shape) == 4 and (shape[1] % nis == 0 if self.in_channels is None
+                                      else shape[1] == self.in_channels * nis)
+            in_channels = shape[1] // nis if ok else None
+        else:
+            expected = '(batch, {}, {}, height, width)'.format(cin, nis)
+            if nis == 1:
+                expected += ' or (batch, {}, height, width)'.format(cin)
+            ok = ((len(shape) == 5 and shape[2] == nis) or (len(shape) == 4 and nis == 1)) and (
+                self.in_channels is None or shape[1] == self.in_channels)
+            in_channels = shape[1] if ok else None
+        if not ok:
+            raise ValueError('{}: expected input of shape {}, got {}'.format(
+                name, expected, shape))
+        check_float(x, name + ': input')
+        if self.W.array is not None and numpy.dtype(x.dtype) != self.W.dtype:
+            raise ValueError('{}: input dtype {} differs from the dtype of W ({}); cast the input '
+                             'or build the link with dtype={}'.format(
+                                 name, x.dtype, self.W.dtype, x.dtype))
+        kh, kw = self.ksize, self.ksize
+        h, w = shape[-2:]
+        if h + 2 * self.pad[0] < kh or w + 2 * self.pad[1] < kw:
+            raise ValueError('{}: input maps of size {}x{} are smaller than the {}x{} filter '
+                             '(pad={})'.format(name, h, w, kh, kw, self.pad))
+        if len(shape) == 5:
+            x = F.reshape(x, (shape[0], shape[1] * nis, h, w))
+        return x, in_channels
+
+    def forward(self, x):
+        """x (N, in, nis, H, W) -> y (N, out, nos, H', W') (see the class docstring)."""
+        x, in_channels = self._flat_input(x)
+        if self.W.array is None:
+            self._initialize_params(in_channels)
+        nos = self.output_stabilizer_size
+        w = self.W if self.filter_mask is None else self.W * self.filter_mask
+        tw = transform_filter(w, self.index)
+        tw = F.reshape(tw, (self.out_channels * nos, self.in_channels * self.input_stabilizer_size,
+                            self.ksize, self.ksize))
+        b = None if self.b is None else F.repeat(self.b, nos)
+        y = F.convolution_2d(x, tw, b, self.stride, self.pad)
+        if not self.flat_channels:
+            y = F.reshape(y, (y.shape[0], self.out_channels, nos) + y.shape[2:])
+        return y
