@@ -5,3 +5,10 @@ Subpackages: ``groupy.garray`` (arrays of elements of Z2, C4, D4, p4, p4m),
 ``groupy.gconv`` (filter-transform index tables and the Chainer G-convolution layers).
 """
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# CuPy warns on every `import chainer` when the optional NCCL library (multi-GPU only) is not
+# installed; nothing here uses NCCL, so that one warning is silenced. Other warnings stay.
+_warnings.filterwarnings("ignore", message=r"\s*nccl library could not be loaded",
+                         category=UserWarning)
