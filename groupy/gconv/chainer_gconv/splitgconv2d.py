@@ -147,12 +147,13 @@ class SplitGConv2D(link.Link):
             if array.shape != shape:
                 raise ValueError('{} must have shape {}, got {}'.format(name, shape, array.shape))
             init = initializers.Constant(array, dtype=self.dtype)
+        init_dtype = getattr(init, 'dtype', None)
+        if init_dtype is not None and numpy.dtype(init_dtype) != self.dtype:
+            raise ValueError('{} gives dtype {}, but the link was built with dtype={}'.format(
+                name, numpy.dtype(init_dtype), self.dtype))
         param.initializer = init
         with chainer.using_config('dtype', self.dtype):
             param.initialize(shape)
-        if param.dtype != self.dtype:
-            raise ValueError('{} gives dtype {}, but the link was built with dtype={}'.format(
-                name, param.dtype, self.dtype))
 
     def _initialize_params(self, in_channels):
         self.in_channels = in_channels
