@@ -114,7 +114,7 @@ def build_parser(defaults=None, prog=None, description=None):
     if unknown:
         raise ValueError(f"build_parser: unknown default(s) {sorted(unknown)}; known: {sorted(d)}")
     d.update(defaults or {})
-    p = argparse.ArgumentParser(prog=prog, description=description,
+    p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a("--datadir", type=str, help="folder holding the data files")
@@ -143,7 +143,7 @@ def build_parser(defaults=None, prog=None, description=None):
     a("--train_size", type=int, help="use only the first N training examples")
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
-    a("--quiet", action="store_true", help="no progress bars")
+    a("--quiet", action="store_true", help="no progress bars (one line per epoch only)")
     p.set_defaults(**d)
     return p
 
@@ -202,7 +202,7 @@ def check_args(args):
 
 def _explicit_flags(parser, argv):
     """The dest names given explicitly on the command line `argv`."""
-    probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             kwargs = dict(dest=action.dest)
@@ -558,10 +558,9 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         log.append(entry)
         with open(log_path, "a") as f:
             f.write(json.dumps(entry) + "\n")
-        if not args.quiet or epoch == args.epochs:
-            val_text = "" if val_error is None else f", val loss {val_loss:.4f} error {100 * val_error:.2f}%"
-            print(f"epoch {epoch}: train loss {train_loss:.4f} error {100 * train_error:.2f}%{val_text} "
-                  f"({seconds:.1f} s)", flush=True)
+        val_text = "" if val_error is None else f", val loss {val_loss:.4f} error {100 * val_error:.2f}%"
+        print(f"epoch {epoch}: train loss {train_loss:.4f} error {100 * train_error:.2f}%{val_text} "
+              f"({seconds:.1f} s)", flush=True)
         if epoch % args.save_freq == 0 or epoch == args.epochs:
             save_snapshot(snapshot_path, model, optimizer, epoch)
 
