@@ -44,11 +44,13 @@ class ResBlock2D(chainer.Chain):
         stride (int): stride of conv1 and of the projection (2 to halve H and W).
         shortcut (str or None): 'identity', 'projection' or None (identity where the shape is
             kept, projection otherwise). 'identity' with a shape change is a ValueError.
-        initialW: initializer passed to every convolution (None: the link's default).
+        **conv_kwargs: further keywords for every convolution (e.g. ``initialW``, or
+            ``dtype`` for the G-convolutions; batch normalisation follows
+            ``chainer.config.dtype``).
     """
 
     def __init__(self, in_channels, out_channels, conv=L.Convolution2D, in_conv=None,
-                 ksize=3, stride=1, shortcut=None, initialW=None):
+                 ksize=3, stride=1, shortcut=None, **conv_kwargs):
         super().__init__()
         for name, v in (('in_channels', in_channels), ('out_channels', out_channels),
                         ('ksize', ksize), ('stride', stride)):
@@ -71,7 +73,7 @@ class ResBlock2D(chainer.Chain):
                 + ('' if in_conv is conv else f', input kind {in_conv.__name__}'))
         self.shortcut = shortcut
         self.out_channels = out_channels
-        kw = {} if initialW is None else {'initialW': initialW}
+        kw = conv_kwargs
         with self.init_scope():
             self.bn1 = L.BatchNormalization(in_channels)
             # conv1 -> bn2 -> relu is exactly a ConvBNAct

@@ -5,6 +5,7 @@ import chainer.links as L
 import numpy as np
 import pytest
 from chainer import gradient_check
+from groupy.gconv.chainer_gconv import check_equivariance
 
 from gconv_experiments.residual_block_2d import ResBlock2D
 
@@ -64,3 +65,41 @@ def test_bad_arguments():
         ResBlock2D(0, 4)
     with pytest.raises(ValueError, match="shortcut must be None, 'identity' or 'projection'"):
         ResBlock2D(2, 2, shortcut='conv')
+
+
+@pytest.mark.parametrize('conv_name, in_conv_name, group_in, group_out, cin, cout, stride', [
+    ('P4ConvP4', None, 'p4', 'p4', 2, 2, 1),
+    ('P4ConvP4', None, 'p4', 'p4', 2, 3, 2),
+    ('P4MConvP4M', None, 'p4m', 'p4m', 2, 2, 1),
+    ('P4MConvP4M', None, 'p4m', 'p4m', 2, 3, 2),
+    ('P4MConvP4M', 'P4MConvZ2', 'Z2', 'p4m', 3, 2, 1),
+])
+def test_g_block_is_equivariant_float64(conv_name, in_conv_name, group_in, group_out,
+                                        cin, cout, stride):
+    """Rotating/flipping the input (spatially, and permuting its stabiliser axis) rotates/flips
+    the output the same way. Odd sizes keep the stride-2 grid symmetric about the centre."""
+    from groupy.gconv import chainer_gconv
+    conv = getattr(chainer_gconv, conv_name)
+    in_conv = in_conv_name and getattr(chainer_gconv, in_conv_name)
+    with chainer.using_config('dtype', np.float64):
+        block = ResBlock2D(cin, cout, conv=conv, in_conv=in_conv, stride=stride,
+                           dtype=np.float64)
+    stab = {'Z2': (), 'p4': (4,), 'p4m': (8,)}[group_in]
+    x = _x((3, cin) + stab + (7, 7), dtype=np.float64)
+    with chainer.using_config('train', True):  # non-trivial BN running statistics
+        y = block(x)
+    nos = 8 if group_out == 'p4m' else 4
+    assert y.shape == (3, cout, nos, 4 if stride == 2 else 7, 4 if stride == 2 else 7)
+    errors = check_equivariance(block, group_in, group_out, x=x)
+    assert max(errors.values()) < 1e-5, errors
+
+
+def test_g_block_gradients_float64():
+    from groupy.gconv.chainer_gconv import P4MConvP4M
+    with chainer.using_config('dtype', np.float64):
+        block = ResBlock2D(2, 2, conv=P4MConvP4M, stride=2, shortcut='projection',
+                           dtype=np.float64)
+    x = _x((2, 2, 8, 3, 3), dtype=np.float64)
+    gy = _x((2, 2, 8, 2, 2), seed=3, dtype=np.float64)
+    gradient_check.check_backward(block, x, gy, params=(block.conv1.conv.W, block.proj.W),
+                                  eps=1e-3, atol=1e-5, rtol=1e-4, dtype=np.float64)
