@@ -1,0 +1,91 @@
+"""CIFAR10/train.py end to end on a tiny archive: first run preprocesses and writes log,
+snapshot and summary; --resume continues it bit-for-bit; both invocation styles; clear errors."""
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from gconv_experiments.CIFAR10 import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SMALL = ["--net_kwargs", "{'widths': (3, 4)}", "--batchsize", "25", "--quiet",
+         "--transformations", "translation,hflip"]
+
+
+def _run(args, cwd):
+    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def _log(out):
+    with open(os.path.join(out, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def _weights(out):
+    params = {}
+    with h5py.File(os.path.join(out, "snapshot.h5"), "r") as f:
+        f["model"].visititems(lambda k, v: params.__setitem__(k, v[()])
+                              if isinstance(v, h5py.Dataset) else None)
+    return params
+
+
+def test_one_epoch_cli_then_resume_matches_uninterrupted_run(tmp_path, tiny_archive):
+    datadir, out = str(tmp_path), str(tmp_path / "run")
+    # script style, model given as a path, as in the original README
+    first = _run(["CIFAR10/train.py", "--datadir=" + datadir, "--resultdir=" + out,
+                  "--modelfn=CIFAR10/models/P4AllCNNC.py", "--epochs", "1"] + SMALL,
+                 cwd=os.path.join(REPO, "gconv_experiments"))
+    assert first.returncode == 0, first.stderr
+    assert "P4AllCNNC test error:" in first.stdout
+    assert sorted(os.listdir(out)) == ["args.json", "log.jsonl", "snapshot.h5", "summary.json"]
+    assert os.path.isfile(os.path.join(datadir, "preprocessed", "train_all.npz"))
+    with open(os.path.join(out, "args.json")) as f:
+        args = json.load(f)
+    assert (args["opt"], args["weight_decay"], args["lr_decay_schedule"], args["batchsize"]) == \
+        ("MomentumSGD", 0.001, "100-200-300", 25)
+    log = _log(out)
+    assert [e["epoch"] for e in log] == [1] and log[0]["lr"] == pytest.approx(0.05)
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    assert summary["test_file"] == os.path.join(datadir, "preprocessed/test.npz")
+    assert 0 <= summary["test_error"] <= 1 and summary["n_params"] > 0
+
+    # module style, continue to epoch 2
+    second = _run(["-m", "gconv_experiments.CIFAR10.train", "--datadir", datadir,
+                   "--resultdir", out, "--resume", "--epochs", "2", "--quiet"], cwd=REPO)
+    assert second.returncode == 0, second.stderr
+    resumed = _log(out)
+    assert [e["epoch"] for e in resumed] == [1, 2]
+
+    # the same two epochs without interruption give the same numbers and weights
+    ref = str(tmp_path / "ref")
+    train.main(["--datadir", datadir, "--resultdir", ref, "--modelfn", "P4AllCNNC",
+                "--epochs", "2"] + SMALL)
+    assert [e["train_loss"] for e in _log(ref)] == [e["train_loss"] for e in resumed]
+    a, b = _weights(out), _weights(ref)
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_bare_split_names_and_other_npz_files(tmp_path, tiny_archive):
+    datadir = str(tmp_path)
+    x, t = train.load_data(os.path.join(datadir, "valid.npz"))  # builds the cache
+    assert x.shape == (20, 3, 32, 32) and x.dtype == np.float32 and t.dtype == np.int32
+    np.savez(os.path.join(datadir, "mine.npz"), data=x[:5], labels=t[:5])
+    x5, _ = train.load_data(os.path.join(datadir, "mine.npz"))
+    np.testing.assert_array_equal(x5, x[:5])
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    status = train.cli(["--datadir", str(tmp_path), "--resultdir", str(tmp_path / "r"),
+                        "--modelfn", "AllCNNC", "--epochs", "1", "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("CIFAR10/train.py: error: ") and str(tmp_path) in err
+    assert "cifar-10-python.tar.gz" in err
