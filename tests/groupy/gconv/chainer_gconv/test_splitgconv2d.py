@@ -245,3 +245,20 @@ def test_gpu_check_backward_and_lazy_init(cls):
     gy = cupy.random.uniform(-1, 1, y.shape)
     gradient_check.check_backward(layer, x, gy, params=(layer.W, layer.b), dtype=np.float64,
                                   atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('k', [2, 3])
+@pytest.mark.parametrize('cls', CLASSES)
+def test_translation_equivariance_with_a_margin(cls, k):
+    """Shifting the input by whole pixels shifts the output (content kept away from the border,
+    so zero padding never sees it)."""
+    nis = STAB[cls][0]
+    layer = cls(2, 2, ksize=k, pad=k // 2, dtype=np.float64)
+    layer.b.array[:] = [0.5, -0.5]
+    x = np.zeros((1, 2, nis, 12, 12))
+    x[..., 4:8, 4:8] = np.random.RandomState(5).standard_normal((1, 2, nis, 4, 4))
+    y = layer(x).array
+    for shift in [(1, 0), (-2, 1), (0, -3)]:
+        y_shifted = layer(np.roll(x, shift, axis=(-2, -1))).array
+        np.testing.assert_allclose(y_shifted, np.roll(y, shift, axis=(-2, -1)),
+                                   rtol=1e-12, atol=1e-12)
