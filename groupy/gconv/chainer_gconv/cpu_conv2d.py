@@ -165,23 +165,42 @@ def _parallel(g, itemsize, work):
     return results
 
 
-def _im2col_chunk(g, x, n0, n1, padded, col):
-    """Copies the patches of x[n0:n1] into col (c, kh, kw, n, ho, wo); returns it as a matrix."""
+_scratch = threading.local()
+
+
+def _buffer(name, size, dtype):
+    """A flat scratch array of ``size`` items, kept per thread and reused between calls (fresh
+    multi-megabyte allocations would cost page faults on every call)."""
+    store = _scratch.__dict__
+    buf = store.get((name, dtype))
+    if buf is None or buf.size < size:
+        buf = numpy.empty(max(size, 1), dtype)
+        store[(name, dtype)] = buf
+    return buf[:size]
+
+
+def _im2col_chunk(g, x, n0, n1, dtype):
+    """The patches of x[n0:n1] as a matrix (c * kh * kw, nb * ho * wo), rows ordered (c, i, j)
+    and columns (n, u, v): one copy from a stride-trick view of a zero-padded scratch copy."""
     nb = n1 - n0
-    xp = padded[:, :nb]  # (c, nb, hp, wp), borders stay zero
+    xp = _buffer('padded', g.c * nb * g.hp * g.wp, dtype).reshape(g.c, nb, g.hp, g.wp)
+    if g.ph or g.pw:
+        xp.fill(0)
     xp[:, :, g.ph:g.ph + g.h, g.pw:g.pw + g.w] = x[n0:n1].transpose(1, 0, 2, 3)
     s_c, s_n, s_h, s_w = xp.strides
     patches = as_strided(xp, (g.c, g.kh, g.kw, nb, g.ho, g.wo),
                          (s_c, s_h, s_w, s_n, s_h * g.sy, s_w * g.sx), writeable=False)
-    col = col[:g.k * nb * g.p].reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
+    col = _buffer('col', g.k * nb * g.p, dtype).reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
     numpy.copyto(col, patches)
     return col.reshape(g.k, nb * g.p)
 
 
-def _chunk_buffers(g, dtype, bb):
-    padded = numpy.zeros((g.c, bb, g.hp, g.wp), dtype)
-    col = numpy.empty(g.k * bb * g.p, dtype)
-    return padded, col
+def _channel_major_chunk(a, n0, n1, name):
+    """a[n0:n1] (nb, ch, h, w) copied to a scratch matrix (ch, nb * h * w)."""
+    nb, ch = n1 - n0, a.shape[1]
+    out = _buffer(name, a[0].size * nb, a.dtype).reshape(ch, nb, a.shape[2], a.shape[3])
+    out[...] = a[n0:n1].transpose(1, 0, 2, 3)
+    return out.reshape(ch, -1)
 
 
 def conv2d_forward(x, W, b, stride, pad):
@@ -191,10 +210,10 @@ def conv2d_forward(x, W, b, stride, pad):
     w2 = W.reshape(g.o, g.k)
 
     def work(n_start, n_stop, bb):
-        padded, col = _chunk_buffers(g, x.dtype, bb)
         for n0 in range(n_start, n_stop, bb):
             n1 = min(n_stop, n0 + bb)
-            out = w2 @ _im2col_chunk(g, x, n0, n1, padded, col)  # (o, nb * p)
+            out = _buffer('out', g.o * (n1 - n0) * g.p, x.dtype).reshape(g.o, -1)
+            numpy.matmul(w2, _im2col_chunk(g, x, n0, n1, x.dtype), out=out)
             if b is not None:
                 out += b[:, None]
             y[n0:n1] = out.reshape(g.o, n1 - n0, g.ho, g.wo).transpose(1, 0, 2, 3)
@@ -204,7 +223,10 @@ def conv2d_forward(x, W, b, stride, pad):
 
 
 def conv2d_transpose(gy, W, stride, pad, out_hw):
-    """The adjoint of conv2d_forward in x: gy (n, o, ho, wo) -> gx (n, c, h, w) (NumPy)."""
+    """The adjoint of conv2d_forward in x: gy (n, o, ho, wo) -> gx (n, c, h, w) (NumPy).
+
+    Each chunk is one matrix product W^T gy -> columns (c, i, j, n, u, v), then a scatter-add
+    of the kh * kw taps (col2im) into a padded scratch map."""
     n, _, ho, wo = gy.shape
     g = _Geometry((n, W.shape[1]) + tuple(out_hw), W.shape, stride, pad)
     if (g.ho, g.wo) != (ho, wo):
@@ -215,16 +237,14 @@ def conv2d_transpose(gy, W, stride, pad, out_hw):
     ey, ex = g.sy * (g.ho - 1) + 1, g.sx * (g.wo - 1) + 1
 
     def work(n_start, n_stop, bb):
-        acc_buf = numpy.empty((g.c, bb, g.hp, g.wp), gy.dtype)
-        gy_buf = numpy.empty(g.o * bb * g.p, gy.dtype)
         for n0 in range(n_start, n_stop, bb):
             nb = min(n_stop, n0 + bb) - n0
-            gyb = gy_buf[:g.o * nb * g.p].reshape(g.o, nb, g.ho, g.wo)
-            gyb[...] = gy[n0:n0 + nb].transpose(1, 0, 2, 3)
-            gcol = (w2t @ gyb.reshape(g.o, nb * g.p)).reshape(
-                g.c, g.kh, g.kw, nb, g.ho, g.wo)
-            acc = acc_buf[:, :nb]
-            acc[...] = 0
+            gcol = _buffer('col', g.k * nb * g.p, gy.dtype).reshape(g.k, -1)
+            numpy.matmul(w2t, _channel_major_chunk(gy, n0, n0 + nb, 'gy'), out=gcol)
+            gcol = gcol.reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
+            acc = _buffer('padded', g.c * nb * g.hp * g.wp, gy.dtype).reshape(
+                g.c, nb, g.hp, g.wp)
+            acc.fill(0)
             for i in range(g.kh):
                 for j in range(g.kw):
                     acc[:, :, i:i + ey:g.sy, j:j + ex:g.sx] += gcol[:, i, j]
@@ -242,14 +262,11 @@ def conv2d_grad_w(x, gy, stride, pad, ksize):
                          .format(gy.shape, (g.n, g.o, g.ho, g.wo), x.shape))
 
     def work(n_start, n_stop, bb):
-        padded, col = _chunk_buffers(g, x.dtype, bb)
-        gy_buf = numpy.empty(g.o * bb * g.p, x.dtype)
         gw = numpy.zeros((g.o, g.k), x.dtype)
         for n0 in range(n_start, n_stop, bb):
-            nb = min(n_stop, n0 + bb) - n0
-            gyb = gy_buf[:g.o * nb * g.p].reshape(g.o, nb, g.ho, g.wo)
-            gyb[...] = gy[n0:n0 + nb].transpose(1, 0, 2, 3)
-            gw += gyb.reshape(g.o, nb * g.p) @ _im2col_chunk(g, x, n0, n0 + nb, padded, col).T
+            n1 = min(n_stop, n0 + bb)
+            gyb = _channel_major_chunk(gy, n0, n1, 'gy')
+            gw += gyb @ _im2col_chunk(g, x, n0, n1, x.dtype).T
         return gw
 
     parts = _parallel(g, x.dtype.itemsize, work)
