@@ -13,7 +13,8 @@ Splits (the paper's protocol):
 * ``test``       test_batch        (10 000)
 
 Preprocessing (the pylearn2 recipe used for maxout networks and All-CNN-C, on which the
-G-CNN paper builds):
+G-CNN paper builds; constants as recalled from pylearn2's CIFAR-10 script, which could not be
+consulted offline -- both can be changed through ``prepare``):
 
 1. Global contrast normalisation, per image, on pixel values in [0, 255]:
    ``x <- (x - mean(x)) / max(sqrt(GCN_SQRT_BIAS + var(x)), GCN_MIN_DIVISOR)``
@@ -24,8 +25,9 @@ G-CNN paper builds):
    the same transform (the 10k validation images are not part of the fit):
    ``x <- (x - mu) W``, ``W = U diag(1 / sqrt(lambda + ZCA_EPSILON)) U^T`` where
    ``U diag(lambda) U^T`` is the covariance of the training split and
-   ``ZCA_EPSILON = 0.1`` (the regulariser keeps the low-variance directions from
-   being amplified to noise).
+   ``ZCA_EPSILON = 1`` (pylearn2's "filter bias"; after GCN each pixel has variance
+   about 1, and the regulariser keeps the many low-variance directions from being
+   amplified to noise).
 
 The result is cached in ``<datadir>/preprocessed/{train,valid,train_all,test}.npz`` (keys
 ``data`` float32 (N, 3, 32, 32), ``labels`` int32 (N,)) plus ``fingerprint.json``, each
@@ -67,7 +69,7 @@ N_CLASSES = 10
 
 GCN_SQRT_BIAS = 10.0
 GCN_MIN_DIVISOR = 1e-8
-ZCA_EPSILON = 0.1
+ZCA_EPSILON = 1.0
 CACHE_VERSION = 1
 
 
@@ -231,10 +233,11 @@ def apply_zca(x, mean, w, dtype=np.float32):
 
 def preprocess(splits: dict, zca_epsilon=ZCA_EPSILON, gcn_sqrt_bias=GCN_SQRT_BIAS) -> dict:
     """GCN every split, fit ZCA on ``train`` only, whiten all: {split: (float32, int32)}."""
-    gcn = {k: global_contrast_normalize(x, sqrt_bias=gcn_sqrt_bias)
-           for k, (x, _) in splits.items()}
-    mean, w = fit_zca(gcn['train'], epsilon=zca_epsilon)
-    return {k: (apply_zca(gcn[k], mean, w), splits[k][1].astype(np.int32)) for k in splits}
+    mean, w = fit_zca(global_contrast_normalize(splits['train'][0], sqrt_bias=gcn_sqrt_bias),
+                      epsilon=zca_epsilon)
+    # one split at a time keeps only one float64 copy of the data alive
+    return {k: (apply_zca(global_contrast_normalize(x, sqrt_bias=gcn_sqrt_bias), mean, w),
+                t.astype(np.int32)) for k, (x, t) in splits.items()}
 
 
 # ----------------------------------------------------------------------------- cache
