@@ -1,0 +1,122 @@
+"""Chainer side of ``benchmarks/run_benchmarks.py``: times training steps of one project model
+in a fresh process and prints one JSON line.
+
+A step is ``model.cleargrads(); loss, acc = model(x, t); loss.backward(); Adam.update()`` on a
+fixed random batch. JSON fields: ``times`` (seconds of each timed step), ``peak_rss_mib`` (the
+process's peak resident set size, ``ru_maxrss``, after the steps), ``peak_rss_before_steps_mib``
+(the same before the first step: imports, model and data), ``blas`` (the BLAS libraries,
+kernels and thread counts that threadpoolctl sees) and ``fast_conv`` (whether the G-conv links
+use groupy's CPU convolution; ``GROUPY_FAST_CPU_CONV=0`` switches it off).
+
+With ``--check FILE`` it instead writes the model's parameters, an input batch and the logits
+in training mode without dropout to ``FILE`` (npz), for the PyTorch twin to compare against.
+"""
+import argparse
+import importlib
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+import chainer
+
+MODELS = {
+    'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', {'dropout': 0}),
+    'P4CNN': ('gconv_experiments.MNIST_ROT.models.P4CNN', {'dropout': 0}),
+    'AllCNNC': ('gconv_experiments.CIFAR10.models.AllCNNC', {'dropout': False}),
+    'P4AllCNNC': ('gconv_experiments.CIFAR10.models.P4AllCNNC', {'dropout': False}),
+}
+
+
+def build_model(name, no_dropout=False):
+    module, no_dropout_kwargs = MODELS[name]
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**(no_dropout_kwargs if no_dropout else {}))
+
+
+def blas_info():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [{'lib': d.get('prefix'), 'version': d.get('version'),
+             'kernel': d.get('architecture'), 'threads': d.get('num_threads')}
+            for d in threadpoolctl.threadpool_info() if d.get('user_api') == 'blas']
+
+
+def _peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _batch(args):
+    rng = np.random.RandomState(args.seed)
+    x = rng.standard_normal((args.batch, args.channels, args.size, args.size)).astype(np.float32)
+    t = rng.randint(0, 10, args.batch).astype(np.int32)
+    return x, t
+
+
+def run_steps(args):
+    np.random.seed(args.seed)
+    model = build_model(args.model)
+    x, t = _batch(args)
+    if args.device == 'gpu':
+        device = chainer.get_device('@cupy:0')
+        model.to_device(device)
+        x, t = device.send(x), device.send(t)
+    opt = chainer.optimizers.Adam(alpha=1e-3)
+    opt.setup(model)
+
+    def step():
+        model.cleargrads()
+        loss, _ = model(x, t)
+        loss.backward()
+        opt.update()
+        if args.device == 'gpu':
+            chainer.backends.cuda.Stream.null.synchronize()
+
+    rss_before = _peak_rss_mib()
+    times = []
+    for i in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        step()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    from groupy.gconv.chainer_gconv import cpu_conv2d
+    return {'side': 'chainer', 'model': args.model, 'times': times,
+            'peak_rss_mib': _peak_rss_mib(), 'peak_rss_before_steps_mib': rss_before,
+            'blas': blas_info(), 'fast_conv': bool(chainer.config.groupy_fast_cpu_conv),
+            'conv_threads': cpu_conv2d.get_num_threads(), 'device': args.device}
+
+
+def run_check(args):
+    np.random.seed(args.seed)
+    model = build_model(args.model, no_dropout=True)
+    x, _ = _batch(args)
+    with chainer.using_config('train', True), chainer.no_backprop_mode():
+        logits = model.logits(x).array
+    arrays = {'param:' + name: p.array for name, p in model.namedparams()}
+    np.savez(args.check, x=x, logits=logits, **arrays)
+    return {'side': 'chainer', 'model': args.model, 'check': args.check}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description='Chainer side of benchmarks/run_benchmarks.py')
+    p.add_argument('--model', choices=sorted(MODELS), required=True)
+    p.add_argument('--batch', type=int, default=128)
+    p.add_argument('--size', type=int, default=28)
+    p.add_argument('--channels', type=int, default=1)
+    p.add_argument('--steps', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
+    p.add_argument('--check', help='write parameters, input and logits to this npz and exit')
+    args = p.parse_args(argv)
+    result = run_check(args) if args.check else run_steps(args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
