@@ -68,5 +68,19 @@ def rand(size=(), rng=None):
     return C4Array(randint(0, 4, size, rng)[..., None], "int")
 
 
+def check_origin(center, group):
+    """Raise ValueError unless `center` is (0, 0): point-group elements fix the origin."""
+    if np.any(np.asarray(center) != 0):
+        raise ValueError(f"{group} elements fix the origin (center=(0, 0)); got center={center!r}"
+                         f" (use p4_array / p4m_array for rotations about other points)")
+
+
+def rotation(r, center=(0, 0)):
+    """Rotations by r quarter turns (array-like of ints, taken modulo 4) about the origin."""
+    check_origin(center, "C4")
+    r = np.asarray(r, dtype=np.int64)
+    return C4Array((r % 4)[..., None], "int")
+
+
 r = C4Array([1])
 C4 = C4Group()

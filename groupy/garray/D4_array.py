@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from groupy.garray.C4_array import rotation_hmat, rotation_index
+from groupy.garray.C4_array import check_origin, rotation_hmat, rotation_index
 from groupy.garray.finitegroup import FiniteGroup
 from groupy.garray.garray import randint
 from groupy.garray.matrix_garray import MatrixGArray
@@ -66,6 +66,28 @@ def rand(size=(), rng=None):
     m = randint(0, 2, size, rng)
     r = randint(0, 4, size, rng)
     return D4Array(np.stack([m, r], axis=-1), "int")
+
+
+def _element(m_, r_, center):
+    check_origin(center, "D4")
+    m_, r_ = np.broadcast_arrays(np.asarray(m_, dtype=np.int64) % 2,
+                                 np.asarray(r_, dtype=np.int64) % 4)
+    return D4Array(np.stack([m_, r_], axis=-1), "int")
+
+
+def rotation(r, center=(0, 0)):
+    """Rotations (0, r) by r quarter turns (array-like of ints) about the origin."""
+    return _element(0, r, center)
+
+
+def mirror_u(shape=(), center=(0, 0)):
+    """The mirror u -> -u (M(1): flips rows), (m, r) = (1, 0), loop shape `shape`."""
+    return _element(np.ones(shape, dtype=np.int64), 0, center)
+
+
+def mirror_v(shape=(), center=(0, 0)):
+    """The mirror v -> -v (M(1) R(2): flips columns), (m, r) = (1, 2), loop shape `shape`."""
+    return _element(np.ones(shape, dtype=np.int64), 2, center)
 
 
 r = D4Array([0, 1])

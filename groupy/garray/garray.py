@@ -73,7 +73,10 @@ class GArray:
 
     @classmethod
     def identity(cls, shape=(), p="int"):
-        """Identity elements of loop shape `shape` (all our groups have identity 'int' data 0)."""
+        """Identity elements of loop shape `shape` (all our groups have identity 'int' data 0).
+        ``identity('mat')`` (the original C4/D4 signature ``identity(p)``) also works."""
+        if isinstance(shape, str):
+            shape, p = (), shape
         shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(shape)
         e = cls(np.zeros(shape + cls._g_shapes["int"], dtype=np.int64), "int")
         return e.reparameterize(p)

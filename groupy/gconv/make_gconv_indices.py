@@ -54,10 +54,9 @@ def _check_ksize(ksize):
 def _table(func_array, group):
     """Left-translation indices of `func_array` by every element of `group` as the int32
     table (n_out, nti, k, k, 3); a Z2 function gets the stabiliser index T = 0 prepended."""
-    index = func_array.left_translation_indices(group)
-    if index.shape[-1] == 2:  # Z2 filter: add nti = 1 and T = 0
+    index = func_array.left_translation_indices(group[:, None, None, None])
+    if index.shape[-1] == 2:  # Z2 filter: (n_out, 1, k, k, 2) -> add T = 0
         index = np.concatenate([np.zeros_like(index[..., :1]), index], axis=-1)
-        index = index[:, None]
     return index.astype(np.int32)
 
 

@@ -14,9 +14,13 @@ grid's group (C4 on p4, D4 on p4m, any group on Z2).
 
 Both are computed by gathering values with integer indices, so ``g^-1 x`` (resp. ``x g^-1``)
 must lie on the grid for every grid point x; otherwise a ValueError says so (a translation
-moves points off a finite grid: use ``np.roll`` for circular shifts).  When ``g`` has a loop
-shape of its own, the result stacks one transformed function per element of ``g``:
-``batch_shape + g.shape + i2g.shape``.
+moves points off a finite grid: use ``np.roll`` for circular shifts).
+
+The loop shape of ``g`` broadcasts against the grid shape like numpy arrays do (as in the
+original GrouPy): a single element (shape ``()`` or ``(1,)``) transforms every function, and
+``C4[:, None, None, None] * f`` for a p4 function f (grid shape (4, k, k)) stacks the four
+rotated copies, giving values of shape ``batch_shape + (4, 4, k, k)`` (batch shape
+``batch_shape + (4,)``).
 """
 from __future__ import annotations
 
@@ -64,6 +68,11 @@ class GFuncArray:
         """Batch shape (the shape of the array of functions)."""
         return self.v.shape[:self.v.ndim - self.f_ndim]
 
+    @property
+    def ndim(self):
+        """Number of batch axes."""
+        return self.v.ndim - self.f_ndim
+
     def _with_values(self, v):
         out = copy.copy(self)
         out.v = v
@@ -81,44 +90,62 @@ class GFuncArray:
     def g2i(self, g):
         raise NotImplementedError
 
-    def _check_on_grid(self, index, what):
+    def _check_on_grid(self, index, problem):
         size = np.asarray(self.f_shape, dtype=np.int64)
         if not np.all((index >= 0) & (index < size)):
-            raise ValueError(f"{type(self).__name__}: {what} moves points off the grid of "
-                             f"shape {self.f_shape} (it does not map the grid onto itself)")
+            raise ValueError(f"{type(self).__name__}: {problem} (grid shape {self.f_shape})")
         return index
 
-    def _broadcast_g(self, g):
+    def _check_g(self, g):
         if not isinstance(g, GArray):
             raise TypeError(f"{type(self).__name__}: expected a GArray; got {type(g)}")
-        return g.reshape(g.shape + (1,) * self.f_ndim)
+        try:
+            shape = np.broadcast_shapes(g.shape, self.f_shape)
+        except ValueError:
+            shape = None
+        if shape is None or shape[len(shape) - self.f_ndim:] != self.f_shape:
+            raise ValueError(f"{type(self).__name__}: the loop shape {g.shape} of g does not "
+                             f"broadcast against the grid shape {self.f_shape} (use e.g. "
+                             f"g[:, None, None, None] to stack one transform per element)")
+        return g
 
     def left_translation_points(self, g):
-        """``g^-1 x`` for every g and grid point x: loop shape ``g.shape + f_shape``."""
-        return self._broadcast_g(g).inv() * self.i2g
+        """``g^-1 x`` for every grid point x: loop shape ``broadcast(g.shape, f_shape)``."""
+        return self._check_g(g).inv() * self.i2g
 
     def left_translation_indices(self, g):
-        """Indices into the grid: ``(g f)[..., idx] = f.v[..., *index[idx]]``.
+        """Indices into the grid: ``(g f).v[..., idx] = f.v[..., *index[idx]]``.
 
-        Returns int64 array of shape ``g.shape + f_shape + (f_ndim,)``."""
-        return self._check_on_grid(self.g2i(self.left_translation_points(g)),
-                                   "left translation")
+        Returns int64 array of shape ``broadcast(g.shape, f_shape) + (f_ndim,)``."""
+        return self._check_on_grid(
+            self.g2i(self.left_translation_points(g)),
+            "left translation moves points off the grid (g does not map it onto itself)")
 
     def right_translation_points(self, g):
-        """``x g^-1`` for every g and grid point x: loop shape ``g.shape + f_shape``."""
-        g = self._broadcast_g(g).inv()
+        """``x g^-1`` for every grid point x: loop shape ``broadcast(g.shape, f_shape)``."""
+        g = self._check_g(g).inv()
         if g.garray_class is not self.i2g.garray_class:  # a subgroup element: embed it
             g = g * self.i2g.garray_class.identity(g.shape)
         return self.i2g * g
 
     def right_translation_indices(self, g):
-        """Indices into the grid: ``(f g)[..., idx] = f.v[..., *index[idx]]``."""
-        return self._check_on_grid(self.g2i(self.right_translation_points(g)),
-                                   "right translation")
+        """Indices into the grid: ``(f g).v[..., idx] = f.v[..., *index[idx]]``."""
+        return self._check_on_grid(
+            self.g2i(self.right_translation_points(g)),
+            "right translation moves points off the grid (g does not map it onto itself)")
+
+    def _values_at(self, index):
+        return self.v[(Ellipsis,) + tuple(index[..., i] for i in range(self.f_ndim))]
 
     def _gather(self, index):
-        return self._with_values(
-            self.v[(Ellipsis,) + tuple(index[..., i] for i in range(self.f_ndim))])
+        return self._with_values(self._values_at(index))
+
+    def __call__(self, g):
+        """The values ``f(g)`` at group elements `g` (on the grid): ndarray of shape
+        ``batch_shape + g.shape``."""
+        if not isinstance(g, GArray):
+            raise TypeError(f"{type(self).__name__}: expected a GArray; got {type(g)}")
+        return self._values_at(self._check_on_grid(self.g2i(g), "some elements lie off the grid"))
 
     def __rmul__(self, g):
         """Left translation ``g * f``."""

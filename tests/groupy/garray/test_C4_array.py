@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from groupy.garray import C4_array as c4
 from groupy.garray import Z2_array as z2
@@ -26,3 +27,11 @@ def test_rotation_of_points():
     # R(1) (u, v) = (-v, u): a counter-clockwise quarter turn with u the row coordinate
     assert (c4.r * z2.Z2Array([2, 5])).data.tolist() == [-5, 2]
     assert (c4.r ** 2 * z2.Z2Array([2, 5])).data.tolist() == [-2, -5]
+
+
+def test_rotation_helper():
+    g = c4.rotation([0, 1, 2, 7])
+    assert g.shape == (4,) and g.data[:, 0].tolist() == [0, 1, 2, 3]
+    assert c4.rotation(1) == c4.r and c4.rotation(1).shape == ()
+    with pytest.raises(ValueError, match="fix the origin"):
+        c4.rotation(1, center=(1, 0))

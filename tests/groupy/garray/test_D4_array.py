@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from groupy.garray import C4_array as c4
 from groupy.garray import D4_array as d4
@@ -30,3 +31,14 @@ def test_cayley_table_is_a_latin_square_and_non_abelian():
 def test_mirror_flips_u():
     assert (d4.m * z2.Z2Array([2, 5])).data.tolist() == [-2, 5]
     assert (d4.m * d4.r * z2.Z2Array([2, 5])).data.tolist() == [5, 2]
+
+
+def test_rotation_and_mirror_helpers():
+    x = z2.Z2Array([2, 5])
+    assert d4.rotation(1) == d4.r and d4.rotation([1, 6]).data.tolist() == [[0, 1], [0, 2]]
+    assert d4.mirror_u() == d4.m and (d4.mirror_u() * x).data.tolist() == [-2, 5]
+    assert (d4.mirror_v() * x).data.tolist() == [2, -5]
+    assert d4.mirror_v((2, 3)).shape == (2, 3)
+    assert np.all(d4.mirror_v((2, 3)) == d4.rotation(1) * d4.mirror_u() * d4.rotation(-1))
+    with pytest.raises(ValueError, match="fix the origin"):
+        d4.mirror_u(center=(0, 2))

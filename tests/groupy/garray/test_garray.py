@@ -167,3 +167,37 @@ def test_numpy_random_state_is_accepted():
     g1 = p4_array.rand(0, 3, 0, 3, size=4, rng=np.random.RandomState(0))
     g2 = p4_array.rand(0, 3, 0, 3, size=4, rng=np.random.RandomState(0))
     assert g1.shape == (4,) and np.all(g1 == g2)
+
+
+# The checks of the original GrouPy test-suite, with its calling conventions (keyword bounds
+# for the plane groups, FiniteGroup objects iterated after flatten(), `in` for membership).
+@pytest.mark.parametrize("name", ["Z2", "p4", "p4m"])
+def test_original_style_wallpaper_group_checks(name):
+    mod = GROUPS[name][0]
+    a, b, c = (mod.rand(minu=-1, maxu=2, minv=-1, maxv=2, size=(2, 3)) for _ in range(3))
+    assert ((a * b) * c == a * (b * c)).all()
+    e = mod.identity()
+    assert ((e * a) == a).all() and ((a * e) == a).all()
+    assert ((a * a.inv()) == e).all() and ((a.inv() * a) == e).all()
+    for p1 in type(a).parameterizations:
+        b1 = a.reparameterize(p1)
+        assert (a == b1).all()
+        for p2 in type(a).parameterizations:
+            assert (a == b1.reparameterize(p2)).all()
+
+
+@pytest.mark.parametrize("name,group", [("C4", C4_array.C4), ("D4", D4_array.D4)])
+def test_original_style_finite_group_checks(name, group):
+    mod = GROUPS[name][0]
+    a, b, c = (mod.rand(size=(2, 3)) for _ in range(3))
+    assert ((a * b) * c == a * (b * c)).all()
+    assert ((mod.identity() * a) == a).all() and ((a * a.inv()) == mod.identity()).all()
+    flat = group.flatten()
+    assert flat.shape == (group.order,)
+    for g in flat:
+        assert g.inv() in group
+        for h in flat:
+            assert (g * h) in group
+    assert not (p4_array.r in group)  # another group's element is never contained
+    # the original point-group signature identity(p) is accepted too
+    assert mod.identity("mat").p == "mat" and mod.identity("mat") == mod.identity()

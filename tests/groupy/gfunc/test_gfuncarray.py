@@ -83,12 +83,19 @@ def test_rotation_about_the_centre_of_an_uncentred_grid():
 
 def test_stacked_transforms_and_indices():
     f = p4_func(3)
-    out = C4_array.C4 * f
+    stack = C4_array.C4[:, None, None, None]  # loop shapes broadcast like numpy arrays
+    out = stack * f
     assert out.shape == (2, 4) and out.v.shape == (2, 4, 4, 3, 3)
     for k in range(4):
         np.testing.assert_array_equal(out.v[:, k], (C4_array.C4[k] * f).v)
-    inds = f.left_translation_indices(C4_array.C4)
+    inds = f.left_translation_indices(stack)
     assert inds.shape == (4, 4, 3, 3, 3) and np.issubdtype(inds.dtype, np.integer)
+    # a single element of loop shape (1,) transforms every function (as in the original GrouPy)
+    g = C4_array.C4[1:2]
+    assert g.shape == (1,) and (g * f).shape == f.shape
+    np.testing.assert_array_equal((g * f).v, (C4_array.r * f).v)
+    with pytest.raises(ValueError, match=r"does not broadcast against the grid shape"):
+        C4_array.C4 * f  # (4,) against the grid (4, 3, 3)
     # p4 functions rotate their planes and permute the stabiliser cyclically
     np.testing.assert_array_equal(
         (C4_array.r * f).v, np.rot90(np.roll(f.v, 1, axis=-3), 1, axes=(-2, -1)))
@@ -129,3 +136,46 @@ def test_errors():
         C4_array.r * z2_func(4)
     with pytest.raises(TypeError, match="does not act on P4Array"):
         D4_array.m * p4_func(3)  # D4 acts on p4m, not p4: the grid lookup refuses it
+
+
+# The checks of the original GrouPy test-suite: elements of loop shape (1,) broadcast against
+# the grid, so every function of the batch is transformed by the same element.
+ORIGINAL_CASES = {
+    "Z2-C4": (lambda: Z2FuncArray(RNG.standard_normal((2, 6, 5, 5))), C4_array),
+    "Z2-D4": (lambda: Z2FuncArray(RNG.standard_normal((2, 6, 5, 5))), D4_array),
+    "p4-C4": (lambda: P4FuncArray(RNG.standard_normal((2, 6, 4, 5, 5))), C4_array),
+    "p4m-D4": (lambda: P4MFuncArray(RNG.standard_normal((2, 6, 8, 5, 5))), D4_array),
+}
+
+
+@pytest.mark.parametrize("case", list(ORIGINAL_CASES))
+def test_original_style_checks_with_length_one_elements(case):
+    make_f, group_module = ORIGINAL_CASES[case]
+    f = make_f()
+    for _ in range(4):
+        g, h = group_module.rand(size=(1,)), group_module.rand(size=(1,))
+        gh_f, g_hf = (g * h) * f, g * (h * f)
+        assert gh_f.v.shape == f.v.shape
+        np.testing.assert_array_equal(gh_f.v, g_hf.v)
+        np.testing.assert_array_equal((g.inv() * (g * f)).v, f.v)
+        np.testing.assert_array_equal((g * f).v, (g[0] * f).v)
+    np.testing.assert_array_equal((group_module.identity() * f).v, f.v)
+    # g2i inverts i2g
+    index = f.g2i(f.i2g)
+    assert index.shape == f.i2g.shape + (f.f_ndim,)
+    assert (f.i2g[tuple(index[..., j] for j in range(f.f_ndim))] == f.i2g).all()
+
+
+def test_evaluation_at_group_elements():
+    f = p4_func(3)
+    assert f.ndim == 1 and f.shape == (2,) and f.f_shape == (4, 3, 3)
+    g = p4_array.P4Array([[2, -1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(f(g), f.v[:, [2, 0], [0, 1], [2, 1]])
+    np.testing.assert_array_equal(f(f.i2g), f.v)
+    # (g f)(x) = f(g^-1 x) at every grid point x
+    g = C4_array.r
+    np.testing.assert_array_equal((g * f)(f.i2g), f(g.inv() * f.i2g))
+    with pytest.raises(ValueError, match="off the grid"):
+        f(p4_array.P4Array([0, 2, 0]))
+    with pytest.raises(TypeError, match="GArray"):
+        f(np.zeros(3, dtype=int))
