@@ -9,6 +9,12 @@ __version__ = "0.1.0"
 import warnings as _warnings
 
 # CuPy warns on every `import chainer` when the optional NCCL library (multi-GPU only) is not
-# installed; nothing here uses NCCL, so that one warning is silenced. Other warnings stay.
+# installed; nothing here uses NCCL, so that one warning is silenced.
 _warnings.filterwarnings("ignore", message=r"\s*nccl library could not be loaded",
                          category=UserWarning)
+# Chainer's import-time environment check imports numpy.distutils and pkg_resources, which
+# raise DeprecationWarnings (shown only under -W error/default); they are not groupy's to fix.
+for _message in (r"\s*`numpy.distutils` is deprecated", r"msvccompiler is deprecated",
+                 r"pkg_resources is deprecated"):
+    _warnings.filterwarnings("ignore", message=_message, category=DeprecationWarning)
+del _message

@@ -32,6 +32,8 @@ from chainer import functions as F
 from chainer import initializers, link
 
 from groupy.gconv.chainer_gconv._checks import check_float
+# fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
+from groupy.gconv.chainer_gconv.cpu_conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
 
 
@@ -65,8 +67,10 @@ class SplitGConv2D(link.Link):
         out_channels (int): number of output feature maps per stabiliser element.
         ksize (int): filter size k (odd or even).
         filter_mask (array or None): 0/1 (or real) mask multiplied into ``W`` before the
-            transform, broadcastable to ``W``'s shape (out, in, nis, k, k), typically a (k, k)
-            disc. It must itself be invariant under the stabiliser to keep equivariance.
+            transform: of shape (out, in, nis) (as in the original GrouPy: which input
+            channels/stabiliser planes each output channel sees, applied to every pixel of the
+            filter), or broadcastable to ``W``'s shape (out, in, nis, k, k), e.g. a (k, k) disc,
+            which must itself be invariant under the stabiliser to keep equivariance.
         flat_channels (bool): input/output with the stabiliser folded into the channel axis,
             (N, in * nis, H, W) -> (N, out * nos, H', W').
         stride (int or pair), pad (int or pair): as in :func:`chainer.functions.convolution_2d`.
@@ -164,8 +168,11 @@ class SplitGConv2D(link.Link):
             initialW = initializers.Normal(std, dtype=self.dtype)
         self._initialize_param(self.W, initialW, self.filter_shape, 'initialW')
         if self._filter_mask_source is not None:
+            mask = self._filter_mask_source
+            if mask.shape == self.filter_shape[:3]:  # (out, in, nis): the same for every pixel
+                mask = mask[..., None, None]
             try:
-                mask = numpy.broadcast_to(self._filter_mask_source, self.filter_shape).copy()
+                mask = numpy.broadcast_to(mask, self.filter_shape).copy()
             except ValueError:
                 raise ValueError('filter_mask of shape {} does not broadcast to the filter shape '
                                  '{}'.format(self._filter_mask_source.shape, self.filter_shape))
@@ -218,7 +225,7 @@ class SplitGConv2D(link.Link):
         tw = F.reshape(tw, (self.out_channels * nos, self.in_channels * self.input_stabilizer_size,
                             self.ksize, self.ksize))
         b = None if self.b is None else F.repeat(self.b, nos)
-        y = F.convolution_2d(x, tw, b, self.stride, self.pad)
+        y = convolution_2d(x, tw, b, self.stride, self.pad)
         if not self.flat_channels:
             y = F.reshape(y, (y.shape[0], self.out_channels, nos) + y.shape[2:])
         return y

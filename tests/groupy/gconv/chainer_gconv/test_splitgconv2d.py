@@ -123,6 +123,26 @@ def test_filter_mask_multiplies_the_filters():
     assert (masked.W.grad[..., 0, 0] == 0).all()  # no gradient reaches masked-out entries
 
 
+@pytest.mark.parametrize('cls', CLASSES)
+def test_channel_filter_mask_of_the_original_shape(cls):
+    """A mask of shape (out, in, nis) (the original GrouPy form) masks whole filter planes."""
+    nis = STAB[cls][0]
+    mask = np.random.RandomState(3).randint(0, 2, (3, 2, nis)).astype(np.float64)
+    masked = cls(2, 3, ksize=3, pad=1, filter_mask=mask, dtype=np.float64)
+    assert masked.filter_mask.shape == masked.W.shape
+    plain = cls(2, 3, ksize=3, pad=1, initialW=masked.W.array * mask[..., None, None],
+                dtype=np.float64)
+    x = _input(cls)
+    np.testing.assert_allclose(masked(x).array, plain(x).array, rtol=1e-13, atol=1e-13)
+    # output channel 0 at the identity transform ignores the input planes its mask row switches
+    # off (other output transforms see the filter planes permuted)
+    x2 = x.copy()
+    assert (mask[0] == 0).any()
+    x2[:, mask[0] == 0] += 1.0
+    np.testing.assert_allclose(masked(x2).array[:, 0, 0], masked(x).array[:, 0, 0], atol=1e-12)
+    assert not np.allclose(plain(x2).array[:, 1:], plain(x).array[:, 1:])
+
+
 CASES = [(cls, k) for cls in CLASSES for k in (2, 3)]
 
 
@@ -262,3 +282,26 @@ def test_translation_equivariance_with_a_margin(cls, k):
         y_shifted = layer(np.roll(x, shift, axis=(-2, -1))).array
         np.testing.assert_allclose(y_shifted, np.roll(y, shift, axis=(-2, -1)),
                                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('group', ['p4', 'p4m'])
+def test_original_style_equivariance_of_a_two_layer_net(group):
+    """The check of the original GrouPy test-suite, written with groupy.gfunc directly: transform
+    the image by a random stabiliser element g, run both images through the layers, and undo g
+    on the output with g^-1 acting on the output's function array."""
+    from groupy.garray import C4_array, D4_array
+    from groupy.gfunc import P4FuncArray, P4MFuncArray, Z2FuncArray
+    lift, gconv, point_group, out_array = {
+        'p4': (P4ConvZ2, P4ConvP4, C4_array, P4FuncArray),
+        'p4m': (P4MConvZ2, P4MConvP4M, D4_array, P4MFuncArray)}[group]
+    layers = [lift(in_channels=1, out_channels=2, ksize=3, dtype=np.float64),
+              gconv(in_channels=2, out_channels=3, ksize=3, dtype=np.float64)]
+    im = np.random.RandomState(7).standard_normal((1, 1, 11, 11))
+    for g in point_group.rand(size=(4,), rng=np.random.RandomState(8)):
+        gim = (g * Z2FuncArray(im)).v
+        fmap, gfmap = im, gim
+        for layer in layers:
+            fmap, gfmap = layer(fmap), layer(gfmap)
+        undone = (g.inv() * out_array(gfmap.array)).v
+        assert undone.shape == fmap.shape == (1, 3, 8 if group == 'p4m' else 4, 7, 7)
+        np.testing.assert_allclose(undone, fmap.array, rtol=1e-10, atol=1e-10)
