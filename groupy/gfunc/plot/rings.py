@@ -22,6 +22,8 @@ def new_axes(figsize=(5, 5)):
 def as_planes(f, n_planes, kind):
     """Values of one function with `n_planes` stabiliser planes: ndarray (n_planes, nu, nv)."""
     v = np.asarray(getattr(f, "v", f), dtype=np.float64)
+    if getattr(f, "flat_stabilizer", True) is False and v.ndim == 4:  # P4MFuncArray (2, 4, ..)
+        v = v.reshape((8,) + v.shape[2:])
     if v.ndim != 3 or v.shape[0] != n_planes:
         raise ValueError(f"plot_{kind}: expected one {kind} function of shape "
                          f"({n_planes}, nu, nv) (a {kind.upper()}FuncArray with batch shape ()); "

@@ -41,3 +41,10 @@ def test_wrong_shape_is_refused():
         plot_p4(np.zeros((8, 3, 3)))
     with pytest.raises(ValueError, match=r"\(8, nu, nv\)"):
         plot_p4m(P4FuncArray(np.zeros((2, 4, 3, 3))))
+
+
+def test_p4m_with_separate_mirror_and_rotation_axes(tmp_path):
+    v = np.random.default_rng(1).standard_normal((8, 4, 4))
+    plot_p4m(P4MFuncArray(v.reshape(2, 4, 4, 4)), fname=tmp_path / "a.png")
+    plot_p4m(P4MFuncArray(v), fname=tmp_path / "b.png")
+    assert np.array_equal(imread(str(tmp_path / "a.png")), imread(str(tmp_path / "b.png")))
