@@ -78,7 +78,7 @@ class GArray:
         if isinstance(shape, str):
             shape, p = (), shape
         shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(shape)
-        e = cls(np.zeros(shape + cls._g_shapes["int"], dtype=np.int64), "int")
+        e = cls.garray_class(np.zeros(shape + cls._g_shapes["int"], dtype=np.int64), "int")
         return e.reparameterize(p)
 
     # ------------------------------------------------------------------ shapes

@@ -201,3 +201,6 @@ def test_original_style_finite_group_checks(name, group):
     assert not (p4_array.r in group)  # another group's element is never contained
     # the original point-group signature identity(p) is accepted too
     assert mod.identity("mat").p == "mat" and mod.identity("mat") == mod.identity()
+    # the FiniteGroup object has the array class's methods, returning plain arrays
+    assert group.identity() == mod.identity() and group.identity((2,)).shape == (2,)
+    assert type(group ** 2) is type(group.inv()) is type(group.flatten()) is type(a)
