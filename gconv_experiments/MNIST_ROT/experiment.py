@@ -174,6 +174,7 @@ def plot_learning_curves(resultdir, runs, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (model, seeds) in enumerate(runs.items()):
@@ -187,9 +188,12 @@ def plot_learning_curves(resultdir, runs, path, title):
         ax.plot(epochs, 100 * train_err, "--", color=color, alpha=0.7, label=f"{model} train")
         ax.plot(epochs[ok], 100 * val[:, ok].mean(axis=0), "-o" if ok.sum() < 20 else "-", color=color,
                 markersize=3, label=f"{model} test ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.set_yscale("log")
+    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     ax.set_title(title)
