@@ -148,10 +148,12 @@ _index_cache = {}
 
 
 def as_gfilter_index(inds):
-    """The (cached) :class:`GFilterIndex` of an index table, or ``inds`` if it already is one."""
+    """The (cached) :class:`GFilterIndex` of an index table (NumPy, CuPy or nested lists), or
+    ``inds`` if it already is one."""
     if isinstance(inds, GFilterIndex):
         return inds
-    inds = numpy.asarray(inds)
+    inds = numpy.asarray(backend.CpuDevice().send(inds) if backend.get_array_module(inds)
+                         is not numpy else inds)
     key = (inds.shape, inds.dtype.str, inds.tobytes())
     index = _index_cache.get(key)
     if index is None:

@@ -133,6 +133,8 @@ def test_index_tables_are_cached():
     assert index.gather.dtype == np.int32 and index.adjoint.dtype == np.int32
     # a permutation per output transform: every source entry has exactly nto targets
     assert index.adjoint.shape == (8 * 9, 8) and (index.adjoint >= 0).all()
+    # the table may also come as nested lists (or as a CuPy array, see the gpu tests)
+    np.testing.assert_array_equal(as_gfilter_index(inds.tolist()).gather, index.gather)
 
 
 @pytest.mark.parametrize('bad, match', [
@@ -190,3 +192,13 @@ def test_gpu_check_backward_and_double_backward(table):
                                   atol=1e-7, rtol=1e-6)
     gradient_check.check_double_backward(lambda w: transform_filter(w, inds) ** 2, w, gy, ggw,
                                          dtype=np.float64, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_gpu_index_table_as_in_the_original():
+    """The original GrouPy moved the index table to the GPU before building the transform."""
+    import cupy
+    inds = mgi.make_c4_p4_indices(3)
+    w = _w_for(inds, seed=12)
+    tw = TransformGFilter(cupy.asarray(inds)).apply((cupy.asarray(w),))[0]
+    np.testing.assert_array_equal(cupy.asnumpy(tw.array), transform_filter(w, inds).array)
