@@ -100,7 +100,8 @@ def test_killed_process_resumes_bitwise(datadir, tmp_path):
     """SIGKILL a real run during epoch 4, when epoch 3 is logged but the last snapshot is from
     epoch 2, then --resume it through the CLI: same weights and log as an uninterrupted run."""
     args = [sys.executable, "-m", "gconv_experiments.MNIST_ROT.train", "--datadir", datadir, "--epochs", "4",
-            "--save_freq", "2", "--modelfn", "Z2CNN", "--batchsize", "8", "--quiet", "--seed", "5"]
+            "--save_freq", "2", "--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 8}", "--batchsize", "8",
+            "--quiet", "--seed", "5"]
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
     proc = subprocess.Popen(args + ["--resultdir", killed], cwd=REPO, stdout=subprocess.DEVNULL)
     log = os.path.join(killed, "log.jsonl")
