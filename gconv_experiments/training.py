@@ -24,6 +24,7 @@ API
       .py file (relative to the working directory or to gconv_experiments/) defining a class with
       the file's stem name, or a bare name (a module of `models_package`).
   evaluate(model, x, y, batchsize, device) -> (mean loss, error rate) in test mode.
+  load_weights(snapshot_path, model): copy a snapshot's weights and BN statistics into model.
   reestimate_batchnorm(model, x, y, batchsize, device): recomputes every BatchNormalization's
       population statistics as the exact average over x (the paper's "finetune" step).
 
@@ -38,7 +39,7 @@ Result directory (--resultdir, default results/<model>_seed<seed>):
   snapshot.h5    Chainer HDF5 serialisation of the model (group 'model/') and optimizer
                  ('optimizer/') plus the epoch, written every --save_freq epochs and at the
                  end into a temporary file that is then renamed over the old one. Load the
-                 weights alone with chainer.serializers.load_hdf5(path, model, path='model/').
+                 weights alone with load_weights(path, model).
   summary.json   final errors (fractions in [0, 1]), parameter count, timings.
 Errors are fractions everywhere in the files; printed lines show percentages.
 
@@ -440,6 +441,17 @@ def load_snapshot(path, model, optimizer):
         raise ConfigError(f"{path}: cannot restore the snapshot ({type(e).__name__}: {e}); "
                           f"it must be written by this training code for the same model") from None
     return epoch
+
+
+def load_weights(path, model):
+    """Copy the weights and BN statistics of snapshot `path` into `model` (built with the run's
+    --net_kwargs); returns model."""
+    try:
+        with h5py.File(path, "r") as f:
+            serializers.HDF5Deserializer(f["model"]).load(model)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot load model weights ({type(e).__name__}: {e})") from None
+    return model
 
 
 def read_log(path):

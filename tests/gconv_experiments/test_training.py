@@ -194,5 +194,10 @@ def test_snapshot_round_trip_is_atomic_and_exact(tmp_path):
     assert opt2.t == opt.t == 2
     np.testing.assert_array_equal(opt2.target.l1.conv.W.update_rule.state["v"],
                                   model.l1.conv.W.update_rule.state["v"])
+    third = training.load_weights(path, cls(channels=2))
+    np.testing.assert_array_equal(third.top.W.array, model.top.W.array)
+    np.testing.assert_array_equal(third.l3.bn.avg_mean, model.l3.bn.avg_mean)
+    with pytest.raises(ConfigError, match="cannot load model weights"):
+        training.load_weights(path, cls(channels=3))
     with pytest.raises(ConfigError, match="cannot restore the snapshot"):
         training.load_snapshot(path, training.load_model_class("Z2CNN", MODELS)(channels=3), opt2)
