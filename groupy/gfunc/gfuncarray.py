@@ -5,14 +5,15 @@ the value of each function at the group element ``i2g[i, j, ...]``.  Group eleme
 such functions by
 
 * left translation  ``g * f``:  ``(g f)(x) = f(g^-1 x)``  (transform the function by g),
-* right translation ``f * g``:  ``(f g)(x) = f(x g^-1)``.
+* right translation ``f * g``:  ``(f g)(x) = f(x g)``  (the right regular representation,
+  as in the original GrouPy).
 
-With these, ``*`` is associative: ``(g h) f = g (h f)``, ``(f g) h = f (g h)`` and
-``(g f) h = g (f h)``.  (Note the inverse in the right translation: without it,
-``(f g) h`` would be ``f (h g)``.)  ``g`` may also be an element of a subgroup that acts on the
-grid's group (C4 on p4, D4 on p4m, any group on Z2).
+Left translation is a left action, ``(g h) f = g (h f)``; right translations commute with left
+ones, ``(g f) h = g (f h)``, and compose as ``(f g) h = f (h g)`` (since f(x h g) is f
+translated by h g).  ``g`` may also be an element of a subgroup that acts on the grid's group
+(C4 on p4, D4 on p4m, any group on Z2).
 
-Both are computed by gathering values with integer indices, so ``g^-1 x`` (resp. ``x g^-1``)
+Both are computed by gathering values with integer indices, so ``g^-1 x`` (resp. ``x g``)
 must lie on the grid for every grid point x; otherwise a ValueError says so (a translation
 moves points off a finite grid: use ``np.roll`` for circular shifts).
 
@@ -122,8 +123,8 @@ class GFuncArray:
             "left translation moves points off the grid (g does not map it onto itself)")
 
     def right_translation_points(self, g):
-        """``x g^-1`` for every grid point x: loop shape ``broadcast(g.shape, f_shape)``."""
-        g = self._check_g(g).inv()
+        """``x g`` for every grid point x: loop shape ``broadcast(g.shape, f_shape)``."""
+        g = self._check_g(g)
         if g.garray_class is not self.i2g.garray_class:  # a subgroup element: embed it
             g = g * self.i2g.garray_class.identity(g.shape)
         return self.i2g * g

@@ -47,17 +47,17 @@ def test_left_translation_is_a_left_action(case):
 
 
 @pytest.mark.parametrize("case", ["p4-C4", "p4-p4", "p4m-D4", "p4m-p4m"])
-def test_right_translation_is_a_right_action(case):
+def test_right_translation_is_the_right_regular_representation(case):
     make_f, rand_g = CASES[case]
     f = make_f()
     for _ in range(6):
         g, h = rand_g(), rand_g()
-        # right translation by stabiliser elements: (f g) h = f (g h)
-        # and (f g)(x) = f(x g^-1)
-        ginv_index = f.g2i(f.i2g * (g * type(f.i2g).identity()).inv())
+        # (f g)(x) = f(x g), hence (f g) h = f (h g)
+        index = f.g2i(f.i2g * (g * type(f.i2g).identity()))
         np.testing.assert_array_equal(
-            (f * g).v, f.v[..., ginv_index[..., 0], ginv_index[..., 1], ginv_index[..., 2]])
-        np.testing.assert_array_equal(((f * g) * h).v, (f * (g * h)).v)
+            (f * g).v, f.v[..., index[..., 0], index[..., 1], index[..., 2]])
+        np.testing.assert_array_equal(((f * g) * h).v, (f * (h * g)).v)
+        np.testing.assert_array_equal(((f * g) * g.inv()).v, f.v)
     e = type(rand_g()).identity()
     np.testing.assert_array_equal((f * e).v, f.v)
 
@@ -99,8 +99,8 @@ def test_stacked_transforms_and_indices():
     # p4 functions rotate their planes and permute the stabiliser cyclically
     np.testing.assert_array_equal(
         (C4_array.r * f).v, np.rot90(np.roll(f.v, 1, axis=-3), 1, axes=(-2, -1)))
-    # right translation by a rotation only permutes the stabiliser axis
-    np.testing.assert_array_equal((f * C4_array.r).v, np.roll(f.v, 1, axis=-3))
+    # right translation by a rotation only permutes the stabiliser axis: (f r)(s, x) = f(s + 1, x)
+    np.testing.assert_array_equal((f * C4_array.r).v, np.roll(f.v, -1, axis=-3))
     # and both kinds of translation commute
     g, h = C4_array.r, C4_array.r ** 2
     np.testing.assert_array_equal(((g * f) * h).v, (g * (f * h)).v)
