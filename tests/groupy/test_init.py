@@ -11,3 +11,47 @@ def test_import_raises_no_warnings():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "imported\n" and proc.stderr == ""
+
+
+# Public names by module, as users of the original GrouPy import them.
+PUBLIC = {
+    "groupy.garray.Z2_array": "Z2Array identity rand u_range v_range meshgrid u v",
+    "groupy.garray.C4_array": "C4Array C4Group C4 identity rand rotation r",
+    "groupy.garray.D4_array": "D4Array D4Group D4 identity rand rotation mirror_u mirror_v r m",
+    "groupy.garray.p4_array": "P4Array identity rand rotation translation r_range u_range "
+                              "v_range meshgrid r u v C4_halfshift",
+    "groupy.garray.p4m_array": "P4MArray identity rand rotation mirror_u mirror_v translation "
+                               "m_range r_range u_range v_range meshgrid m r u v D4_halfshift",
+    "groupy.garray.garray": "GArray",
+    "groupy.garray.matrix_garray": "MatrixGArray",
+    "groupy.garray.finitegroup": "FiniteGroup",
+    "groupy.gfunc.gfuncarray": "GFuncArray",
+    "groupy.gfunc.z2func_array": "Z2FuncArray",
+    "groupy.gfunc.p4func_array": "P4FuncArray",
+    "groupy.gfunc.p4mfunc_array": "P4MFuncArray",
+    "groupy.gfunc.plot": "plot_p4 plot_p4m",
+    "groupy.gconv.make_gconv_indices": "make_c4_z2_indices make_c4_p4_indices "
+                                       "make_d4_z2_indices make_d4_p4m_indices flatten_indices",
+    "groupy.gconv.chainer_gconv.p4_conv": "P4ConvZ2 P4ConvP4",
+    "groupy.gconv.chainer_gconv.p4m_conv": "P4MConvZ2 P4MConvP4M",
+    "groupy.gconv.chainer_gconv.splitgconv2d": "SplitGConv2D",
+    "groupy.gconv.chainer_gconv.transform_filter": "TransformGFilter transform_filter",
+    "groupy.gconv.chainer_gconv.pooling.plane_group_spatial_max_pooling":
+        "plane_group_spatial_max_pooling",
+    "groupy.gconv.chainer_gconv.pooling": "plane_group_spatial_max_pooling "
+                                          "orientation_max_pooling orientation_mean_pooling",
+    "groupy.gconv.chainer_gconv": "SplitGConv2D P4ConvZ2 P4ConvP4 P4MConvZ2 P4MConvP4M "
+                                  "TransformGFilter transform_filter check_equivariance",
+}
+
+
+def test_public_module_paths_and_names():
+    import importlib
+    for module_name, names in PUBLIC.items():
+        module = importlib.import_module(module_name)
+        missing = [n for n in names.split() if not hasattr(module, n)]
+        assert not missing, f"{module_name} lacks {missing}"
+    from groupy.garray.C4_array import C4
+    from groupy.garray.D4_array import D4
+    from groupy.garray.finitegroup import FiniteGroup
+    assert isinstance(C4, FiniteGroup) and isinstance(D4, FiniteGroup)
