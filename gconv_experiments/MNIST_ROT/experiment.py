@@ -59,8 +59,8 @@ def build_parser():
     p.add_argument("--transformations", default="rotation", help="training augmentation")
     p.add_argument("--gpu", type=int, default=-1, help="CUDA device id, -1 for the CPU")
     p.add_argument("--val_freq", type=int, default=10,
-                   help="evaluate on the test set every N epochs (and after the last); each evaluation "
-                        "of the 50k test images costs about two training epochs on a CPU")
+                   help="evaluate on the test set every N epochs (and after the last); on a CPU each "
+                        "evaluation (BN re-estimation + 50k test images) costs about 1.3 training epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
