@@ -412,7 +412,9 @@ def fast_path_applies(x, W, b=None):
     if not getattr(chainer.config, 'groupy_fast_cpu_conv', True):
         return False
     arrays = [_data(x), _data(W)] + ([] if b is None else [_data(b)])
-    return all(isinstance(a, numpy.ndarray) and a.dtype in _FAST_DTYPES for a in arrays)
+    return (all(isinstance(a, numpy.ndarray) for a in arrays)
+            and arrays[0].dtype in _FAST_DTYPES
+            and all(a.dtype == arrays[0].dtype for a in arrays))
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, **kwargs):
@@ -430,8 +432,8 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, **kwargs):
     Returns:
         chainer.Variable (N, O, Ho, Wo) with Ho = (H + 2 ph - kh) // sy + 1.
 
-    NumPy float32/float64 inputs use the fast CPU path; anything else (CuPy
-    arrays, float16) goes to Chainer's own implementation.
+    NumPy float32/float64 inputs of one dtype use the fast CPU path; anything else
+    (CuPy arrays, float16, mixed dtypes) goes to Chainer's own implementation.
     """
     dilate = kwargs.pop('dilate', 1)
     groups = kwargs.pop('groups', 1)
@@ -453,3 +455,24 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, **kwargs):
                          '(O, C, kh, kw) with the same C, got x {} and W {}'.format(xs, ws))
     inputs = (x, W) if b is None else (x, W, b)
     return Convolution2DCPU(stride, pad).apply(inputs)[0]
+
+
+class Convolution2D(chainer.links.Convolution2D):
+    """:class:`chainer.links.Convolution2D` (same arguments, parameters and serialisation) whose
+    forward runs :func:`convolution_2d` of this module: the fast CPU path for NumPy
+    float32/float64, Chainer's own convolution otherwise (CuPy, float16, or switched off with
+    ``GROUPY_FAST_CPU_CONV=0`` / ``chainer.config.groupy_fast_cpu_conv = False``).
+
+    x (N, in_channels, H, W) -> (N, out_channels, H', W'), H' = (H + 2 pad - k) // stride + 1.
+    ``dilate`` and ``groups`` other than 1 are rejected (ValueError)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if tuple(self.dilate) != (1, 1) or self.groups != 1:
+            raise ValueError('Convolution2D: dilate={!r}, groups={!r} are not supported by '
+                             'the fast CPU convolution (only 1)'.format(self.dilate, self.groups))
+
+    def forward(self, x):
+        if self.W.raw_array is None:
+            self._initialize_params(x.shape[1])
+        return convolution_2d(x, self.W, self.b, self.stride, self.pad)

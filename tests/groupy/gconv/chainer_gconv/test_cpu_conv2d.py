@@ -128,11 +128,14 @@ def test_threads_and_chunks_give_the_same_numbers(threads_and_chunks, stride, pa
             np.testing.assert_allclose(v.grad, v_ref.grad, rtol=1e-12, atol=1e-12)
 
 
-def test_float16_and_disabled_switch_fall_back_to_chainer():
+def test_float16_mixed_dtypes_and_disabled_switch_fall_back_to_chainer():
     x, W, b = _arrays(GEOMETRIES[0], np.float16, nobias=False)
     y = convolution_2d(x, W, b, pad=1)
     assert y.creator.label != 'Convolution2DCPU' and y.dtype == np.float16
     np.testing.assert_array_equal(y.array, F.convolution_2d(x, W, b, pad=1).array)
+    x, W, _ = _arrays(GEOMETRIES[0], np.float64, nobias=True)
+    y = convolution_2d(x, W.astype(np.float32))
+    assert y.creator.label != 'Convolution2DCPU' and y.dtype == np.float64
     x, W, b = _arrays(GEOMETRIES[0], np.float32, nobias=False)
     with chainer.using_config('groupy_fast_cpu_conv', False):
         y = convolution_2d(x, W, b, stride=2)
@@ -175,3 +178,32 @@ def test_bad_shapes_raise_clear_errors():
         convolution_2d(x, W, outsize=3)
     with pytest.raises(ValueError, match='positive integer'):
         cpu_conv2d.set_num_threads(0)
+
+
+@pytest.mark.parametrize('kwargs', [dict(ksize=3), dict(ksize=2, stride=2, pad=1, nobias=True)])
+def test_link_equals_chainer_link(kwargs):
+    x = np.random.RandomState(5).uniform(-1, 1, (2, 3, 7, 6)).astype(np.float32)
+    ours = cpu_conv2d.Convolution2D(None, 4, **kwargs)  # lazy in_channels, as chainer's
+    ref = chainer.links.Convolution2D(3, 4, initialW=np.zeros((4, 3) + (kwargs['ksize'],) * 2),
+                                      **{k: v for k, v in kwargs.items() if k != 'ksize'},
+                                      ksize=kwargs['ksize'])
+    y = ours(x)
+    assert y.creator.label == 'Convolution2DCPU'
+    ref.W.array[...] = ours.W.array
+    if ours.b is not None:
+        ours.b.array[...] = np.arange(4)
+        ref.b.array[...] = ours.b.array
+        y = ours(x)
+    y_ref = ref(x)
+    np.testing.assert_allclose(y.array, y_ref.array, rtol=1e-5, atol=1e-5)
+    y.grad = y_ref.grad = np.ones_like(y.array)
+    y.backward()
+    y_ref.backward()
+    np.testing.assert_allclose(ours.W.grad, ref.W.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_link_rejects_dilate_and_groups():
+    with pytest.raises(ValueError, match='dilate'):
+        cpu_conv2d.Convolution2D(2, 4, 3, dilate=2)
+    with pytest.raises(ValueError, match='groups'):
+        cpu_conv2d.Convolution2D(2, 4, 3, groups=2)
