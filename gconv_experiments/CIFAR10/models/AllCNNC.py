@@ -24,10 +24,10 @@ can be switched off with ``bn=False`` (the convolutions then get biases); dropou
 ``dropout=False``; both through ``--net_kwargs``.
 """
 import chainer.functions as F
-import chainer.links as L
 
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
+from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
 
 
 class AllCNNC(Classifier):
@@ -42,8 +42,8 @@ class AllCNNC(Classifier):
     Shapes: x (N, 3, H, W) float32 -> logits (N, num_classes).
     """
 
-    in_conv = L.Convolution2D  # maps the (N, 3, H, W) image to feature maps
-    conv = L.Convolution2D     # feature maps -> feature maps
+    in_conv = Convolution2D  # maps the (N, 3, H, W) image to feature maps
+    conv = Convolution2D     # feature maps -> feature maps
     default_widths = (96, 192)
 
     def __init__(self, widths=None, bn=True, dropout=True, num_classes=10):

@@ -23,6 +23,7 @@ import chainer.links as L
 
 from gconv_experiments.residual_block_2d import ResBlock2D
 from gconv_experiments.training import Classifier
+from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
 
 
 class ResNet(Classifier):
@@ -36,8 +37,8 @@ class ResNet(Classifier):
     Shapes: x (N, 3, H, W) float32 -> logits (N, num_classes).
     """
 
-    in_conv = L.Convolution2D  # maps the (N, 3, H, W) image to feature maps
-    conv = L.Convolution2D     # feature maps -> feature maps
+    in_conv = Convolution2D  # maps the (N, 3, H, W) image to feature maps
+    conv = Convolution2D     # feature maps -> feature maps
     default_widths = {44: (32, 64, 128), 26: (71, 142, 284)}
 
     def __init__(self, depth=44, widths=None, num_classes=10):

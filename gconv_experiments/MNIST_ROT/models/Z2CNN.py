@@ -5,10 +5,10 @@ batch normalisation, ReLU and dropout, 2x2 max pooling after layer 2, and a fina
 convolution to the 10 class scores. A 28x28 input shrinks 26-24-(12)-10-8-6-4-1.
 """
 import chainer.functions as F
-import chainer.links as L
 
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
+from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
 
 
 class Z2CNN(Classifier):
@@ -24,13 +24,13 @@ class Z2CNN(Classifier):
         super().__init__()
         self.dropout = dropout
         with self.init_scope():
-            self.l1 = ConvBNAct(L.Convolution2D(in_channels, channels, 3))
-            self.l2 = ConvBNAct(L.Convolution2D(channels, channels, 3))
-            self.l3 = ConvBNAct(L.Convolution2D(channels, channels, 3))
-            self.l4 = ConvBNAct(L.Convolution2D(channels, channels, 3))
-            self.l5 = ConvBNAct(L.Convolution2D(channels, channels, 3))
-            self.l6 = ConvBNAct(L.Convolution2D(channels, channels, 3))
-            self.top = L.Convolution2D(channels, n_classes, 4)
+            self.l1 = ConvBNAct(Convolution2D(in_channels, channels, 3))
+            self.l2 = ConvBNAct(Convolution2D(channels, channels, 3))
+            self.l3 = ConvBNAct(Convolution2D(channels, channels, 3))
+            self.l4 = ConvBNAct(Convolution2D(channels, channels, 3))
+            self.l5 = ConvBNAct(Convolution2D(channels, channels, 3))
+            self.l6 = ConvBNAct(Convolution2D(channels, channels, 3))
+            self.top = Convolution2D(channels, n_classes, 4)
 
     def logits(self, x):
         h = x
