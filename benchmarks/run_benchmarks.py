@@ -16,7 +16,8 @@ Sections of the table (every ratio is ours / reference, so lower is better):
   its PyTorch twin (``benchmarks/torch_models.py``, in its own virtualenv
   ``benchmarks/.venv-torch``, created on demand by ``benchmarks/setup_torch_env.sh``). Each
   side runs in a fresh process, alternating, ``--repeats`` rounds; peak RSS is that process's
-  ``ru_maxrss`` (imports included; "+step" is the growth during the steps). Before timing,
+  peak resident set (VmHWM, i.e. ``ru_maxrss`` without the parent's peak that Linux carries
+  over fork + exec; imports included; "+step" is the growth during the steps). Before timing,
   the twin is loaded with the Chainer model's parameters and must give the same logits
   (column ``|dlogits|``).
 

@@ -3,7 +3,7 @@ in a fresh process and prints one JSON line.
 
 A step is ``model.cleargrads(); loss, acc = model(x, t); loss.backward(); Adam.update()`` on a
 fixed random batch. JSON fields: ``times`` (seconds of each timed step), ``peak_rss_mib`` (the
-process's peak resident set size, ``ru_maxrss``, after the steps), ``peak_rss_before_steps_mib``
+process's peak resident set size, VmHWM, after the steps), ``peak_rss_before_steps_mib``
 (the same before the first step: imports, model and data), ``blas`` (the BLAS libraries,
 kernels and thread counts that threadpoolctl sees) and ``fast_conv`` (whether the G-conv links
 use groupy's CPU convolution; ``GROUPY_FAST_CPU_CONV=0`` switches it off).
@@ -47,6 +47,15 @@ def blas_info():
 
 
 def _peak_rss_mib():
+    """Peak resident set size of this process image (MiB): VmHWM from /proc/self/status where
+    available, since Linux's ru_maxrss carries the parent's peak over fork + execve."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -197,6 +197,15 @@ def load_chainer_params(model, params):
 
 
 def _peak_rss_mib():
+    """Peak resident set size of this process image (MiB): VmHWM from /proc/self/status where
+    available, since Linux's ru_maxrss carries the parent's peak over fork + execve."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
