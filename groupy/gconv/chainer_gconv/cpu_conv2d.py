@@ -96,7 +96,10 @@ def get_num_threads():
 
 def _pool():
     with _state_lock:
+        if _state['pool'] is not None and _state.get('pid') != os.getpid():
+            _state['pool'] = None  # a forked child: the parent's worker threads do not exist here
         if _state['pool'] is None:
+            _state['pid'] = os.getpid()
             _state['pool'] = ThreadPoolExecutor(
                 _state['num_threads'], thread_name_prefix='groupy-cpu-conv')
         if _state['blas'] is None and threadpoolctl is not None:

@@ -207,3 +207,28 @@ def test_link_rejects_dilate_and_groups():
         cpu_conv2d.Convolution2D(2, 4, 3, dilate=2)
     with pytest.raises(ValueError, match='groups'):
         cpu_conv2d.Convolution2D(2, 4, 3, groups=2)
+
+
+@pytest.mark.skipif(not hasattr(__import__('os'), 'fork'), reason='needs os.fork')
+def test_threaded_path_works_in_a_forked_child(threads_and_chunks):
+    import os
+    cpu_conv2d.set_num_threads(2)
+    x, W, b = _arrays((4, 2, 6, 6, 3, 3, 3), np.float64, nobias=False)
+    expected = convolution_2d(x, W, b).array  # starts the worker pool in this process
+    pid = os.fork()
+    if pid == 0:  # child: must not wait forever on the parent's (absent) threads
+        ok = np.allclose(convolution_2d(x, W, b).array, expected)
+        os._exit(0 if ok else 1)
+    import signal
+    import time
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail('convolution_2d hung in a forked child (stale worker pool)')
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
