@@ -40,19 +40,17 @@ import chainer
 from chainer import function_node
 from chainer.utils import type_check
 
+from groupy.gconv.chainer_gconv.fast_cpu import array_of as _data, fast_cpu_enabled
+
 try:  # optional: pins the BLAS to one thread while our workers run
     import threadpoolctl
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
     threadpoolctl = None
 
-_FAST_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 # Bytes of im2col buffer per chunk: small enough to stay in the L2/L3 cache.
 _CHUNK_BYTES = 1 << 21
 # Below this many multiply-adds a single thread is faster than dispatching.
 _MIN_PARALLEL_MACS = 4_000_000
-
-chainer.global_config.groupy_fast_cpu_conv = (
-    os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
 
 
 def _default_num_threads():
@@ -406,18 +404,9 @@ class Convolution2DGradWCPU(function_node.FunctionNode):
         return ret
 
 
-def _data(a):
-    return a.array if isinstance(a, chainer.Variable) else a
-
-
 def fast_path_applies(x, W, b=None):
     """True when convolution_2d would use the fast NumPy path for these inputs."""
-    if not getattr(chainer.config, 'groupy_fast_cpu_conv', True):
-        return False
-    arrays = [_data(x), _data(W)] + ([] if b is None else [_data(b)])
-    return (all(isinstance(a, numpy.ndarray) for a in arrays)
-            and arrays[0].dtype in _FAST_DTYPES
-            and all(a.dtype == arrays[0].dtype for a in arrays))
+    return fast_cpu_enabled(x, W, *([] if b is None else [b]))
 
 
 def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, **kwargs):

@@ -3,6 +3,7 @@ pooled on its own."""
 from chainer import functions as F
 
 from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d import max_pooling_2d
 
 
 def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True):
@@ -12,7 +13,8 @@ def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True
         x (:class:`~chainer.Variable` or ndarray): shape (N, C, G, H, W), G the stabiliser size
             (4 for p4, 8 for p4m).
         ksize, stride, pad, cover_all: as in :func:`chainer.functions.max_pooling_2d`
-            (``stride=None`` means ``stride=ksize``).
+            (``stride=None`` means ``stride=ksize``); 2x2 windows with stride 2 take the fast
+            CPU path of :mod:`~groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d`.
 
     Returns:
         ~chainer.Variable: shape (N, C, G, H', W').
@@ -22,6 +24,6 @@ def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True
     """
     check_gfeature_map(x, 'plane_group_spatial_max_pooling: x')
     n, c, g, h, w = x.shape
-    y = F.max_pooling_2d(F.reshape(x, (n, c * g, h, w)), ksize, stride=stride, pad=pad,
-                         cover_all=cover_all)
+    y = max_pooling_2d(F.reshape(x, (n, c * g, h, w)), ksize, stride=stride, pad=pad,
+                       cover_all=cover_all)
     return F.reshape(y, (n, c, g) + y.shape[2:])
