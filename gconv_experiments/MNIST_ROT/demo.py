@@ -1,7 +1,7 @@
 """The README demo (`make demo`): Z2CNN against P4CNN on rotated digits, no download needed.
 
     python -m gconv_experiments.MNIST_ROT.demo [--epochs 20] [--n_train 1297] [--n_test 500]
-        [--models Z2CNN,P4CNN] [--batchsize 32] [--resultdir demo_results] [--tiny]
+        [--models Z2CNN,P4CNN] [--batchsize 32] [--dropout 0] [--resultdir demo_results] [--tiny]
 
 It writes the embedded rotated-digits set (MNIST_ROT/digits_rot.py: scikit-learn's bundled 8x8
 digits, upscaled to 28x28 and rotated by uniform random angles, fixed seed) into
@@ -10,7 +10,10 @@ digits, upscaled to 28x28 and rotated by uniform random angles, fixed seed) into
 augmentation, BN statistics re-estimated before each test evaluation), and prints both test
 errors and the path of the learning-curve PNG. Earlier demo runs in <resultdir> are replaced.
 
-With the defaults it takes about 3-6 minutes on 2 CPU cores (P4CNN ~10 s per epoch, Z2CNN ~3 s)
+The models are the paper's except that dropout is off by default (--dropout 0): with only
+~800 Adam steps, dropout 0.3 after every layer mostly slows learning down (measured after 10
+epochs: P4CNN 21.8% -> 1.8% test error, Z2CNN 49.4% -> 13.4% without it).
+With the defaults it takes 2-4 minutes on 2 CPU cores (P4CNN 4-10 s per epoch, Z2CNN 2-3 s)
 and P4CNN ends with a clearly lower test error than the planar Z2CNN. --epochs, --n_train and
 --n_test shrink it; --tiny is a seconds-long smoke run (64 training digits, 1 epoch, narrow
 models) for tests.
@@ -37,6 +40,7 @@ def build_parser():
     p.add_argument("--n_test", type=int, default=digits_rot.N_TEST, help="test digits")
     p.add_argument("--models", default="Z2CNN,P4CNN", help="comma-separated model names")
     p.add_argument("--batchsize", type=int, default=32)
+    p.add_argument("--dropout", type=float, default=0.0, help="the models' dropout ratio (paper models: 0.3)")
     p.add_argument("--resultdir", default="demo_results")
     p.add_argument("--tiny", action="store_true", help="a seconds-long smoke run (for tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -47,10 +51,12 @@ def main(argv=None):
     """Run the demo; returns {model: test error (fraction)} and the plot path."""
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
-    extra = []
+    net_kwargs = {"dropout": args.dropout}
     if args.tiny:
         args.n_train, args.n_test, args.epochs = 64, 32, 1
-        extra = ["--net_kwargs", "{'channels': 4}"]
+        net_kwargs["channels"] = 4
+    if not 0 <= args.dropout < 1:
+        raise training.ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
     for flag in ("epochs", "n_train", "n_test", "batchsize"):
         if getattr(args, flag) < 1:
             raise training.ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
@@ -68,7 +74,7 @@ def main(argv=None):
     result = experiment.main(
         ["--datadir", datadir, "--resultdir", args.resultdir, "--models", ",".join(models),
          "--epochs", str(args.epochs), "--repeats", "1", "--val_freq", "1",
-         "--batchsize", str(args.batchsize)] + (["--quiet"] if args.quiet else []) + extra,
+         "--batchsize", str(args.batchsize), "--net_kwargs", repr(net_kwargs)] + (["--quiet"] if args.quiet else []),
         dataset="rotated 8x8 digits (demo)")
     errors = {s["model"]: s["test_error"] for s in result["summaries"]}
     minutes = (time.perf_counter() - start) / 60

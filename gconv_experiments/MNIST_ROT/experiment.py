@@ -174,7 +174,7 @@ def plot_learning_curves(resultdir, runs, path, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (model, seeds) in enumerate(runs.items()):
@@ -192,8 +192,9 @@ def plot_learning_curves(resultdir, runs, path, title):
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.set_yscale("log")
-    for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-        axis_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     ax.set_title(title)

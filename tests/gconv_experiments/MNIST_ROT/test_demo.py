@@ -35,7 +35,8 @@ def test_make_demo_command(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [(["--epochs", "0"], "--epochs must be"),
-                                            (["--n_train", "1790"], "exceeds")])
+                                            (["--n_train", "1790"], "exceeds"),
+                                            (["--dropout", "1"], "--dropout must be")])
 def test_bad_options(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         demo.main(["--resultdir", str(tmp_path)] + extra)
