@@ -15,7 +15,8 @@ training, the running averages in test mode.
 """
 import chainer
 import chainer.functions as F
-import chainer.links as L
+
+from groupy.gconv.chainer_gconv.cpu_batch_normalization import BatchNormalization
 
 
 class ConvBNAct(chainer.Chain):
@@ -47,7 +48,7 @@ class ConvBNAct(chainer.Chain):
                         f"'out_channels' attribute; batch normalisation needs the channel count")
                 # With axis=None chainer reduces over every axis except axis 1, so a 5-D
                 # G-feature map (N, C, G, H, W) shares statistics over G as required.
-                self.bn = L.BatchNormalization(channels)
+                self.bn = BatchNormalization(channels)  # L.BatchNormalization, faster on CPU
             else:
                 self.bn = None
 

@@ -28,6 +28,7 @@ import chainer.functions as F
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
 from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
+from groupy.gconv.chainer_gconv.cpu_dropout import dropout  # F.dropout, faster on CPU
 
 
 class AllCNNC(Classifier):
@@ -66,7 +67,7 @@ class AllCNNC(Classifier):
             self.l9 = self.conv(w2, num_classes, ksize=1, stride=1, pad=0)
 
     def _drop(self, h, ratio):
-        return F.dropout(h, ratio) if self.dropout else h
+        return dropout(h, ratio) if self.dropout else h
 
     def logits(self, x):
         """Class scores (N, num_classes) for images x (N, 3, H, W)."""

@@ -23,6 +23,7 @@ import chainer.links as L
 
 from gconv_experiments.residual_block_2d import ResBlock2D
 from gconv_experiments.training import Classifier
+from groupy.gconv.chainer_gconv.cpu_batch_normalization import BatchNormalization  # faster on CPU
 from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
 
 
@@ -64,7 +65,7 @@ class ResNet(Classifier):
         with self.init_scope():
             self.conv1 = self.in_conv(3, widths[0], ksize=3, stride=1, pad=1, nobias=True)
             self.blocks = chainer.ChainList(*blocks)
-            self.bn_out = L.BatchNormalization(widths[-1])
+            self.bn_out = BatchNormalization(widths[-1])
             self.fc = L.Linear(widths[-1], num_classes)
 
     def logits(self, x):

@@ -17,6 +17,7 @@ from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
 from groupy.gconv.chainer_gconv import (P4ConvP4, P4ConvZ2, orientation_max_pooling,
                                         plane_group_spatial_max_pooling)
+from groupy.gconv.chainer_gconv.cpu_dropout import dropout  # F.dropout, faster on CPU
 
 
 class P4CNN(Classifier):
@@ -49,6 +50,6 @@ class P4CNN(Classifier):
             if i == 2:
                 h = plane_group_spatial_max_pooling(h, ksize=2, stride=2)
             if self.dropout:
-                h = F.dropout(h, self.dropout)
+                h = dropout(h, self.dropout)
         h = orientation_max_pooling(self.top(h))  # (N, n_classes, 1, 1) for 28x28 inputs
         return F.mean(h, axis=(2, 3))

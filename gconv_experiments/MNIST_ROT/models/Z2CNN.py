@@ -9,6 +9,8 @@ import chainer.functions as F
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
 from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
+from groupy.gconv.chainer_gconv.cpu_dropout import dropout  # F.dropout, faster on CPU
+from groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d import max_pooling_2d  # faster on CPU
 
 
 class Z2CNN(Classifier):
@@ -37,8 +39,8 @@ class Z2CNN(Classifier):
         for i, layer in enumerate((self.l1, self.l2, self.l3, self.l4, self.l5, self.l6), 1):
             h = layer(h)
             if i == 2:
-                h = F.max_pooling_2d(h, 2, 2)
+                h = max_pooling_2d(h, 2, 2)
             if self.dropout:
-                h = F.dropout(h, self.dropout)
+                h = dropout(h, self.dropout)
         h = self.top(h)  # (N, n_classes, 1, 1) for 28x28 inputs
         return F.mean(h, axis=(2, 3))

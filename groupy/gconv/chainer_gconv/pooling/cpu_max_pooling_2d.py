@@ -10,7 +10,8 @@ to the first tap in row-major order, as in Chainer, so the gradient lands on the
 Three linear-in-their-input :class:`chainer.FunctionNode` s give exact gradients of any order:
 
 * :class:`MaxPooling2x2CPU`: ``y = max over each window``; backward -> scatter;
-* :class:`MaxPooling2x2ScatterCPU`: ``gx[window tap idx] = gy`` (zero elsewhere); backward -> gather;
+* :class:`MaxPooling2x2ScatterCPU`: ``gx[tap idx of each window] = gy``, zero elsewhere;
+  backward -> gather;
 * :class:`MaxPooling2x2GatherCPU`: ``y = x[window tap idx]``; backward -> scatter.
 
 :func:`max_pooling_2d` takes this path for NumPy float32/float64 inputs of shape (N, C, H, W)
@@ -133,7 +134,8 @@ def fast_path_applies(x, ksize, stride=None, pad=0):
         stride = ksize
     shape = array_of(x).shape
     return (fast_cpu_enabled(x) and len(shape) == 4 and shape[2] % 2 == 0
-            and shape[3] % 2 == 0 and _pair_is(ksize, 2) and _pair_is(stride, 2) and _pair_is(pad, 0))
+            and shape[3] % 2 == 0 and _pair_is(ksize, 2) and _pair_is(stride, 2)
+            and _pair_is(pad, 0))
 
 
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True, **kwargs):

@@ -1,0 +1,141 @@
+"""The fast CPU batch normalisation: Chainer's outputs, gradients and running averages (to float
+tolerance), exact first and second derivatives in float64, the link's modes (training, finetune,
+test) as chainer.links.BatchNormalization, and the fallbacks to Chainer."""
+import numpy as np
+import pytest
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+from chainer import gradient_check, testing
+from chainer.functions.normalization import batch_normalization as chainer_bn
+
+from groupy.gconv.chainer_gconv import cpu_batch_normalization as cpu_bn
+from groupy.gconv.chainer_gconv.cpu_batch_normalization import (
+    BatchNormalization, batch_normalization)
+
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def _inputs(shape, dtype, seed=0):
+    rng = np.random.RandomState(seed)
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, shape[1]).astype(dtype)
+    beta = rng.uniform(-1, 1, shape[1]).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    return x, gamma, beta, gy
+
+
+def _run(fn, x, gamma, beta, gy):
+    xs = [chainer.Variable(a.copy()) for a in (x, gamma, beta)]
+    mean, var = np.zeros(gamma.shape, gamma.dtype), np.ones(gamma.shape, gamma.dtype)
+    y = fn(*xs, running_mean=mean, running_var=var, decay=0.8)
+    y.grad = gy
+    y.backward()
+    return y, [y.array] + [v.grad for v in xs] + [mean, var]
+
+
+@testing.parameterize(*testing.product({
+    'shape': [(4, 3), (3, 4, 5), (2, 3, 4, 5), (2, 3, 4, 3, 3)],
+    'dtype': [np.float32, np.float64],
+}))
+class TestBatchNormalization:
+
+    def test_equals_chainer(self):
+        x, gamma, beta, gy = _inputs(self.shape, self.dtype)
+        y, ours = _run(batch_normalization, x, gamma, beta, gy)
+        assert isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+        _, ref = _run(F.batch_normalization, x, gamma, beta, gy)
+        for a, b in zip(ours, ref):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, **TOL[self.dtype])
+
+    def test_backward_and_double_backward(self):
+        x, gamma, beta, gy = _inputs(self.shape, np.float64)
+        rng = np.random.RandomState(5)
+        ggs = (rng.standard_normal(x.shape), rng.standard_normal(gamma.shape),
+               rng.standard_normal(beta.shape))
+        gradient_check.check_backward(batch_normalization, (x, gamma, beta), gy,
+                                      dtype=np.float64, rtol=1e-6, atol=1e-6)
+        gradient_check.check_double_backward(batch_normalization, (x, gamma, beta), gy, ggs,
+                                             dtype=np.float64, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('case', ['float16', 'non-contiguous', 'switch off', 'other axis',
+                                  'mixed dtypes'])
+def test_falls_back_to_chainer(case):
+    x, gamma, beta, gy = _inputs((2, 3, 4, 5), np.float32)
+    axis = None
+    if case == 'float16':
+        x, gamma, beta, gy = (a.astype(np.float16) for a in (x, gamma, beta, gy))
+    elif case == 'non-contiguous':
+        x = np.asfortranarray(x)
+    elif case == 'other axis':
+        axis = (0, 1)
+        gamma, beta = np.ones((4, 5), np.float32), np.zeros((4, 5), np.float32)
+    elif case == 'mixed dtypes':
+        gamma, beta = gamma.astype(np.float64), beta.astype(np.float64)
+    with chainer.using_config('groupy_fast_cpu_conv', case != 'switch off'):
+        y = batch_normalization(x, gamma, beta, axis=axis)
+    assert not isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+    np.testing.assert_array_equal(y.array, F.batch_normalization(x, gamma, beta, axis=axis).array)
+
+
+def test_explicit_default_axis_takes_the_fast_path():
+    x, gamma, beta, _ = _inputs((2, 3, 4, 5), np.float32)
+    y = batch_normalization(x, gamma, beta, axis=(0, 2, 3))
+    assert isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+
+
+def _pair(channels=3, seed=0):
+    rng = np.random.RandomState(seed)
+    gamma = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+    beta = rng.uniform(-1, 1, channels).astype(np.float32)
+    ours, ref = BatchNormalization(channels, decay=0.7), L.BatchNormalization(channels, decay=0.7)
+    for link in (ours, ref):
+        link.gamma.array[:] = gamma
+        link.beta.array[:] = beta
+    return ours, ref
+
+
+def test_link_is_a_chainer_batch_normalization_with_the_same_state():
+    ours, ref = _pair()
+    assert isinstance(ours, L.BatchNormalization)
+    assert sorted(n for n, _ in ours.namedparams()) == sorted(n for n, _ in ref.namedparams())
+    assert sorted(ours._persistent) == sorted(ref._persistent)
+
+
+@pytest.mark.parametrize('finetune', [False, True])
+def test_link_modes_equal_chainer(finetune):
+    ours, ref = _pair()
+    rng = np.random.RandomState(1)
+    for _ in range(3):  # training steps update the running averages (finetune: N counts them)
+        x = (rng.standard_normal((4, 3, 2, 5, 5)) * 3 + 1).astype(np.float32)
+        np.testing.assert_allclose(ours(x, finetune=finetune).array,
+                                   ref(x, finetune=finetune).array, rtol=2e-5, atol=2e-5)
+    assert ours.N == ref.N
+    np.testing.assert_allclose(ours.avg_mean, ref.avg_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.avg_var, ref.avg_var, rtol=1e-5, atol=1e-6)
+    with chainer.using_config('train', False):  # Chainer's test mode on (close) averages
+        np.testing.assert_allclose(ours(x).array, ref(x).array, rtol=1e-5, atol=1e-5)
+    with chainer.using_config('in_recomputing', True):  # no update in a recomputed pass
+        before = ours.avg_mean.copy(), ours.N
+        ours(x, finetune=finetune)
+        np.testing.assert_array_equal(ours.avg_mean, before[0])
+        assert ours.N == before[1]
+
+
+def test_link_infers_its_size_lazily():
+    link = BatchNormalization(axis=(0, 2, 3))
+    x = np.random.RandomState(2).standard_normal((3, 4, 5, 5)).astype(np.float32)
+    y = link(x)
+    assert link.avg_mean.shape == (4,)
+    np.testing.assert_allclose(y.array.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    assert isinstance(link(x).creator._impl, cpu_bn._FastCPUImpl)
+
+
+def test_bad_input():
+    with pytest.raises(chainer.utils.type_check.InvalidType):
+        batch_normalization(np.zeros((2, 3, 4), np.float32), np.ones(4, np.float32),
+                            np.zeros(4, np.float32))
+    assert chainer_bn.BatchNormalization  # the node we plug into still exists
