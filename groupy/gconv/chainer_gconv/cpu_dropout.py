@@ -1,12 +1,14 @@
 """A cheaper CPU dropout for Chainer, a drop-in for :func:`chainer.functions.dropout`.
 
 Chainer draws the CPU dropout mask as float64 uniforms (``numpy.random.rand``), eight random
-bytes per element; most of its time goes there. Here the mask comes from 16-bit integers drawn
-from the same global NumPy RNG (``numpy.random.randint(0, 2**16, dtype=uint16)``, one draw per
-element, every call), so seeding ``numpy.random`` and saving/restoring its state reproduce the
-masks exactly as before. An element is kept when its integer is >= ``round(ratio * 2**16)``: the
-drop probability is ``ratio`` rounded to a multiple of 2**-16 (off by at most 7.7e-6), and
-kept elements are scaled by the inverse of the exact keep probability, so E[y] = x still holds.
+bytes per element from numpy's global RNG; most of its time goes there. Here each call draws ONE
+seed from the global RNG (``numpy.random.randint``) and takes the mask's 16-bit integers from a
+PCG64 generator with that seed (raw 64-bit output cut into four 16-bit draws, 2-3x faster than
+the global RNG). Seeding ``numpy.random`` or saving/restoring its state therefore reproduces the
+masks exactly, as with Chainer's dropout (on machines of the same byte order). An element is
+kept when its integer is >= ``round(ratio * 2**16)``: the drop probability is ``ratio`` rounded to
+a multiple of 2**-16 (off by at most 7.7e-6), and kept elements are scaled by the inverse of the
+exact keep probability, so E[y] = x still holds.
 
 Only the mask generation changes: :class:`Dropout` is Chainer's Dropout FunctionNode (its
 ``DropoutGrad`` backward gives exact gradients of any order). The fast mask is used for NumPy
@@ -27,13 +29,20 @@ def _threshold(ratio):
     return int(round(ratio * _LEVELS))
 
 
+def uint16_draws(shape):
+    """Uniform 16-bit integers of ``shape`` from a PCG64 generator seeded by one draw of numpy's
+    global RNG."""
+    size = int(numpy.prod(shape, dtype=numpy.int64))
+    seed = numpy.random.randint(0, numpy.iinfo(numpy.int64).max, dtype=numpy.int64)
+    raw = numpy.random.PCG64(seed).random_raw(-(-size // 4))
+    return raw.view(numpy.uint16)[:size].reshape(shape)
+
+
 def keep_mask(shape, ratio, dtype):
-    """A dropout mask (``shape``, ``dtype``): 0 where dropped, 1 / keep probability where kept,
-    drawn from numpy's global RNG."""
+    """A dropout mask (``shape``, ``dtype``): 0 where dropped, 1 / keep probability where kept."""
     threshold = _threshold(ratio)
     scale = _LEVELS / (_LEVELS - threshold)
-    draws = numpy.random.randint(0, _LEVELS, size=shape, dtype=numpy.uint16)
-    mask = numpy.greater_equal(draws, threshold).astype(dtype)
+    mask = numpy.greater_equal(uint16_draws(shape), threshold).astype(dtype)
     mask *= dtype.type(scale)
     return mask
 

@@ -8,7 +8,7 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check
 
-from groupy.gconv.chainer_gconv.cpu_dropout import Dropout, dropout, keep_mask
+from groupy.gconv.chainer_gconv.cpu_dropout import Dropout, dropout, keep_mask, uint16_draws
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64])
@@ -43,10 +43,19 @@ def test_masks_come_from_the_global_rng():
     np.testing.assert_array_equal(dropout(x, 0.4).array, first)
     np.random.seed(7)
     np.testing.assert_array_equal(keep_mask(x.shape, 0.4, np.dtype(np.float32)), first)
-    np.random.seed(7)  # one uint16 draw per element, every call
-    np.random.randint(0, 2 ** 16, size=x.shape, dtype=np.uint16)
+    np.random.seed(7)  # one int64 seed drawn from the global RNG per call
+    np.random.randint(0, np.iinfo(np.int64).max, dtype=np.int64)
     np.testing.assert_array_equal(np.random.get_state()[1], after_first)
     assert not np.array_equal(dropout(x, 0.4).array, first)
+
+
+def test_draws_are_uniform_16_bit_integers():
+    np.random.seed(8)
+    draws = uint16_draws((3, 1001))  # not a multiple of 4
+    assert draws.shape == (3, 1001) and draws.dtype == np.uint16
+    counts = np.bincount(draws.ravel() >> 12, minlength=16)  # 16 bins of 4096 values
+    assert abs(counts / draws.size - 1 / 16).max() < 0.02
+    assert len(np.unique(draws)) > 2500
 
 
 def test_backward_and_double_backward():
