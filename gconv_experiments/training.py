@@ -23,10 +23,12 @@ API
   load_model_class(modelfn, models_package) -> the Chain class named by --modelfn: a path to a
       .py file (relative to the working directory or to gconv_experiments/) defining a class with
       the file's stem name, or a bare name (a module of `models_package`).
-  evaluate(model, x, y, batchsize, device) -> (mean loss, error rate) in test mode.
+  evaluate(model, x, y, batchsize, device, label=..., quiet=True) -> (mean loss, error rate)
+      in test mode.
   load_weights(snapshot_path, model): copy a snapshot's weights and BN statistics into model.
-  reestimate_batchnorm(model, x, y, batchsize, device): recomputes every BatchNormalization's
-      population statistics as the exact average over x (the paper's "finetune" step).
+  reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True): recomputes every
+      BatchNormalization's population statistics as the exact average over x (the paper's
+      "finetune" step).
 
 Model interface (`Classifier` is a base class providing it): `Model(**net_kwargs)`;
 `model(x, t)` returns (loss, accuracy) Variables and
@@ -36,16 +38,18 @@ Result directory (--resultdir, default results/<model>_seed<seed>):
   args.json      the arguments of the run
   log.jsonl      one JSON object per epoch: epoch, train_loss, train_error, val_loss,
                  val_error (null on epochs without validation), lr, seconds, elapsed
-  snapshot.h5    Chainer HDF5 serialisation of the model (group 'model/') and optimizer
-                 ('optimizer/') plus the epoch, written every --save_freq epochs and at the
-                 end into a temporary file that is then renamed over the old one. Load the
-                 weights alone with load_weights(path, model).
+  snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
+                 chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the
+                 optimizer (group 'optimizer/') plus the epoch (root attribute), written every
+                 --save_freq epochs and at the end into snapshot.h5.tmp, flushed, then renamed
+                 over the old one. training.load_weights(path, model) does the same.
   summary.json   final errors (fractions in [0, 1]), parameter count, timings.
 Errors are fractions everywhere in the files; printed lines show percentages.
 
 Reproducibility: the model is initialised from numpy's global RNG seeded with --seed. Each
 epoch then draws its shuffling and augmentation from numpy.random.default_rng([seed, epoch]) and
-reseeds numpy's global RNG (dropout) -- and CuPy's on a GPU -- from (seed, epoch). The random
+reseeds numpy's global RNG (dropout) -- and CuPy's on a GPU -- from (seed, epoch); the BN
+re-estimation before a validation reseeds them from (seed, epoch, 1). The random
 state at an epoch boundary is therefore a function of (seed, epoch), so `--resume` restores
 model, optimizer and epoch from the snapshot and continues bit-for-bit on the CPU (on a GPU up
 to cuDNN's non-determinism).
@@ -119,28 +123,28 @@ def build_parser(defaults=None, prog=None, description=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a("--datadir", type=str, help="folder holding the data files")
-    a("--resultdir", type=str, help="output folder (default results/<model>_seed<seed>)")
+    a("--resultdir", type=str, help="output folder (None: results/<model>_seed<seed>)")
     a("--modelfn", type=str, help="model: a path to a models/<Name>.py file or a bare name")
     a("--trainfn", type=str, help="training data file inside --datadir")
     a("--valfn", type=str, help="validation data file inside --datadir")
     a("--testfn", type=str, help="test file inside --datadir evaluated once at the end "
-                                 "(default: the final validation is the test result)")
-    a("--epochs", type=int)
-    a("--batchsize", type=int)
-    a("--opt", type=str, choices=OPTIMIZERS)
+                                 "(None: the final validation is the test result)")
+    a("--epochs", type=int, help="number of training epochs")
+    a("--batchsize", type=int, help="minibatch size")
+    a("--opt", type=str, choices=OPTIMIZERS, help="optimizer (chainer.optimizers.<name>)")
     a("--opt_kwargs", type=str, help="optimizer keywords as a Python dict literal, e.g. "
                                      "\"{'lr': 0.05}\" ('lr' means 'alpha' for Adam)")
     a("--net_kwargs", type=str, help="model constructor keywords as a Python dict literal")
     a("--weight_decay", type=float, help="L2 weight decay rate (0 = none)")
     a("--lr_decay_schedule", type=str, help="epochs after which the learning rate is multiplied "
                                             "by --lr_decay_factor, e.g. 100-200-300 ('' = none)")
-    a("--lr_decay_factor", type=float)
+    a("--lr_decay_factor", type=float, help="learning-rate multiplier at each --lr_decay_schedule epoch")
     a("--transformations", type=str, help="training augmentation, comma-separated: "
                                           + ", ".join(augmentation.TRANSFORMATIONS) + " ('' = none)")
     a("--val_freq", type=int, help="validate every this many epochs (and after the last)")
     a("--save_freq", type=int, help="snapshot every this many epochs (and after the last)")
     a("--gpu", type=int, help="CUDA device id, -1 for the CPU")
-    a("--seed", type=int)
+    a("--seed", type=int, help="random seed (initialisation, shuffling, augmentation, dropout), 0..2**32-1")
     a("--train_size", type=int, help="use only the first N training examples")
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
@@ -183,6 +187,8 @@ def check_args(args):
     for flag in ("train_size", "val_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise ConfigError(f"--seed must be an integer in 0..{2 ** 32 - 1}, got {args.seed}")
     if args.gpu < -1:
         raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
     if args.weight_decay < 0:
@@ -261,10 +267,14 @@ def load_model_class(modelfn, models_package=None):
     is_path = modelfn.endswith(".py") or "/" in modelfn or os.sep in modelfn
     if is_path:
         candidates = [modelfn] if os.path.isabs(modelfn) else [modelfn, os.path.join(PACKAGE_ROOT, modelfn)]
+        if models_package and not os.path.isabs(modelfn) and os.path.dirname(modelfn) == "":
+            package_dir = os.path.dirname(importlib.import_module(models_package).__file__)
+            candidates.append(os.path.join(package_dir, modelfn))
+        candidates = list(dict.fromkeys(os.path.abspath(c) for c in candidates))
         path = next((c for c in candidates if os.path.isfile(c)), None)
         if path is None:
             raise ConfigError(f"--modelfn {modelfn}: no such model file (looked for "
-                              f"{' and '.join(os.path.abspath(c) for c in candidates)})")
+                              f"{', '.join(candidates)})")
         name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(f"gconv_model_{name}", os.path.abspath(path))
         module = importlib.util.module_from_spec(spec)
@@ -308,10 +318,24 @@ def make_optimizer(name, kwargs):
         if "alpha" in kwargs:
             raise ConfigError("--opt_kwargs: give Adam's learning rate as 'alpha' or 'lr', not both")
         kwargs["alpha"] = kwargs.pop("lr")
+    signature = inspect.signature(cls)
     try:
-        inspect.signature(cls).bind(**kwargs)
+        signature.bind(**kwargs)
     except TypeError:
-        raise ConfigError(f"--opt_kwargs {kwargs!r} do not fit {name}{inspect.signature(cls)}") from None
+        raise ConfigError(f"--opt_kwargs {kwargs!r} do not fit {name}{signature}") from None
+    for key, value in kwargs.items():
+        default = signature.parameters[key].default
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "True or False"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            expected = "a finite number"
+            if ok and key == lr_attr and value <= 0:
+                ok, expected = False, "a positive number"
+            elif ok and value < 0:
+                ok, expected = False, "a number >= 0"
+        if not ok:
+            raise ConfigError(f"--opt_kwargs: {name}'s {key!r} must be {expected}, got {value!r}")
     return cls(**kwargs), lr_attr
 
 
@@ -339,6 +363,15 @@ def seed_epoch(seed, epoch, device):
     return np.random.default_rng([seed, epoch])
 
 
+def seed_validation(seed, epoch, device):
+    """Seed the global RNGs (dropout) for the BN re-estimation after `epoch`, so that the
+    validation result is a function of (weights, seed, epoch): re-evaluating a resumed, finished
+    run reproduces it exactly."""
+    np.random.seed([seed, epoch, 1])
+    if device.xp is not np:
+        device.xp.random.seed((seed * 1000003 + epoch) * 2 + 1)
+
+
 # ----------------------------------------------------------------------------- loops
 
 def _bar(n, label, quiet):
@@ -352,28 +385,36 @@ def _batches(n, batchsize):
     return [(i, min(i + batchsize, n)) for i in range(0, n, batchsize)]
 
 
-def evaluate(model, x, y, batchsize, device):
-    """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation)."""
+def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True):
+    """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
+    bar labelled `label` unless quiet."""
     total_loss, total_acc = 0.0, 0.0
+    bar = _bar(len(x), label, quiet)
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
         for i, j in _batches(len(x), batchsize):
             loss, acc = model(device.send(x[i:j]), device.send(y[i:j]))
             total_loss += loss.array * (j - i)
             total_acc += acc.array * (j - i)
+            if bar is not None:
+                bar.update(j)
+    if bar is not None:
+        bar.finish()
     return float(total_loss) / len(x), 1.0 - float(total_acc) / len(x)
 
 
-def reestimate_batchnorm(model, x, y, batchsize, device):
+def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", quiet=True):
     """Replace each BatchNormalization's running mean/variance by their average over (x, y).
 
     The model runs in training mode without backprop; before batch k of size n_k, after `seen`
     examples, every BN's decay is set to seen / (seen + n_k), so its running statistics become
     the size-weighted mean of the per-batch statistics. Decays are restored afterwards.
+    A progress bar labelled `label` is shown unless quiet.
     """
     bns = [link for link in model.links() if isinstance(link, L.BatchNormalization)]
     if not bns:
         return
     decays = [bn.decay for bn in bns]
+    bar = _bar(len(x), label, quiet)
     try:
         with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
             seen = 0
@@ -382,9 +423,13 @@ def reestimate_batchnorm(model, x, y, batchsize, device):
                     bn.decay = seen / (seen + (j - i))
                 model(device.send(x[i:j]), device.send(y[i:j]))
                 seen += j - i
+                if bar is not None:
+                    bar.update(j)
     finally:
         for bn, decay in zip(bns, decays):
             bn.decay = decay
+    if bar is not None:
+        bar.finish()
 
 
 def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet):
@@ -416,17 +461,37 @@ def _atomic_write_text(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
+SNAPSHOT_LAYOUT = "model at the root, optimizer in optimizer/"
+
+
+def _model_group(f):
+    """The HDF5 group holding the model: the root (this layout), or 'model/' in snapshots
+    written before the model moved to the root."""
+    if "layout" not in f.attrs and isinstance(f.get("model"), h5py.Group):
+        return f["model"]
+    return f
+
+
 def save_snapshot(path, model, optimizer, epoch):
-    """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically."""
+    """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically.
+
+    The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
+    it as any Chainer model file; the optimizer is in the group 'optimizer/', the epoch in the
+    root attribute 'epoch'. The file is written as `path`.tmp, flushed to disk, then renamed.
+    """
     tmp = path + ".tmp"
     with h5py.File(tmp, "w") as f:
-        s = serializers.HDF5Serializer(f)
-        s["model"].save(model)
-        s["optimizer"].save(optimizer)
+        serializers.HDF5Serializer(f).save(model)
+        serializers.HDF5Serializer(f.create_group("optimizer")).save(optimizer)
         f.attrs["epoch"] = epoch
+        f.attrs["layout"] = SNAPSHOT_LAYOUT
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -435,7 +500,7 @@ def load_snapshot(path, model, optimizer):
     try:
         with h5py.File(path, "r") as f:
             epoch = int(f.attrs["epoch"])
-            serializers.HDF5Deserializer(f["model"]).load(model)
+            serializers.HDF5Deserializer(_model_group(f)).load(model)
             serializers.HDF5Deserializer(f["optimizer"]).load(optimizer)
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ConfigError(f"{path}: cannot restore the snapshot ({type(e).__name__}: {e}); "
@@ -448,17 +513,33 @@ def load_weights(path, model):
     --net_kwargs); returns model."""
     try:
         with h5py.File(path, "r") as f:
-            serializers.HDF5Deserializer(f["model"]).load(model)
+            serializers.HDF5Deserializer(_model_group(f)).load(model)
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise ConfigError(f"{path}: cannot load model weights ({type(e).__name__}: {e})") from None
     return model
 
 
-def read_log(path):
+def read_log(path, drop_partial_last=False):
+    """The entries of a JSON-lines log ([] if there is no file). A line that is not a JSON
+    object raises ConfigError naming the file and line -- except, with drop_partial_last, the
+    last line (a write cut short by a kill), which is dropped."""
     if not os.path.isfile(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    entries = []
+    for k, (n, line) in enumerate(lines):
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
+                raise ValueError("not an object with an integer 'epoch'")
+        except ValueError as e:
+            if drop_partial_last and k == len(lines) - 1:
+                break
+            raise ConfigError(f"{path}, line {n}: expected one JSON object per epoch with an integer "
+                              f"'epoch' ({e})") from None
+        entries.append(entry)
+    return entries
 
 
 def _json_default(o):
@@ -476,8 +557,14 @@ def _resolve_resume(args, explicit):
         raise ConfigError(f"--resume: no {SNAPSHOT_FILE} in {args.resultdir} to resume from")
     if not os.path.isfile(saved_path):
         raise ConfigError(f"--resume: {saved_path} is missing")
-    with open(saved_path) as f:
-        saved = json.load(f)
+    try:
+        with open(saved_path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--resume: cannot read {saved_path} ({e}); expected the JSON object of "
+                          f"flags written by the run") from None
     for key, value in saved.items():
         if not hasattr(args, key) or key in ("resume", "quiet"):
             continue
@@ -536,7 +623,7 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         start_epoch = load_snapshot(snapshot_path, model, optimizer)
         if start_epoch > args.epochs:
             raise ConfigError(f"--resume: the snapshot in {out} is at epoch {start_epoch}, beyond --epochs {args.epochs}")
-        log = [entry for entry in read_log(log_path) if entry["epoch"] <= start_epoch]
+        log = [entry for entry in read_log(log_path, drop_partial_last=True) if entry["epoch"] <= start_epoch]
         _atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in log))
     else:
         os.makedirs(out, exist_ok=True)
@@ -547,6 +634,13 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
     name = cls.__name__
     print(f"{name}: {n_params:,} parameters; {len(train_x)} training / {len(val_x)} validation examples; "
           f"{'resuming after epoch %d; ' % start_epoch if args.resume else ''}results in {out}", flush=True)
+
+    def validate(epoch):
+        seed_validation(args.seed, epoch, device)
+        reestimate_batchnorm(model, train_x, train_y, args.batchsize, device,
+                             f"{name} epoch {epoch} BN statistics", args.quiet)
+        return evaluate(model, val_x, val_y, args.batchsize, device,
+                        f"{name} epoch {epoch} validation", args.quiet)
 
     elapsed = log[-1]["elapsed"] if log else 0.0
     val_loss = val_error = None
@@ -561,8 +655,7 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         train_seconds = time.perf_counter() - t0
         val_loss = val_error = None
         if epoch % args.val_freq == 0 or epoch == args.epochs:
-            reestimate_batchnorm(model, train_x, train_y, args.batchsize, device)
-            val_loss, val_error = evaluate(model, val_x, val_y, args.batchsize, device)
+            val_loss, val_error = validate(epoch)
         seconds = time.perf_counter() - t0
         elapsed += seconds
         entry = dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
@@ -570,6 +663,8 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         log.append(entry)
         with open(log_path, "a") as f:
             f.write(json.dumps(entry) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         val_text = "" if val_error is None else f", val loss {val_loss:.4f} error {100 * val_error:.2f}%"
         print(f"epoch {epoch}: train loss {train_loss:.4f} error {100 * train_error:.2f}%{val_text} "
               f"({seconds:.1f} s)", flush=True)
@@ -577,11 +672,11 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
             save_snapshot(snapshot_path, model, optimizer, epoch)
 
     if val_error is None:  # nothing left to train (resumed at the last epoch): evaluate again
-        reestimate_batchnorm(model, train_x, train_y, args.batchsize, device)
-        val_loss, val_error = evaluate(model, val_x, val_y, args.batchsize, device)
+        val_loss, val_error = validate(args.epochs)
     if args.testfn:
         test_x, test_y = read(args.testfn, args.val_size)
-        test_loss, test_error = evaluate(model, test_x, test_y, args.batchsize, device)
+        test_loss, test_error = evaluate(model, test_x, test_y, args.batchsize, device,
+                                         f"{name} test", args.quiet)
     else:
         test_loss, test_error = val_loss, val_error
     last = log[-1] if log else {}

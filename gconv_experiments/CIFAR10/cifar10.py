@@ -247,6 +247,9 @@ def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
              else [source])
     digests = {}
     for fn in files:
+        if not os.path.isfile(fn):
+            raise ValueError(f'{fn}: missing CIFAR-10 batch file (expected {", ".join(ALL_BATCHES)} '
+                             f'in {os.path.dirname(fn) or "."})')
         h = hashlib.sha256()
         try:
             with open(fn, 'rb') as f:
@@ -362,7 +365,7 @@ def main(argv=None) -> int:
     try:
         built = prepare(args.datadir, args.source, force=args.force)
         data = {s: load_split(args.datadir, s) for s in SPLITS}
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(('built' if built else 'reused') + f' cache in {cache_dir(args.datadir)}')

@@ -123,9 +123,8 @@ def run_one(model, seed, epochs, args, extra):
     if args.quiet:
         argv.append("--quiet")
     argv += extra
-    if os.path.isfile(summary_path):
-        with open(summary_path) as f:
-            summary = json.load(f)
+    summary = _read_summary(summary_path)
+    if summary is not None:
         if summary["epochs"] == epochs:
             print(f"{model} seed {seed}: finished earlier ({out}), skipping", flush=True)
             return summary
@@ -135,11 +134,22 @@ def run_one(model, seed, epochs, args, extra):
     if os.path.isfile(os.path.join(out, training.SNAPSHOT_FILE)):
         print(f"{model} seed {seed}: resuming from {out}", flush=True)
         return train.main(argv + ["--resume"])
-    for name in (training.ARGS_FILE, training.LOG_FILE):  # killed before its first snapshot
+    for name in (training.ARGS_FILE, training.LOG_FILE, training.SUMMARY_FILE):  # killed before its first snapshot
         if os.path.exists(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
     print(f"{model} seed {seed}: training for {epochs} epochs in {out}", flush=True)
     return train.main(argv)
+
+
+def _read_summary(path):
+    """A run's summary.json, or None where it is absent or unreadable (the run is then resumed
+    from its snapshot, which rewrites it)."""
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and isinstance(summary.get("epochs"), int) else None
 
 
 def write_results(resultdir, summaries, paper_column=True):

@@ -201,3 +201,85 @@ def test_snapshot_round_trip_is_atomic_and_exact(tmp_path):
         training.load_weights(path, cls(channels=3))
     with pytest.raises(ConfigError, match="cannot restore the snapshot"):
         training.load_snapshot(path, training.load_model_class("Z2CNN", MODELS)(channels=3), opt2)
+
+
+def test_snapshot_of_the_earlier_layout_still_loads(tmp_path):
+    """Snapshots written with the model in a 'model/' group (before it moved to the root)."""
+    import h5py
+    from chainer import serializers
+    cls = training.load_model_class("Z2CNN", MODELS)
+    np.random.seed(0)
+    model = cls(channels=2)
+    opt, _ = training.make_optimizer("Adam", {})
+    opt.setup(model)
+    model(np.zeros((2, 1, 28, 28), np.float32), np.zeros(2, np.int32))[0].backward()
+    opt.update()
+    path = str(tmp_path / "old.h5")
+    with h5py.File(path, "w") as f:
+        s = serializers.HDF5Serializer(f)
+        s["model"].save(model)
+        s["optimizer"].save(opt)
+        f.attrs["epoch"] = 3
+    np.random.seed(1)
+    other = cls(channels=2)
+    opt2, _ = training.make_optimizer("Adam", {})
+    opt2.setup(other)
+    assert training.load_snapshot(path, other, opt2) == 3
+    np.testing.assert_array_equal(other.top.W.array, model.top.W.array)
+
+
+def test_read_log_names_a_bad_line_and_can_drop_a_cut_last_line(tmp_path):
+    path = str(tmp_path / "log.jsonl")
+    with open(path, "w") as f:
+        f.write('{"epoch": 1, "val_error": 0.5}\n{"epoch": 2, "val_er')
+    with pytest.raises(ConfigError, match=r"log.jsonl, line 2: expected one JSON object per epoch"):
+        training.read_log(path)
+    assert training.read_log(path, drop_partial_last=True) == [{"epoch": 1, "val_error": 0.5}]
+    with open(path, "w") as f:
+        f.write('[1]\n{"epoch": 2}\n')
+    with pytest.raises(ConfigError, match="line 1"):
+        training.read_log(path, drop_partial_last=True)
+    assert training.read_log(str(tmp_path / "absent.jsonl")) == []
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("MomentumSGD", {"lr": 0.05, "momentum": 0.9}), ("Adam", {"lr": 0.05, "amsgrad": True}),
+    ("AdaGrad", {"lr": 0.05}), ("RMSprop", {"lr": 0.05, "eps_inside_sqrt": True}), ("NesterovAG", {"lr": 0.05}),
+])
+def test_make_optimizer_accepts_lr_for_every_choice(name, kwargs):
+    opt, attr = training.make_optimizer(name, kwargs)
+    assert getattr(opt, attr) == 0.05
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("Adam", {"lr": "0.1"}, "'alpha' must be a finite number"),
+    ("AdaGrad", {"lr": 0}, "'lr' must be a positive number"),
+    ("MomentumSGD", {"momentum": -0.5}, "'momentum' must be a number >= 0"),
+    ("NesterovAG", {"lr": float("nan")}, "'lr' must be a finite number"),
+    ("Adam", {"amsgrad": "yes"}, "'amsgrad' must be True or False"),
+])
+def test_make_optimizer_rejects_bad_values(name, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        training.make_optimizer(name, kwargs)
+
+
+def test_modelfn_bare_file_name_is_looked_up_in_the_models_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert training.load_model_class("P4CNN.py", MODELS).__name__ == "P4CNN"
+    with pytest.raises(ConfigError, match="no such model file") as info:
+        training.load_model_class("Nope.py", MODELS)
+    assert str(info.value).count("Nope.py") == 4  # --modelfn Nope.py + three distinct places
+
+
+def test_evaluate_and_reestimate_show_progress_bars(capsys):
+    cls = training.load_model_class("Z2CNN", MODELS)
+    model = cls(channels=2)
+    x = np.zeros((6, 1, 28, 28), np.float32)
+    y = np.zeros(6, np.int32)
+    device = chainer.get_device("@numpy")
+    training.reestimate_batchnorm(model, x, y, 4, device, label="BN-bar", quiet=False)
+    training.evaluate(model, x, y, 4, device, label="eval-bar", quiet=False)
+    err = capsys.readouterr().err
+    assert "BN-bar" in err and "eval-bar" in err and "100%" in err
+    training.evaluate(model, x, y, 4, device)
+    assert capsys.readouterr().err == ""

@@ -196,3 +196,12 @@ def test_cli_ok_and_error(tmp_path, tiny_archive, capsys):
     assert cifar10.main(['--datadir', str(tmp_path / 'none')]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and 'cifar-10-python.tar.gz' in err
+
+
+def test_cli_names_a_missing_batch_file(tmp_path, tiny_batches, cifar_writers, capsys):
+    folder = cifar_writers.write_folder(str(tmp_path / 'cifar-10-batches-py'), tiny_batches,
+                                        skip={'data_batch_4'})
+    assert cifar10.main(['--datadir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f'{os.path.join(folder, "data_batch_4")}: missing CIFAR-10 batch file' in err
+    assert 'No such file' not in err

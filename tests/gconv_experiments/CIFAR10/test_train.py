@@ -29,8 +29,8 @@ def _log(out):
 def _weights(out):
     params = {}
     with h5py.File(os.path.join(out, "snapshot.h5"), "r") as f:
-        f["model"].visititems(lambda k, v: params.__setitem__(k, v[()])
-                              if isinstance(v, h5py.Dataset) else None)
+        f.visititems(lambda k, v: params.__setitem__(k, v[()])
+                     if isinstance(v, h5py.Dataset) and not k.startswith("optimizer/") else None)
     return params
 
 

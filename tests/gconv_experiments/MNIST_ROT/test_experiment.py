@@ -94,3 +94,17 @@ def test_cli_reports_missing_data(tmp_path, capsys):
                              "--models", "Z2CNN", "--repeats", "1", "--epochs", "1"])
     assert status == 2
     assert "error: data file" in capsys.readouterr().err
+
+
+def test_unreadable_summary_is_redone_from_the_snapshot(datadir, tmp_path, capsys):
+    """A summary.json cut short (killed while writing) does not stop the sweep: the run resumes
+    from its snapshot and rewrites it."""
+    out = str(tmp_path / "sweep")
+    argv = ["--models", "Z2CNN", "--repeats", "1", "--train_size", "16", "--val_size", "8", "--batchsize", "16",
+            "--net_kwargs", "{'channels': 2}", "--quiet", "--epochs", "1", "--datadir", datadir, "--resultdir", out]
+    first = experiment.main(argv)["summaries"][0]
+    with open(os.path.join(out, "Z2CNN", "seed0", "summary.json"), "w") as f:
+        f.write('{"model": "Z2')
+    again = experiment.main(argv)["summaries"][0]
+    assert "Z2CNN seed 0: resuming from" in capsys.readouterr().out
+    assert again["test_error"] == first["test_error"]

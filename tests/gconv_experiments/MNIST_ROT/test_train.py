@@ -40,7 +40,8 @@ def datadir(tmp_path_factory):
 def final_params(resultdir):
     with h5py.File(os.path.join(resultdir, "snapshot.h5"), "r") as f:
         params = {}
-        f["model"].visititems(lambda name, obj: params.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(lambda name, obj: params.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer/") else None)
     return params
 
 
@@ -68,7 +69,7 @@ def test_two_epochs_write_log_snapshot_summary(datadir, tmp_path, capsys):
         args = json.load(f)
     assert args["trainfn"] == "train_all.npz" and args["opt_kwargs"] == "{'alpha': 0.001}"
     with h5py.File(os.path.join(out, "snapshot.h5"), "r") as f:
-        assert f.attrs["epoch"] == 2 and "model" in f and "optimizer" in f
+        assert f.attrs["epoch"] == 2 and "top" in f and "optimizer" in f
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("Z2CNN test error: ") and "%" in last
 
@@ -154,6 +155,10 @@ def test_module_invocation_reports_bad_flag(tmp_path):
     (["--trainfn", "bad_labels.npz"], "bad_labels.npz: label 10 out of range for Z2CNN's 10 classes"),
     (["--trainfn", "small_images.npz", "--valfn", "small_images.npz"], "cannot process images of shape \\(1, 12, 12\\)"),
     (["--resume"], "no snapshot.h5 in"),
+    (["--opt_kwargs", "{'lr': 'x'}"], "--opt_kwargs: Adam's 'alpha' must be a finite number, got 'x'"),
+    (["--opt", "MomentumSGD", "--opt_kwargs", "{'lr': -1}"], "MomentumSGD's 'lr' must be a positive number"),
+    (["--opt", "RMSprop", "--opt_kwargs", "{'eps_inside_sqrt': 1}"], "'eps_inside_sqrt' must be True or False"),
+    (["--seed", "-1"], "--seed must be an integer in 0..4294967295"),
 ])
 def test_bad_input_exits_with_clear_message(datadir, tmp_path, capsys, extra, message):
     bad = tmp_path / "data"
@@ -195,3 +200,108 @@ def test_gpu_flag_without_a_device_is_a_clear_error(datadir, tmp_path):
         pass
     with pytest.raises(ConfigError, match="--gpu 0: no usable CUDA device"):
         train.main(SMALL + ["--datadir", datadir, "--resultdir", str(tmp_path / "g"), "--gpu", "0"])
+
+
+@pytest.mark.parametrize("opt", ["MomentumSGD", "Adam", "AdaGrad", "RMSprop", "NesterovAG"])
+def test_every_optimizer_takes_lr_and_the_decay_schedule(datadir, tmp_path, opt):
+    out = str(tmp_path / opt)
+    train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "3", "--train_size", "16",
+                        "--val_size", "16", "--opt", opt, "--opt_kwargs", "{'lr': 0.05}",
+                        "--lr_decay_schedule", "1-2", "--lr_decay_factor", "0.5", "--weight_decay", "1e-3"])
+    assert [e["lr"] for e in read_log(out)] == pytest.approx([0.05, 0.025, 0.0125])
+
+
+CRASHY_MODEL = """
+import os
+import chainer
+from gconv_experiments.MNIST_ROT.models.Z2CNN import Z2CNN
+
+
+class Crashy(Z2CNN):
+    steps = 0
+
+    def logits(self, x):
+        if chainer.config.train and chainer.config.enable_backprop:
+            Crashy.steps += 1
+            if Crashy.steps == int(os.environ.get("CRASHY_STEP", "0")):
+                raise RuntimeError("simulated crash")
+        return super().logits(x)
+"""
+
+
+def test_crash_mid_run_keeps_log_and_snapshot_then_resume_matches(datadir, tmp_path, monkeypatch):
+    """An exception during epoch 2 (4 steps per epoch) leaves epoch 1's log line and snapshot
+    intact and readable (no temporary file left); --resume then ends where a straight run does."""
+    model_file = tmp_path / "Crashy.py"
+    model_file.write_text(CRASHY_MODEL)
+    common = ["--modelfn", str(model_file), "--net_kwargs", "{'channels': 4}", "--batchsize", "16",
+              "--quiet", "--datadir", datadir, "--epochs", "3", "--seed", "2"]
+    straight, crashed = str(tmp_path / "straight"), str(tmp_path / "crashed")
+    train.main(common + ["--resultdir", straight])
+    monkeypatch.setenv("CRASHY_STEP", "6")  # each run loads the model file afresh: steps start at 0
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train.main(common + ["--resultdir", crashed])
+    assert sorted(os.listdir(crashed)) == ["args.json", "log.jsonl", "snapshot.h5"]
+    assert [e["epoch"] for e in read_log(crashed)] == [1]
+    with h5py.File(os.path.join(crashed, "snapshot.h5"), "r") as f:
+        assert f.attrs["epoch"] == 1
+    monkeypatch.delenv("CRASHY_STEP")
+    summary = train.main(["--resultdir", crashed, "--resume"])
+    a, b = final_params(straight), final_params(crashed)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert [e["train_loss"] for e in read_log(crashed)] == [e["train_loss"] for e in read_log(straight)]
+    with open(os.path.join(straight, "summary.json")) as f:
+        assert summary["test_error"] == json.load(f)["test_error"]
+
+
+def test_resuming_a_finished_run_reproduces_its_test_error(datadir, tmp_path, capsys):
+    """With dropout on, the BN re-estimation is random: it is seeded from (seed, epoch), so
+    re-running a finished run with --resume reports exactly the error it reported before."""
+    out = str(tmp_path / "run")
+    first = train.main(["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4, 'dropout': 0.5}", "--quiet",
+                        "--batchsize", "16", "--datadir", datadir, "--resultdir", out, "--epochs", "2"])
+    again = train.main(["--resultdir", out, "--resume"])
+    assert again["test_error"] == first["test_error"] and again["test_loss"] == first["test_loss"]
+    assert [e["epoch"] for e in read_log(out)] == [1, 2]
+
+
+def test_snapshot_loads_with_plain_chainer_load_hdf5(datadir, tmp_path):
+    import chainer
+    from gconv_experiments.MNIST_ROT.models.Z2CNN import Z2CNN
+    out = str(tmp_path / "run")
+    train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "1"])
+    model = Z2CNN(channels=4)
+    chainer.serializers.load_hdf5(os.path.join(out, "snapshot.h5"), model)
+    params = final_params(out)
+    np.testing.assert_array_equal(model.top.W.array, params["top/W"])
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("args", "cannot read .*args.json"),
+    ("log_middle", "log.jsonl, line 1: expected one JSON object per epoch"),
+])
+def test_damaged_result_files_on_resume_are_clear_errors(datadir, tmp_path, capsys, damage, message):
+    out = str(tmp_path / "run")
+    train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "2"])
+    if damage == "args":
+        with open(os.path.join(out, "args.json"), "w") as f:
+            f.write("{not json")
+    else:
+        lines = open(os.path.join(out, "log.jsonl")).read().splitlines()
+        with open(os.path.join(out, "log.jsonl"), "w") as f:
+            f.write("\n".join(["{garbage"] + lines[1:]) + "\n")
+    status = cli(["--resultdir", out, "--resume", "--epochs", "3"], defaults=train.DEFAULTS,
+                 models_package=train.MODELS_PACKAGE, prog="train.py")
+    err = capsys.readouterr().err
+    assert status == 2 and re.search(message, err), err
+
+
+def test_resume_drops_a_log_line_cut_short_by_a_kill(datadir, tmp_path):
+    out = str(tmp_path / "run")
+    train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "1"])
+    with open(os.path.join(out, "log.jsonl"), "a") as f:
+        f.write('{"epoch": 2, "train_lo')
+    train.main(["--resultdir", out, "--resume", "--epochs", "2"])
+    assert [e["epoch"] for e in read_log(out)] == [1, 2]
