@@ -299,7 +299,10 @@ def build_model(cls, net_kwargs):
         inspect.signature(cls).bind(**net_kwargs)
     except TypeError as e:
         raise ConfigError(f"--net_kwargs {net_kwargs!r} do not fit {cls.__name__}{inspect.signature(cls)}: {e}") from None
-    return cls(**net_kwargs)
+    try:
+        return cls(**net_kwargs)
+    except (ValueError, TypeError) as e:  # the model's own check of its arguments
+        raise ConfigError(f"--net_kwargs {net_kwargs!r}: {cls.__name__} rejects them: {e}") from None
 
 
 def count_parameters(model):
@@ -374,11 +377,26 @@ def seed_validation(seed, epoch, device):
 
 # ----------------------------------------------------------------------------- loops
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is at the time of each write. (Given sys.stderr itself,
+    progressbar2 swaps in the stream it saw when it was imported, which may since have been
+    replaced or closed, e.g. by output capturing.)"""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+    def isatty(self):
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
 def _bar(n, label, quiet):
     if quiet:
         return None
     widgets = [label, " ", progressbar.Percentage(), " ", progressbar.Bar(), " ", progressbar.ETA()]
-    return progressbar.ProgressBar(max_value=n, widgets=widgets, fd=sys.stderr).start()
+    return progressbar.ProgressBar(max_value=n, widgets=widgets, fd=_CurrentStderr()).start()
 
 
 def _batches(n, batchsize):
@@ -603,14 +621,14 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         x, y = load_data(os.path.join(args.datadir, fn))
         return (x[:size], y[:size]) if size else (x, y)
 
-    train_x, train_y = read(args.trainfn, args.train_size)
-    val_x, val_y = read(args.valfn, args.val_size)
-    test_path = os.path.join(args.datadir, args.testfn or args.valfn)
-
     np.random.seed(args.seed)
     if device.xp is not np:
         device.xp.random.seed(args.seed)
-    model = build_model(cls, net_kwargs)
+    model = build_model(cls, net_kwargs)  # before the (possibly slow) data loading: fail fast
+
+    train_x, train_y = read(args.trainfn, args.train_size)
+    val_x, val_y = read(args.valfn, args.val_size)
+    test_path = os.path.join(args.datadir, args.testfn or args.valfn)
     _probe(model, train_x, train_y, val_x, val_y, args)
     optimizer, lr_attr = make_optimizer(args.opt, opt_kwargs)
     base_lr = getattr(optimizer, lr_attr)

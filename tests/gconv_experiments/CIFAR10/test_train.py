@@ -89,3 +89,10 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("CIFAR10/train.py: error: ") and str(tmp_path) in err
     assert "cifar-10-python.tar.gz" in err
+
+
+def test_net_kwargs_rejected_by_the_model_are_a_clear_error(tmp_path, capsys):
+    status = train.cli(["--datadir", str(tmp_path), "--resultdir", str(tmp_path / "r"), "--modelfn", "ResNet",
+                        "--net_kwargs", "{'depth': 8}"])
+    err = capsys.readouterr().err
+    assert status == 2 and "CIFAR10/train.py: error: --net_kwargs {'depth': 8}: ResNet rejects them" in err, err
