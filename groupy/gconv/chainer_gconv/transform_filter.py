@@ -95,14 +95,15 @@ class GFilterIndex(object):
             numpy.arange(n_in)[None, :, None] * q_size + self.gather[:, None, :]))
 
     def cpu_adjoint(self, n_in):
-        """(n_in, Q, M) indices into ``gy.reshape(out, nto * n_in * Q)`` (+ one zero column
-        at position nto * n_in * Q for the -1 padding): one ``take`` and a sum give gw."""
+        """(M, n_in, Q) indices into ``gy.reshape(out, nto * n_in * Q)`` (+ one zero column
+        at position nto * n_in * Q for the -1 padding): one ``take`` and a sum over M give gw
+        (M leading, so the sum adds M contiguous slabs instead of reducing runs of length M)."""
         def build():
             q_size = self.gather.shape[1]
-            e = self.adjoint.astype(numpy.int64)
+            e = self.adjoint.T.astype(numpy.int64)  # (M, Q)
             s, q = e // q_size, e % q_size
-            idx = (s[None] * n_in + numpy.arange(n_in)[:, None, None]) * q_size + q[None]
-            return numpy.where(e[None] >= 0, idx, self.n_out_transforms * n_in * q_size)
+            idx = (s[:, None] * n_in + numpy.arange(n_in)[None, :, None]) * q_size + q[:, None]
+            return numpy.where(e[:, None] >= 0, idx, self.n_out_transforms * n_in * q_size)
         return self._cached(('cpu_adjoint', n_in), build)
 
     def gpu_tables(self, device_id):
@@ -126,7 +127,7 @@ class GFilterIndex(object):
         if self._padded:
             g = numpy.concatenate([g, numpy.zeros((n_out, 1), dtype=g.dtype)], axis=1)
         acc = numpy.float32 if gy.dtype == numpy.float16 else gy.dtype
-        gw = numpy.take(g, self.cpu_adjoint(n_in), axis=1).sum(axis=-1, dtype=acc)
+        gw = numpy.take(g, self.cpu_adjoint(n_in), axis=1).sum(axis=1, dtype=acc)
         return gw.astype(gy.dtype, copy=False).reshape((n_out, n_in) + self.filter_shape)
 
     def apply_gpu(self, w):
