@@ -28,7 +28,12 @@ from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
 from chainer.utils import argument
 
-from groupy.gconv.chainer_gconv.fast_cpu import array_of, fast_cpu_enabled
+from groupy.gconv.chainer_gconv.cpu_conv2d import map_batch_slices
+from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled
+
+
+# Below this many elements the passes run inline (thread hand-off costs more than it saves).
+_MIN_PARALLEL_SIZE = 1 << 17
 
 
 def _rows(a):
@@ -43,11 +48,21 @@ def _row_dots(a, b):
 
 
 def _row_sums(a):
+    """sum_{n, m} a[n, c, m] for a (N, C, M), accumulated in float64: (C,)."""
     return a.sum(axis=2).sum(axis=0, dtype=numpy.float64)
 
 
+def _over_batch(a, work):
+    """work(n0, n1) on slices of a's batch on the worker threads; the float64 partial results
+    (if any) are summed in slice order."""
+    results = map_batch_slices(a.shape[0], work, parallel=a.size >= _MIN_PARALLEL_SIZE)
+    return None if results[0] is None else sum(results[1:], results[0])
+
+
 class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
-    """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes.
+    """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes
+    (each pass split over the batch on the worker threads of
+    :mod:`~groupy.gconv.chainer_gconv.cpu_conv2d`).
 
     ``forward_data`` carries x_hat (N, C, M) from the forward to the backward pass."""
 
@@ -56,14 +71,23 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         dtype = x.dtype
         x3 = _rows(x)
         m = x3.shape[0] * x3.shape[2]
-        mean = (_row_sums(x3) / m).astype(dtype)
-        x_hat = x3 - mean[:, None]
-        var64 = _row_dots(x_hat, x_hat) / m
+        x_hat, y = numpy.empty_like(x3), numpy.empty_like(x3)
+        mean = (_over_batch(x3, lambda n0, n1: _row_sums(x3[n0:n1])) / m).astype(dtype)
+
+        def center(n0, n1):
+            numpy.subtract(x3[n0:n1], mean[:, None], out=x_hat[n0:n1])
+            return _row_dots(x_hat[n0:n1], x_hat[n0:n1])
+
+        var64 = _over_batch(x3, center) / m
         var = var64.astype(dtype)
         inv_std = numpy.reciprocal(numpy.sqrt(var64 + eps)).astype(dtype)
-        x_hat *= inv_std[:, None]
-        y = x_hat * gamma[:, None]
-        y += beta[:, None]
+
+        def scale_shift(n0, n1):
+            x_hat[n0:n1] *= inv_std[:, None]
+            numpy.multiply(x_hat[n0:n1], gamma[:, None], out=y[n0:n1])
+            y[n0:n1] += beta[:, None]
+
+        _over_batch(x3, scale_shift)
         if running_mean is not None:  # as Chainer: unbiased variance in the running average
             adjust = m / max(m - 1., 1.)
             running_mean *= decay
@@ -80,13 +104,23 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         x_hat = forward_data
         gy3 = _rows(numpy.ascontiguousarray(gy))
         inv_m = 1. / (x_hat.shape[0] * x_hat.shape[2])
-        gbeta = _row_sums(gy3)
-        ggamma = _row_dots(gy3, x_hat)
+        sums = _over_batch(gy3, lambda n0, n1: numpy.stack(
+            [_row_sums(gy3[n0:n1]), _row_dots(gy3[n0:n1], x_hat[n0:n1])]))
+        gbeta, ggamma = sums
         # gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m)
-        gx = x_hat * (ggamma * inv_m).astype(x.dtype)[:, None]
-        gx += (gbeta * inv_m).astype(x.dtype)[:, None]
-        numpy.subtract(gy3, gx, out=gx)
-        gx *= (gamma * inv_std)[:, None]
+        a = (ggamma * inv_m).astype(x.dtype)[:, None]
+        b = (gbeta * inv_m).astype(x.dtype)[:, None]
+        coeff = (gamma * inv_std)[:, None]
+        gx = numpy.empty_like(gy3)
+
+        def grad_x(n0, n1):
+            g = gx[n0:n1]
+            numpy.multiply(x_hat[n0:n1], a, out=g)
+            g += b
+            numpy.subtract(gy3[n0:n1], g, out=g)
+            g *= coeff
+
+        _over_batch(gy3, grad_x)
         return (gx.reshape(x.shape), None, ggamma.astype(gamma.dtype),
                 gbeta.astype(gamma.dtype))
 

@@ -166,6 +166,21 @@ def _parallel(g, itemsize, work):
     return results
 
 
+def map_batch_slices(n, work, parallel=True):
+    """Runs ``work(n0, n1)`` on contiguous slices of ``range(n)``, one per worker thread, and
+    returns the results in slice order (one slice, inline, when ``parallel`` is false or there
+    is one thread). For memory-bound NumPy code, which releases the GIL: the elementwise passes
+    of the fast CPU batch normalisation, for instance."""
+    workers = min(_state['num_threads'], n) if parallel else 1
+    if workers <= 1:
+        return [work(0, n)]
+    per = -(-n // workers)
+    ranges = [(s, min(n, s + per)) for s in range(0, n, per)]
+    pool = _pool()
+    futures = [pool.submit(work, s, e) for s, e in ranges[1:]]
+    return [work(*ranges[0])] + [f.result() for f in futures]
+
+
 _scratch = threading.local()
 
 

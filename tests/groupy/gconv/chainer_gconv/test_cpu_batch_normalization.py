@@ -139,3 +139,19 @@ def test_bad_input():
         batch_normalization(np.zeros((2, 3, 4), np.float32), np.ones(4, np.float32),
                             np.zeros(4, np.float32))
     assert chainer_bn.BatchNormalization  # the node we plug into still exists
+
+
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_batch_split_over_threads_equals_chainer(monkeypatch, threads):
+    from groupy.gconv.chainer_gconv import cpu_conv2d
+    monkeypatch.setattr(cpu_bn, '_MIN_PARALLEL_SIZE', 0)
+    before = cpu_conv2d.get_num_threads()
+    cpu_conv2d.set_num_threads(threads)
+    try:
+        x, gamma, beta, gy = _inputs((5, 3, 2, 4, 4), np.float64)
+        _, ours = _run(batch_normalization, x, gamma, beta, gy)
+    finally:
+        cpu_conv2d.set_num_threads(before)
+    _, ref = _run(F.batch_normalization, x, gamma, beta, gy)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, **TOL[np.float64])
