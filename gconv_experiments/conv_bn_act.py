@@ -14,9 +14,9 @@ The mode follows `chainer.config.train`: batch statistics (and running-average u
 training, the running averages in test mode.
 """
 import chainer
-import chainer.functions as F
 
 from groupy.gconv.chainer_gconv.cpu_batch_normalization import BatchNormalization
+from groupy.gconv.chainer_gconv.cpu_relu import relu  # F.relu, threaded on CPU
 
 
 class ConvBNAct(chainer.Chain):
@@ -31,7 +31,7 @@ class ConvBNAct(chainer.Chain):
     Shapes: x -> conv -> (N, C, H, W) or (N, C, G, H, W); the output has the same shape.
     """
 
-    def __init__(self, conv, bn=True, act=F.relu):
+    def __init__(self, conv, bn=True, act=relu):
         super().__init__()
         if not isinstance(conv, chainer.Link):
             raise TypeError(f"ConvBNAct: conv must be a chainer.Link, got {type(conv).__name__}")

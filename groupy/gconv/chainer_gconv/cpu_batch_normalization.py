@@ -5,7 +5,9 @@ Chainer's CPU batch normalisation reduces over several non-contiguous axes at on
 (``x.var(axis=(0, 2, 3, 4))`` costs four times a plain sum) and recomputes ``x_hat`` with fresh
 temporaries in the backward pass. Here x is viewed as (N, C, M), the statistics are one sum and
 one batched dot product per (n, c) row (accumulated over the batch in float64), the forward pass
-keeps ``x_hat`` for the backward pass, and the backward pass works in place on one temporary.
+keeps ``x_hat`` for the backward pass (one activation-sized array per layer, in place of
+Chainer's recomputation), the backward pass works in place on its output, and every pass is
+split over the batch on the worker threads of :mod:`~groupy.gconv.chainer_gconv.cpu_conv2d`.
 
 It plugs into Chainer's own :class:`chainer.functions.normalization.batch_normalization.
 BatchNormalization` FunctionNode through its ``impl_selector`` argument, so the running-average
@@ -60,9 +62,7 @@ def _over_batch(a, work):
 
 
 class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
-    """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes
-    (each pass split over the batch on the worker threads of
-    :mod:`~groupy.gconv.chainer_gconv.cpu_conv2d`).
+    """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes.
 
     ``forward_data`` carries x_hat (N, C, M) from the forward to the backward pass."""
 

@@ -1,0 +1,70 @@
+"""ReLU for Chainer with its CPU passes split over the batch on the fast CPU worker threads, a
+drop-in for :func:`chainer.functions.relu`.
+
+Chainer's ReLU and its gradient (``y = max(x, 0)``, ``gx = gy * (y > 0)``) are single-threaded
+memory-bound NumPy passes; here each runs on slices of the batch on the worker threads of
+:mod:`~groupy.gconv.chainer_gconv.cpu_conv2d` (NumPy releases the GIL), with the same results.
+:class:`ReLU` and :class:`ReLUGrad` subclass Chainer's ``ReLU`` / ``ReLUGrad2`` FunctionNodes and
+only replace their NumPy forward passes, so the gradients of any order are Chainer's. Other
+arrays (CuPy, float16) and the switch off (:mod:`groupy.gconv.chainer_gconv.fast_cpu`) give
+Chainer's ReLU.
+"""
+import numpy
+
+import chainer
+from chainer.functions.activation import relu as _relu
+
+from groupy.gconv.chainer_gconv.cpu_conv2d import map_batch_slices
+from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled
+
+# Below this many elements the pass runs inline (thread hand-off costs more than it saves).
+_MIN_PARALLEL_SIZE = 1 << 17
+
+
+def _elementwise(out, args, fn):
+    """fn(args[n0:n1], out[n0:n1]) over slices of the batch (axis 0) on the worker threads;
+    ``args`` is one array or a tuple of arrays of out's shape."""
+    def work(n0, n1):
+        part = (tuple(a[n0:n1] for a in args) if isinstance(args, tuple) else args[n0:n1])
+        fn(part, out[n0:n1])
+
+    map_batch_slices(out.shape[0], work, parallel=out.size >= _MIN_PARALLEL_SIZE)
+    return out
+
+
+class ReLU(_relu.ReLU):
+    """Chainer's ReLU node with a threaded NumPy forward pass; backward -> :class:`ReLUGrad`."""
+
+    def forward_cpu(self, inputs):
+        x, = inputs
+        if x.ndim == 0 or not fast_cpu_enabled(x):
+            return super().forward_cpu(inputs)
+        self.retain_outputs((0,))
+        zero = x.dtype.type(0)
+        return _elementwise(numpy.empty_like(x), x,
+                            lambda a, o: numpy.maximum(a, zero, out=o)),
+
+    def backward(self, indexes, grad_outputs):
+        y, = self.get_retained_outputs()
+        if not isinstance(y.raw_array, numpy.ndarray):  # cuDNN / CuPy: Chainer's choice
+            return super().backward(indexes, grad_outputs)
+        return ReLUGrad(y.raw_array).apply(grad_outputs)
+
+
+class ReLUGrad(_relu.ReLUGrad2):
+    """Chainer's ReLUGrad2 (gx = gy * (b > 0)) with a threaded NumPy forward pass."""
+
+    def forward_cpu(self, inputs):
+        gy, = inputs
+        b = self.b
+        if gy.ndim == 0 or not fast_cpu_enabled(gy, b) or b.shape != gy.shape:
+            return super().forward_cpu(inputs)
+        dtype = gy.dtype
+        # A 0/1 mask of gy's dtype: a same-dtype multiply is faster than float * bool.
+        return _elementwise(numpy.empty_like(gy), (gy, b), lambda g, o: numpy.multiply(
+            g[0], numpy.greater(g[1], 0).astype(dtype), out=o)),
+
+
+def relu(x):
+    """max(x, 0) elementwise, as :func:`chainer.functions.relu` (x of any shape)."""
+    return ReLU().apply((x,))[0]
