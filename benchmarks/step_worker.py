@@ -20,7 +20,10 @@ import time
 
 import numpy as np
 
+import groupy  # noqa: F401  (its warning filter must precede the first chainer import)
 import chainer
+
+from groupy.gconv.chainer_gconv import fast_cpu
 
 MODELS = {
     'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', {'dropout': 0}),
@@ -67,6 +70,8 @@ def _batch(args):
 
 
 def run_steps(args):
+    if args.device == 'cpu':
+        fast_cpu.keep_freed_memory()  # as gconv_experiments.training does for CPU runs
     np.random.seed(args.seed)
     model = build_model(args.model)
     x, t = _batch(args)

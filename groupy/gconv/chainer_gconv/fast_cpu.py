@@ -4,8 +4,8 @@ normalisation, dropout).
 All of them are on by default and give Chainer's results; ``GROUPY_FAST_CPU_CONV=0`` in the
 environment, or ``chainer.config.groupy_fast_cpu_conv = False`` (globally or inside
 ``chainer.using_config``), routes every one of them back to Chainer's own implementation.
-While the switch is on at import, :func:`keep_freed_memory` also tunes glibc's malloc (the
-environment variable turns that off too).
+:func:`keep_freed_memory` tunes glibc's malloc for training loops; importing the library never
+does it: the training entry point (gconv_experiments.training.main) and the benchmarks call it.
 """
 import os
 
@@ -45,7 +45,10 @@ def keep_freed_memory():
     memory instead of returning it to the system, so a training step reuses the previous step's
     pages instead of page-faulting fresh ones (about 8% of a CPU training step here). Peak memory
     is unchanged; the process just does not shrink between steps. Returns True when applied
-    (Linux with glibc), False elsewhere. Called on import while the fast CPU paths are on."""
+    (Linux with glibc), False elsewhere. A process-wide setting: called by training entry points
+    (not on import), and a no-op while the fast CPU paths are switched off."""
+    if not getattr(chainer.config, 'groupy_fast_cpu_conv', True):
+        return False
     try:
         import ctypes
         libc = ctypes.CDLL(None)
@@ -54,7 +57,3 @@ def keep_freed_memory():
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
                 and mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-
-
-if chainer.global_config.groupy_fast_cpu_conv:
-    keep_freed_memory()

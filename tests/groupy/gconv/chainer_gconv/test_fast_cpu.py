@@ -24,3 +24,8 @@ def test_fast_cpu_enabled():
                     reason='mallopt is glibc-only')
 def test_keep_freed_memory_applies_on_glibc():
     assert keep_freed_memory() is True
+
+
+def test_keep_freed_memory_is_a_no_op_with_the_switch_off():
+    with chainer.using_config('groupy_fast_cpu_conv', False):
+        assert keep_freed_memory() is False
