@@ -2,7 +2,11 @@
 effective channel counts, measured side by side in one run.
 
     P4ConvP4(32, 32, ksize=3, pad=1)      on x of shape (64, 32, 4, 32, 32)
-    L.Convolution2D(128, 128, 3, pad=1)   on x of shape (64, 128, 32, 32)
+    Convolution2D(128, 128, 3, pad=1)     on x of shape (64, 128, 32, 32)
+
+The plain convolution is groupy's drop-in `cpu_conv2d.Convolution2D` (an L.Convolution2D that
+runs the same convolution routine as the G-conv layers: the fast CPU path, or Chainer's own with
+GROUPY_FAST_CPU_CONV=0 and on the GPU), so the ratio isolates the cost of the group structure.
 
 Each repeat times one forward and one backward pass (gradients for the input and the
 parameters) of each layer, alternating between the two so that both see the same machine state;
@@ -19,10 +23,11 @@ import time
 
 import numpy as np
 
+import groupy  # noqa: F401  (its warning filter must precede the first chainer import)
 import chainer
-import chainer.links as L
 
 from groupy.gconv.chainer_gconv import P4ConvP4, transform_filter
+from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D
 
 
 def _sync(device):
@@ -71,7 +76,7 @@ def main(argv=None):
     rng = np.random.RandomState(0)
 
     gconv = P4ConvP4(c, c, ksize=3, pad=1, dtype=dtype)
-    conv = L.Convolution2D(4 * c, 4 * c, 3, pad=1,
+    conv = Convolution2D(4 * c, 4 * c, 3, pad=1,
                            initialW=chainer.initializers.Normal(0.05, dtype=dtype),
                            initial_bias=chainer.initializers.Zero(dtype=dtype))
     gconv.to_device(device)
@@ -91,8 +96,8 @@ def main(argv=None):
         times_t.append(transform_only(gconv, device))
     med_g, med_c, med_t = (float(np.median(t)) for t in (times_g, times_c, times_t))
 
-    print('device: {}, dtype: {}, batch {}, {}x{} maps, {} repeats (median)'.format(
-        device, dtype, n, s, s, args.repeats))
+    print('device: {}, dtype: {}, batch {}, {}x{} maps, {} repeats (median), fast CPU paths: {}'.format(
+        device, dtype, n, s, s, args.repeats, chainer.config.groupy_fast_cpu_conv))
     print('P4ConvP4({0}, {0}) forward+backward:        {1:9.3f} ms'.format(c, med_g * 1e3))
     print('Convolution2D({0}, {0}) forward+backward:   {1:9.3f} ms'.format(4 * c, med_c * 1e3))
     print('  of which filter transform fwd+bwd:       {:9.3f} ms'.format(med_t * 1e3))
