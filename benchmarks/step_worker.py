@@ -11,12 +11,9 @@ use groupy's CPU convolution; ``GROUPY_FAST_CPU_CONV=0`` switches it off).
 With ``--check FILE`` it instead writes the model's parameters, an input batch and the logits
 in training mode without dropout to ``FILE`` (npz), for the PyTorch twin to compare against.
 """
-import argparse
 import importlib
 import json
-import resource
 import sys
-import time
 
 import numpy as np
 
@@ -24,6 +21,7 @@ import groupy  # noqa: F401  (its warning filter must precede the first chainer 
 import chainer
 
 from groupy.gconv.chainer_gconv import fast_cpu
+from step_common import random_batch, step_parser, time_steps
 
 MODELS = {
     'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', {'dropout': 0}),
@@ -49,24 +47,9 @@ def blas_info():
             for d in threadpoolctl.threadpool_info() if d.get('user_api') == 'blas']
 
 
-def _peak_rss_mib():
-    """Peak resident set size of this process image (MiB): VmHWM from /proc/self/status where
-    available, since Linux's ru_maxrss carries the parent's peak over fork + execve."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _batch(args):
-    rng = np.random.RandomState(args.seed)
-    x = rng.standard_normal((args.batch, args.channels, args.size, args.size)).astype(np.float32)
-    t = rng.randint(0, 10, args.batch).astype(np.int32)
-    return x, t
+    x, t = random_batch(args)
+    return x, t.astype(np.int32)
 
 
 def run_steps(args):
@@ -90,16 +73,9 @@ def run_steps(args):
         if args.device == 'gpu':
             chainer.backends.cuda.Stream.null.synchronize()
 
-    rss_before = _peak_rss_mib()
-    times = []
-    for i in range(args.warmup + args.steps):
-        start = time.perf_counter()
-        step()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
+    measured = time_steps(step, args)
     from groupy.gconv.chainer_gconv import cpu_conv2d
-    return {'side': 'chainer', 'model': args.model, 'times': times,
-            'peak_rss_mib': _peak_rss_mib(), 'peak_rss_before_steps_mib': rss_before,
+    return {'side': 'chainer', 'model': args.model, **measured,
             'blas': blas_info(), 'fast_conv': bool(chainer.config.groupy_fast_cpu_conv),
             'conv_threads': cpu_conv2d.get_num_threads(), 'device': args.device}
 
@@ -116,17 +92,11 @@ def run_check(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description='Chainer side of benchmarks/run_benchmarks.py')
-    p.add_argument('--model', choices=sorted(MODELS), required=True)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--size', type=int, default=28)
-    p.add_argument('--channels', type=int, default=1)
-    p.add_argument('--steps', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
-    p.add_argument('--check', help='write parameters, input and logits to this npz and exit')
+    p = step_parser('Chainer side of benchmarks/run_benchmarks.py',
+                    'write parameters, input and logits to this npz and exit')
     args = p.parse_args(argv)
+    if args.model not in MODELS:
+        p.error(f'--model must be one of {sorted(MODELS)}, got {args.model!r}')
     result = run_check(args) if args.check else run_steps(args)
     print(json.dumps(result))
     return 0

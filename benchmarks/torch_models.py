@@ -20,16 +20,15 @@ As a script it is the PyTorch side of ``benchmarks/run_benchmarks.py``: it times
 the step times and the peak resident set size (see ``benchmarks/step_worker.py`` for the Chainer
 side and the JSON fields).
 """
-import argparse
 import json
-import resource
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from step_common import random_batch, step_parser, time_steps
 
 BN_EPS = 2e-5  # chainer.links.BatchNormalization's default
 
@@ -196,28 +195,13 @@ def load_chainer_params(model, params):
     model.load_state_dict(state)
 
 
-def _peak_rss_mib():
-    """Peak resident set size of this process image (MiB): VmHWM from /proc/self/status where
-    available, since Linux's ru_maxrss carries the parent's peak over fork + execve."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run_steps(args):
     torch.manual_seed(args.seed)
     device = torch.device('cuda' if args.device == 'gpu' else 'cpu')
     model = MODELS[args.model]().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rng = np.random.RandomState(args.seed)
-    x = torch.from_numpy(rng.standard_normal(
-        (args.batch, args.channels, args.size, args.size)).astype(np.float32)).to(device)
-    t = torch.from_numpy(rng.randint(0, 10, args.batch).astype(np.int64)).to(device)
+    x, t = random_batch(args)
+    x, t = torch.from_numpy(x).to(device), torch.from_numpy(t.astype(np.int64)).to(device)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -227,15 +211,8 @@ def run_steps(args):
         if device.type == 'cuda':
             torch.cuda.synchronize()
 
-    rss_before = _peak_rss_mib()
-    times = []
-    for i in range(args.warmup + args.steps):
-        start = time.perf_counter()
-        step()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
-    return {'side': 'torch', 'model': args.model, 'times': times,
-            'peak_rss_mib': _peak_rss_mib(), 'peak_rss_before_steps_mib': rss_before,
+    measured = time_steps(step, args)
+    return {'side': 'torch', 'model': args.model, **measured,
             'threads': torch.get_num_threads(), 'version': torch.__version__,
             'device': args.device}
 
@@ -254,18 +231,12 @@ def run_check(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description='PyTorch side of benchmarks/run_benchmarks.py')
-    p.add_argument('--model', choices=sorted(MODELS), required=True)
-    p.add_argument('--batch', type=int, default=128)
-    p.add_argument('--size', type=int, default=28)
-    p.add_argument('--channels', type=int, default=1)
-    p.add_argument('--steps', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
-    p.add_argument('--check', help='npz with Chainer parameters and input: compare logits')
+    p = step_parser('PyTorch side of benchmarks/run_benchmarks.py',
+                    'npz with Chainer parameters and input: compare logits')
     p.add_argument('--out', help='where --check writes the logits (.npy)')
     args = p.parse_args(argv)
+    if args.model not in MODELS:
+        p.error(f'--model must be one of {sorted(MODELS)}, got {args.model!r}')
     result = run_check(args) if args.check else run_steps(args)
     print(json.dumps(result))
     return 0

@@ -1,0 +1,58 @@
+"""What both sides of a training-step measurement share: `step_worker.py` (Chainer, this
+project) and `torch_models.py` (the PyTorch twin, run in its own virtualenv): the command line,
+the random batch and the peak-memory reading. NumPy and the standard library only, so both
+interpreters import it from this folder."""
+import argparse
+import resource
+import time
+
+import numpy as np
+
+
+def step_parser(description, check_help):
+    """Parser for --model --batch --size --channels --steps --warmup --seed --device --check."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument('--model', required=True)
+    p.add_argument('--batch', type=int, default=128)
+    p.add_argument('--size', type=int, default=28)
+    p.add_argument('--channels', type=int, default=1)
+    p.add_argument('--steps', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
+    p.add_argument('--check', help=check_help)
+    return p
+
+
+def random_batch(args):
+    """The same inputs on both sides: x float32 (batch, channels, size, size), labels t (batch,)."""
+    rng = np.random.RandomState(args.seed)
+    x = rng.standard_normal((args.batch, args.channels, args.size, args.size)).astype(np.float32)
+    t = rng.randint(0, 10, args.batch)
+    return x, t
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process image (MiB): VmHWM from /proc/self/status where
+    available, since Linux's ru_maxrss carries the parent's peak over fork + execve."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_steps(step, args):
+    """Run `step()` args.warmup + args.steps times; returns ({'times': [s, ...] of the timed
+    steps, 'peak_rss_mib', 'peak_rss_before_steps_mib'})."""
+    rss_before = peak_rss_mib()
+    times = []
+    for i in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        step()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return {'times': times, 'peak_rss_mib': peak_rss_mib(), 'peak_rss_before_steps_mib': rss_before}
