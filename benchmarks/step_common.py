@@ -3,16 +3,18 @@ project) and `torch_models.py` (the PyTorch twin, run in its own virtualenv): th
 the random batch and the peak-memory reading. NumPy and the standard library only, so both
 interpreters import it from this folder."""
 import argparse
+import json
 import resource
 import time
 
 import numpy as np
 
 
-def step_parser(description, check_help):
-    """Parser for --model --batch --size --channels --steps --warmup --seed --device --check."""
+def step_parser(description, models, check_help):
+    """Parser for --model (one of `models`) --batch --size --channels --steps --warmup --seed
+    --device --check."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument('--model', required=True)
+    p.add_argument('--model', choices=sorted(models), required=True)
     p.add_argument('--batch', type=int, default=128)
     p.add_argument('--size', type=int, default=28)
     p.add_argument('--channels', type=int, default=1)
@@ -56,3 +58,11 @@ def time_steps(step, args):
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
     return {'times': times, 'peak_rss_mib': peak_rss_mib(), 'peak_rss_before_steps_mib': rss_before}
+
+
+def run_worker(parser, argv, run_check, run_steps):
+    """Parse `argv`, run `run_check(args)` when --check is given, else `run_steps(args)`, and
+    print the resulting dict as one JSON line (what run_benchmarks.py reads)."""
+    args = parser.parse_args(argv)
+    print(json.dumps(run_check(args) if args.check else run_steps(args)))
+    return 0

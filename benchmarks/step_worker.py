@@ -12,7 +12,6 @@ With ``--check FILE`` it instead writes the model's parameters, an input batch a
 in training mode without dropout to ``FILE`` (npz), for the PyTorch twin to compare against.
 """
 import importlib
-import json
 import sys
 
 import numpy as np
@@ -21,7 +20,7 @@ import groupy  # noqa: F401  (its warning filter must precede the first chainer 
 import chainer
 
 from groupy.gconv.chainer_gconv import fast_cpu
-from step_common import random_batch, step_parser, time_steps
+from step_common import random_batch, run_worker, step_parser, time_steps
 
 MODELS = {
     'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', {'dropout': 0}),
@@ -92,14 +91,9 @@ def run_check(args):
 
 
 def main(argv=None):
-    p = step_parser('Chainer side of benchmarks/run_benchmarks.py',
+    p = step_parser('Chainer side of benchmarks/run_benchmarks.py', MODELS,
                     'write parameters, input and logits to this npz and exit')
-    args = p.parse_args(argv)
-    if args.model not in MODELS:
-        p.error(f'--model must be one of {sorted(MODELS)}, got {args.model!r}')
-    result = run_check(args) if args.check else run_steps(args)
-    print(json.dumps(result))
-    return 0
+    return run_worker(p, argv, run_check, run_steps)
 
 
 if __name__ == '__main__':

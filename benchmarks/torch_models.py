@@ -20,7 +20,6 @@ As a script it is the PyTorch side of ``benchmarks/run_benchmarks.py``: it times
 the step times and the peak resident set size (see ``benchmarks/step_worker.py`` for the Chainer
 side and the JSON fields).
 """
-import json
 import sys
 
 import numpy as np
@@ -28,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import random_batch, step_parser, time_steps
+from step_common import random_batch, run_worker, step_parser, time_steps
 
 BN_EPS = 2e-5  # chainer.links.BatchNormalization's default
 
@@ -231,15 +230,10 @@ def run_check(args):
 
 
 def main(argv=None):
-    p = step_parser('PyTorch side of benchmarks/run_benchmarks.py',
+    p = step_parser('PyTorch side of benchmarks/run_benchmarks.py', MODELS,
                     'npz with Chainer parameters and input: compare logits')
     p.add_argument('--out', help='where --check writes the logits (.npy)')
-    args = p.parse_args(argv)
-    if args.model not in MODELS:
-        p.error(f'--model must be one of {sorted(MODELS)}, got {args.model!r}')
-    result = run_check(args) if args.check else run_steps(args)
-    print(json.dumps(result))
-    return 0
+    return run_worker(p, argv, run_check, run_steps)
 
 
 if __name__ == '__main__':
