@@ -228,3 +228,12 @@ def randint(low, high, size, rng=None):
     if isinstance(rng, np.random.Generator):
         return rng.integers(low, high, size=size, dtype=np.int64)
     return np.asarray(rng.randint(low, high, size=size), dtype=np.int64)
+
+
+def parameter_range(garray_class, axis, start, stop, step):
+    """Elements of `garray_class` whose 'int' parameters are all zero except parameter `axis`,
+    which runs over range(start, stop, step): loop shape (n,)."""
+    x = np.arange(start, stop, step, dtype=np.int64)
+    data = np.zeros(x.shape + garray_class._g_shapes["int"], dtype=np.int64)
+    data[:, axis] = x
+    return garray_class(data, "int")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from groupy.garray.C4_array import rotation_hmat, rotation_index
-from groupy.garray.garray import randint
+from groupy.garray.garray import parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -61,10 +61,7 @@ def rotation(r, center=(0, 0)):
 
 
 def _range(axis, start, stop, step):
-    x = np.arange(start, stop, step, dtype=np.int64)
-    data = np.zeros(x.shape + (3,), dtype=np.int64)
-    data[:, axis] = x
-    return P4Array(data, "int")
+    return parameter_range(P4Array, axis, start, stop, step)
 
 
 def r_range(start=0, stop=4, step=1):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from groupy.garray.D4_array import D4, mirror_rotation_hmat, mirror_rotation_index
-from groupy.garray.garray import randint
+from groupy.garray.garray import parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -79,10 +79,7 @@ def mirror_v(shape=(), center=(0, 0)):
 
 
 def _range(axis, start, stop, step):
-    x = np.arange(start, stop, step, dtype=np.int64)
-    data = np.zeros(x.shape + (4,), dtype=np.int64)
-    data[:, axis] = x
-    return P4MArray(data, "int")
+    return parameter_range(P4MArray, axis, start, stop, step)
 
 
 def m_range(start=0, stop=2, step=1):
