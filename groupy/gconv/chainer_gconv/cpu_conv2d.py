@@ -40,6 +40,7 @@ import chainer
 from chainer import function_node
 from chainer.utils import type_check
 
+from groupy.gconv.chainer_gconv._checks import int_pair
 from groupy.gconv.chainer_gconv.fast_cpu import array_of as _data, fast_cpu_enabled
 
 try:  # optional: pins the BLAS to one thread while our workers run
@@ -103,20 +104,6 @@ def _pool():
         if _state['blas'] is None and threadpoolctl is not None:
             _state['blas'] = threadpoolctl.ThreadpoolController()
         return _state['pool']
-
-
-def _pair(value, name, minimum):
-    if isinstance(value, (tuple, list)):
-        pair = tuple(value)
-    else:
-        pair = (value, value)
-    if len(pair) != 2 or not all(
-            isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in pair):
-        raise ValueError('convolution_2d: {} must be an int or a pair of ints, got {!r}'
-                         .format(name, value))
-    if min(pair) < minimum:
-        raise ValueError('convolution_2d: {} must be >= {}, got {!r}'.format(name, minimum, value))
-    return int(pair[0]), int(pair[1])
 
 
 class _Geometry:
@@ -448,12 +435,12 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, cover_all=False, **kwargs):
         raise TypeError('convolution_2d: unexpected keyword arguments {}'.format(sorted(kwargs)))
     if cover_all:
         raise ValueError('convolution_2d: cover_all=True is not supported (use False)')
-    if _pair(dilate, 'dilate', 1) != (1, 1):
+    if int_pair(dilate, 'convolution_2d: dilate', 1) != (1, 1):
         raise ValueError('convolution_2d: dilate={!r} is not supported (only 1)'.format(dilate))
     if groups != 1:
         raise ValueError('convolution_2d: groups={!r} is not supported (only 1)'.format(groups))
-    stride = _pair(stride, 'stride', 1)
-    pad = _pair(pad, 'pad', 0)
+    stride = int_pair(stride, 'convolution_2d: stride', 1)
+    pad = int_pair(pad, 'convolution_2d: pad', 0)
     if not fast_path_applies(x, W, b):
         return chainer.functions.convolution_2d(x, W, b, stride=stride, pad=pad)
     xs, ws = _data(x).shape, _data(W).shape

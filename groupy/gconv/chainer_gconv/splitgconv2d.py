@@ -31,7 +31,7 @@ import chainer
 from chainer import functions as F
 from chainer import initializers, link
 
-from groupy.gconv.chainer_gconv._checks import check_float
+from groupy.gconv.chainer_gconv._checks import check_float, int_pair
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.gconv.chainer_gconv.cpu_conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
@@ -41,13 +41,6 @@ from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_
 def _gfilter_index(make_indices, ksize):
     """The GFilterIndex of ``make_indices(ksize)``, built once per (table builder, ksize)."""
     return GFilterIndex(make_indices(ksize))
-
-
-def _pair(value, name):
-    pair = (value, value) if numpy.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, numpy.integer)) for v in pair):
-        raise ValueError('{} must be an int or a pair of ints, got {!r}'.format(name, value))
-    return tuple(int(v) for v in pair)
 
 
 def _positive_int(value, name, allow_none=False):
@@ -106,11 +99,8 @@ class SplitGConv2D(link.Link):
         self.in_channels = _positive_int(in_channels, 'in_channels', allow_none=True)
         self.out_channels = _positive_int(out_channels, 'out_channels')
         self.ksize = _positive_int(ksize, 'ksize')
-        self.stride = _pair(stride, 'stride')
-        self.pad = _pair(pad, 'pad')
-        if min(self.stride) < 1 or min(self.pad) < 0:
-            raise ValueError('stride must be >= 1 and pad >= 0, got stride={!r}, pad={!r}'.format(
-                stride, pad))
+        self.stride = int_pair(stride, 'stride', 1)
+        self.pad = int_pair(pad, 'pad', 0)
         self.flat_channels = bool(flat_channels)
         self.wscale = float(wscale)
         self.dtype = numpy.dtype(dtype)
