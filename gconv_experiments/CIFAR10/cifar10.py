@@ -242,6 +242,23 @@ def preprocess(splits: dict, zca_epsilon=ZCA_EPSILON, gcn_sqrt_bias=GCN_SQRT_BIA
 
 # ----------------------------------------------------------------------------- cache
 
+# (path, size, mtime_ns) -> SHA-256: one training run reads several splits, and each read checks
+# the cache against the source; an unchanged file is hashed once per process.
+_DIGESTS = {}
+
+
+def _sha256(fn: str) -> str:
+    st = os.stat(fn)
+    key = (os.path.abspath(fn), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(fn, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
 def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
     files = ([os.path.join(source, n) for n in ALL_BATCHES] if os.path.isdir(source)
              else [source])
@@ -250,14 +267,10 @@ def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
         if not os.path.isfile(fn):
             raise ValueError(f'{fn}: missing CIFAR-10 batch file (expected {", ".join(ALL_BATCHES)} '
                              f'in {os.path.dirname(fn) or "."})')
-        h = hashlib.sha256()
         try:
-            with open(fn, 'rb') as f:
-                for chunk in iter(lambda: f.read(1 << 20), b''):
-                    h.update(chunk)
+            digests[os.path.basename(fn)] = _sha256(fn)
         except OSError as e:
             raise ValueError(f'{fn}: cannot read CIFAR-10 source file ({e})') from None
-        digests[os.path.basename(fn)] = h.hexdigest()
     return {'version': CACHE_VERSION, 'sha256': digests,
             'gcn_sqrt_bias': float(gcn_sqrt_bias), 'gcn_min_divisor': GCN_MIN_DIVISOR,
             'zca_epsilon': float(zca_epsilon), 'zca_fit_split': 'train'}
