@@ -394,9 +394,20 @@ class _CurrentStderr:
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+class _NoBar:
+    """Stands in for a progress bar when quiet."""
+
+    def update(self, value):
+        pass
+
+    def finish(self):
+        pass
+
+
 def _bar(n, label, quiet):
+    """A started progressbar2 bar over n examples, or a do-nothing bar when quiet."""
     if quiet:
-        return None
+        return _NoBar()
     widgets = [label, " ", progressbar.Percentage(), " ", progressbar.Bar(), " ", progressbar.ETA()]
     return progressbar.ProgressBar(max_value=n, widgets=widgets, fd=_CurrentStderr()).start()
 
@@ -415,10 +426,8 @@ def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True):
             loss, acc = model(device.send(x[i:j]), device.send(y[i:j]))
             total_loss += loss.array * (j - i)
             total_acc += acc.array * (j - i)
-            if bar is not None:
-                bar.update(j)
-    if bar is not None:
-        bar.finish()
+            bar.update(j)
+    bar.finish()
     return float(total_loss) / len(x), 1.0 - float(total_acc) / len(x)
 
 
@@ -443,13 +452,11 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
                     bn.decay = seen / (seen + (j - i))
                 model(device.send(x[i:j]), device.send(y[i:j]))
                 seen += j - i
-                if bar is not None:
-                    bar.update(j)
+                bar.update(j)
     finally:
         for bn, decay in zip(bns, decays):
             bn.decay = decay
-    if bar is not None:
-        bar.finish()
+    bar.finish()
 
 
 def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet):
@@ -468,10 +475,8 @@ def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device,
             optimizer.update()
             total_loss += loss.array * (j - i)
             total_acc += acc.array * (j - i)
-            if bar is not None:
-                bar.update(j)
-    if bar is not None:
-        bar.finish()
+            bar.update(j)
+    bar.finish()
     return float(total_loss) / n, 1.0 - float(total_acc) / n
 
 
