@@ -41,7 +41,7 @@ Result directory (--resultdir, default results/<model>_seed<seed>):
   snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
                  chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the
                  optimizer (group 'optimizer/') plus the epoch (root attribute), written every
-                 --save_freq epochs and at the end into snapshot.h5.tmp, flushed, then renamed
+                 --save_freq epochs and at the end into a temporary file beside it, flushed, then renamed
                  over the old one. training.load_weights(path, model) does the same.
   summary.json   final errors (fractions in [0, 1]), parameter count, timings.
 Errors are fractions everywhere in the files; printed lines show percentages.
@@ -79,6 +79,7 @@ from chainer import optimizer_hooks, serializers
 from groupy.gconv.chainer_gconv import fast_cpu
 
 from gconv_experiments import augmentation
+from gconv_experiments.atomic_file import atomic_path, write_text
 
 PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 OPTIMIZERS = ("MomentumSGD", "Adam", "AdaGrad", "RMSprop", "NesterovAG")
@@ -482,15 +483,6 @@ def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device,
 
 # ----------------------------------------------------------------------------- files
 
-def _atomic_write_text(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 SNAPSHOT_LAYOUT = "model at the root, optimizer in optimizer/"
 
 
@@ -507,17 +499,13 @@ def save_snapshot(path, model, optimizer, epoch):
 
     The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
     it as any Chainer model file; the optimizer is in the group 'optimizer/', the epoch in the
-    root attribute 'epoch'. The file is written as `path`.tmp, flushed to disk, then renamed.
+    root attribute 'epoch'. Written through atomic_file.atomic_path (temp file, fsync, rename).
     """
-    tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         serializers.HDF5Serializer(f).save(model)
         serializers.HDF5Serializer(f.create_group("optimizer")).save(optimizer)
         f.attrs["epoch"] = epoch
         f.attrs["layout"] = SNAPSHOT_LAYOUT
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_snapshot(path, model, optimizer):
@@ -651,11 +639,11 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         if start_epoch > args.epochs:
             raise ConfigError(f"--resume: the snapshot in {out} is at epoch {start_epoch}, beyond --epochs {args.epochs}")
         log = [entry for entry in read_log(log_path, drop_partial_last=True) if entry["epoch"] <= start_epoch]
-        _atomic_write_text(log_path, "".join(json.dumps(e) + "\n" for e in log))
+        write_text(log_path, "".join(json.dumps(e) + "\n" for e in log))
     else:
         os.makedirs(out, exist_ok=True)
     saved_args = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet")}
-    _atomic_write_text(os.path.join(out, ARGS_FILE), json.dumps(saved_args, indent=2) + "\n")
+    write_text(os.path.join(out, ARGS_FILE), json.dumps(saved_args, indent=2) + "\n")
     model.to_device(device)
     n_params = count_parameters(model)
     name = cls.__name__
@@ -716,7 +704,7 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         seconds_per_epoch=float(np.mean([e["train_seconds"] for e in log])) if log else None,
         device=str(device), resultdir=out,
     )
-    _atomic_write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2, default=_json_default) + "\n")
+    write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2, default=_json_default) + "\n")
     print(f"{name} test error: {100 * test_error:.2f}% on {test_path} after {args.epochs} epochs "
           f"(summary in {os.path.join(out, SUMMARY_FILE)})", flush=True)
     return summary

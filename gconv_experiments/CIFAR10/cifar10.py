@@ -52,10 +52,11 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import zlib
 
 import numpy as np
+
+from gconv_experiments.atomic_file import atomic_path, write_text
 
 ARCHIVE_NAME = 'cifar-10-python.tar.gz'
 FOLDER_NAME = 'cifar-10-batches-py'
@@ -276,22 +277,6 @@ def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
             'zca_epsilon': float(zca_epsilon), 'zca_fit_split': 'train'}
 
 
-def _atomic_write(path: str, write):
-    """Call write(fileobj) on a temp file beside ``path``, then rename it into place."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def cache_dir(datadir: str) -> str:
     return os.path.join(datadir, 'preprocessed')
 
@@ -334,9 +319,9 @@ def prepare(datadir: str, source: str | None = None, force=False,
     if os.path.exists(stale):
         os.remove(stale)  # a crash while rewriting must not leave a valid-looking cache
     for split, (data, labels) in out.items():
-        _atomic_write(os.path.join(cache_dir(datadir), split + '.npz'),
-                      lambda f, d=data, t=labels: np.savez(f, data=d, labels=t))
-    _atomic_write(stale, lambda f: f.write(json.dumps(fp, indent=1).encode()))
+        with atomic_path(os.path.join(cache_dir(datadir), split + '.npz')) as tmp:
+            np.savez(tmp, data=data, labels=labels)
+    write_text(stale, json.dumps(fp, indent=1))
     return True
 
 

@@ -32,7 +32,6 @@ import gzip
 import io
 import os
 import sys
-import tempfile
 import time
 import warnings
 import zipfile
@@ -40,6 +39,7 @@ import zlib
 
 import numpy as np
 
+from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.augmentation import rotate
 
 OFFICIAL_ZIP = "mnist_rotation_new.zip"
@@ -288,21 +288,9 @@ def make_mnist_rot_like(mnist_dir, seed=DEFAULT_SEED, n_train_all=N_TRAIN_ALL, n
 
 def write_npz(path, **arrays):
     """Write arrays to an uncompressed .npz atomically (temporary file, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.savez must not append ".npz" to the name
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_splits(datadir, train_all, test, n_valid=N_VALID):

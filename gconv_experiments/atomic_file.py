@@ -1,0 +1,39 @@
+"""Atomic file replacement, used for every file the experiments write (data caches, logs,
+arguments, summaries, snapshots): a crash leaves either the old file or the new one, never a
+partial one."""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` (same extension, so np.savez and h5py accept it);
+    when the block finishes, flush the file to disk, give it the usual permissions (umask
+    applied) and rename it to ``path``. If the block raises, the temporary file is removed and
+    ``path`` is untouched."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=os.path.splitext(name)[1],
+                               dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path, text):
+    """Replace ``path`` atomically with ``text`` (UTF-8)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)

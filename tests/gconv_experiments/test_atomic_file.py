@@ -1,0 +1,37 @@
+"""atomic_file: the target is replaced only when the block succeeds; no temporary file is left."""
+import os
+
+import numpy as np
+import pytest
+
+from gconv_experiments.atomic_file import atomic_path, write_text
+
+
+def test_write_text_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a.json"
+    write_text(path, "old")
+    write_text(path, "new")
+    assert path.read_text() == "new"
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_failed_block_keeps_the_old_file(tmp_path):
+    path = tmp_path / "a.npz"
+    with atomic_path(path) as tmp:
+        np.savez(tmp, x=np.arange(3))
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            np.savez(tmp, x=np.arange(5))
+            raise RuntimeError("crash while writing")
+    with np.load(path) as f:
+        np.testing.assert_array_equal(f["x"], np.arange(3))
+    assert os.listdir(tmp_path) == ["a.npz"]
+
+
+def test_permissions_follow_the_umask(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644
