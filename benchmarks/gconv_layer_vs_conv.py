@@ -27,7 +27,7 @@ import groupy  # noqa: F401  (its warning filter must precede the first chainer 
 import chainer
 
 from groupy.gconv.chainer_gconv import P4ConvP4, transform_filter
-from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D
+from groupy.fast_cpu.conv2d import Convolution2D
 
 
 def _sync(device):

@@ -31,7 +31,7 @@ def main(argv=None):
     import chainer
     from chainer import function_hook
     import step_worker
-    from groupy.gconv.chainer_gconv import cpu_conv2d  # noqa: F401 (defines the config entry)
+    from groupy.fast_cpu import conv2d as cpu_conv2d  # noqa: F401 (defines the config entry)
     chainer.global_config.groupy_fast_cpu_conv = not args.no_fast_conv
 
     batch, size, chans = DEFAULT_SHAPES[args.model]

@@ -24,7 +24,7 @@ Sections of the table (every ratio is ours / reference, so lower is better):
 Timings are medians over the repeats ("best" is the ratio of the fastest runs, which is less
 sensitive to other processes on the machine); the table is also written as JSON (``--json``).
 ``--no-fast-conv`` measures with Chainer's own convolution (sets ``GROUPY_FAST_CPU_CONV=0``),
-for the before/after comparison of ``groupy.gconv.chainer_gconv.cpu_conv2d``.
+for the before/after comparison of ``groupy.fast_cpu.conv2d``.
 ``--native-blas`` drops OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the environment (set on some
 machines to work around old OpenBLAS builds) so that OpenBLAS picks its kernel for the CPU;
 the kernel in use is printed. ``--device gpu`` runs the training steps on CUDA where CuPy sees a
@@ -193,7 +193,7 @@ def bench_layers(args, xp, device):
 
     import chainer
     from groupy.gconv.chainer_gconv import P4ConvP4, P4ConvZ2, P4MConvP4M, P4MConvZ2
-    from groupy.gconv.chainer_gconv.cpu_conv2d import convolution_2d
+    from groupy.fast_cpu.conv2d import convolution_2d
 
     n = 8 if args.quick else 64
     cases = [(P4ConvZ2, 1, 10, 28), (P4ConvP4, 10, 10, 24), (P4MConvZ2, 1, 10, 28),
@@ -395,7 +395,8 @@ def main(argv=None):
 
     import numpy
     import chainer
-    from groupy.gconv.chainer_gconv import cpu_conv2d, gpu_available  # noqa: F401 (config)
+    from groupy.fast_cpu import conv2d as cpu_conv2d  # noqa: F401 (config)
+    from groupy.gconv.chainer_gconv import gpu_available
     chainer.global_config.groupy_fast_cpu_conv = not args.no_fast_conv
 
     meta = machine_info(args)

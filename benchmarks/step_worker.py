@@ -19,7 +19,7 @@ import numpy as np
 import groupy  # noqa: F401  (its warning filter must precede the first chainer import)
 import chainer
 
-from groupy.gconv.chainer_gconv import fast_cpu
+from groupy import fast_cpu
 from step_common import random_batch, run_worker, step_parser, time_steps
 
 MODELS = {
@@ -73,7 +73,7 @@ def run_steps(args):
             chainer.backends.cuda.Stream.null.synchronize()
 
     measured = time_steps(step, args)
-    from groupy.gconv.chainer_gconv import cpu_conv2d
+    from groupy.fast_cpu import conv2d as cpu_conv2d
     return {'side': 'chainer', 'model': args.model, **measured,
             'blas': blas_info(), 'fast_conv': bool(chainer.config.groupy_fast_cpu_conv),
             'conv_threads': cpu_conv2d.get_num_threads(), 'device': args.device}

@@ -29,7 +29,7 @@ import chainer.functions as F
 import chainer.links as L
 
 from gconv_experiments.conv_bn_act import ConvBNAct
-from groupy.gconv.chainer_gconv.cpu_batch_normalization import BatchNormalization  # faster on CPU
+from groupy.fast_cpu import BatchNormalization  # Chainer's ops, faster on CPU
 
 
 class ResBlock2D(chainer.Chain):

@@ -76,7 +76,7 @@ import numpy as np
 import progressbar
 from chainer import optimizer_hooks, serializers
 
-from groupy.gconv.chainer_gconv import fast_cpu
+from groupy import fast_cpu
 
 from gconv_experiments import augmentation
 from gconv_experiments.atomic_file import atomic_path, write_text

@@ -27,8 +27,7 @@ import chainer.functions as F
 
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
-from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
-from groupy.gconv.chainer_gconv.cpu_dropout import dropout  # F.dropout, faster on CPU
+from groupy.fast_cpu import Convolution2D, dropout  # Chainer's ops, faster on CPU
 
 
 class AllCNNC(Classifier):

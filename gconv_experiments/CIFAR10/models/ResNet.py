@@ -23,8 +23,7 @@ import chainer.links as L
 
 from gconv_experiments.residual_block_2d import ResBlock2D
 from gconv_experiments.training import Classifier
-from groupy.gconv.chainer_gconv.cpu_batch_normalization import BatchNormalization  # faster on CPU
-from groupy.gconv.chainer_gconv.cpu_conv2d import Convolution2D  # links.Convolution2D, fast on CPU
+from groupy.fast_cpu import BatchNormalization, Convolution2D  # Chainer's ops, faster on CPU
 
 
 class ResNet(Classifier):

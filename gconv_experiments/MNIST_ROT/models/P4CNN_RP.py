@@ -11,8 +11,7 @@ import chainer.functions as F
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
 from groupy.gconv.chainer_gconv import P4ConvZ2, orientation_max_pooling
-from groupy.gconv.chainer_gconv.cpu_dropout import dropout  # F.dropout, faster on CPU
-from groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d import max_pooling_2d  # faster on CPU
+from groupy.fast_cpu import dropout, max_pooling_2d  # Chainer's ops, faster on CPU
 
 
 class P4CNN_RP(Classifier):

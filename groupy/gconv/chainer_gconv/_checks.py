@@ -18,18 +18,3 @@ def check_float(x, name):
     if numpy.dtype(x.dtype).type not in (numpy.float16, numpy.float32, numpy.float64):
         raise ValueError('{}: expected a float16, float32 or float64 array, got dtype {}'.format(
             name, x.dtype))
-
-
-def int_pair(value, name, minimum):
-    """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair of Python ints;
-    ValueError naming ``name`` otherwise."""
-    try:
-        pair = (value, value) if numpy.isscalar(value) else tuple(value)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(
-            isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in pair):
-        raise ValueError('{} must be an int or a pair of ints, got {!r}'.format(name, value))
-    if min(pair) < minimum:
-        raise ValueError('{} must be >= {}, got {!r}'.format(name, minimum, value))
-    return int(pair[0]), int(pair[1])

@@ -31,9 +31,10 @@ import chainer
 from chainer import functions as F
 from chainer import initializers, link
 
-from groupy.gconv.chainer_gconv._checks import check_float, int_pair
+from groupy._checks import int_pair
+from groupy.gconv.chainer_gconv._checks import check_float
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
-from groupy.gconv.chainer_gconv.cpu_conv2d import convolution_2d
+from groupy.fast_cpu.conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
 
 

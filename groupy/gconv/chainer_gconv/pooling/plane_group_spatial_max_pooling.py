@@ -3,7 +3,7 @@ pooled on its own."""
 from chainer import functions as F
 
 from groupy.gconv.chainer_gconv._checks import check_gfeature_map
-from groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d import max_pooling_2d
+from groupy.fast_cpu.pooling import max_pooling_2d
 
 
 def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True):
@@ -14,7 +14,7 @@ def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True
             (4 for p4, 8 for p4m).
         ksize, stride, pad, cover_all: as in :func:`chainer.functions.max_pooling_2d`
             (``stride=None`` means ``stride=ksize``); 2x2 windows with stride 2 take the fast
-            CPU path of :mod:`~groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d`.
+            CPU path of :mod:`~groupy.fast_cpu.pooling`.
 
     Returns:
         ~chainer.Variable: shape (N, C, G, H', W').

@@ -3,10 +3,10 @@ drop-in for :func:`chainer.functions.relu`.
 
 Chainer's ReLU and its gradient (``y = max(x, 0)``, ``gx = gy * (y > 0)``) are single-threaded
 memory-bound NumPy passes; here each runs on slices of the batch on the worker threads of
-:mod:`~groupy.gconv.chainer_gconv.cpu_conv2d` (NumPy releases the GIL), with the same results.
+:mod:`~groupy.fast_cpu.threads` (NumPy releases the GIL), with the same results.
 :class:`ReLU` and :class:`ReLUGrad` subclass Chainer's ``ReLU`` / ``ReLUGrad2`` FunctionNodes and
 only replace their NumPy forward passes, so the gradients of any order are Chainer's. Other
-arrays (CuPy, float16) and the switch off (:mod:`groupy.gconv.chainer_gconv.fast_cpu`) give
+arrays (CuPy, float16) and the switch off (:mod:`groupy.fast_cpu.switch`) give
 Chainer's ReLU.
 """
 import numpy
@@ -14,8 +14,8 @@ import numpy
 import chainer
 from chainer.functions.activation import relu as _relu
 
-from groupy.gconv.chainer_gconv.cpu_conv2d import map_batch_slices
-from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled
+from groupy.fast_cpu.threads import map_batch_slices
+from groupy.fast_cpu.switch import fast_cpu_enabled
 
 # Below this many elements the pass runs inline (thread hand-off costs more than it saves).
 _MIN_PARALLEL_SIZE = 1 << 17

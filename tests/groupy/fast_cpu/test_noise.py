@@ -8,7 +8,7 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check
 
-from groupy.gconv.chainer_gconv.cpu_dropout import Dropout, dropout, keep_mask, uint16_draws
+from groupy.fast_cpu.noise import Dropout, dropout, keep_mask, uint16_draws
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64])

@@ -6,7 +6,7 @@ import pytest
 
 import chainer
 
-from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled, keep_freed_memory
+from groupy.fast_cpu.switch import fast_cpu_enabled, keep_freed_memory
 
 
 def test_fast_cpu_enabled():

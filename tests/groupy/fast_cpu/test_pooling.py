@@ -8,7 +8,7 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check, testing
 
-from groupy.gconv.chainer_gconv.pooling.cpu_max_pooling_2d import (
+from groupy.fast_cpu.pooling import (
     MaxPooling2x2CPU, fast_path_applies, max_pooling_2d)
 
 

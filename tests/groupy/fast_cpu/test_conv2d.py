@@ -8,8 +8,8 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check, testing
 
-from groupy.gconv.chainer_gconv import cpu_conv2d
-from groupy.gconv.chainer_gconv.cpu_conv2d import convolution_2d
+from groupy.fast_cpu import conv2d as cpu_conv2d, conv2d_kernels
+from groupy.fast_cpu.conv2d import convolution_2d
 
 # (N, C, H, W, O, kh, kw): odd/even/non-square kernels, 1 channel, non-square maps
 GEOMETRIES = [
@@ -101,8 +101,8 @@ class TestGradients:
 @pytest.fixture
 def threads_and_chunks(monkeypatch):
     """Force tiny chunks and the threaded path even for small problems."""
-    monkeypatch.setattr(cpu_conv2d, '_CHUNK_BYTES', 256)
-    monkeypatch.setattr(cpu_conv2d, '_MIN_PARALLEL_MACS', 0)
+    monkeypatch.setattr(conv2d_kernels, '_CHUNK_BYTES', 256)
+    monkeypatch.setattr(conv2d_kernels, '_MIN_PARALLEL_MACS', 0)
     previous = cpu_conv2d.get_num_threads()
     yield
     cpu_conv2d.set_num_threads(previous)

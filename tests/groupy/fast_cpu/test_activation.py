@@ -7,8 +7,8 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check, testing
 
-from groupy.gconv.chainer_gconv import cpu_conv2d, cpu_relu
-from groupy.gconv.chainer_gconv.cpu_relu import ReLU, ReLUGrad, relu
+from groupy.fast_cpu import conv2d as cpu_conv2d, activation as cpu_relu
+from groupy.fast_cpu.activation import ReLU, ReLUGrad, relu
 
 
 def _away_from_zero(shape, dtype, seed=0):

@@ -7,7 +7,7 @@ temporaries in the backward pass. Here x is viewed as (N, C, M), the statistics 
 one batched dot product per (n, c) row (accumulated over the batch in float64), the forward pass
 keeps ``x_hat`` for the backward pass (one activation-sized array per layer, in place of
 Chainer's recomputation), the backward pass works in place on its output, and every pass is
-split over the batch on the worker threads of :mod:`~groupy.gconv.chainer_gconv.cpu_conv2d`.
+split over the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
 
 It plugs into Chainer's own :class:`chainer.functions.normalization.batch_normalization.
 BatchNormalization` FunctionNode through its ``impl_selector`` argument, so the running-average
@@ -15,7 +15,7 @@ update, the saved statistics and the double backward (``BatchNormalizationGrad.b
 with Chainer functions) are Chainer's. The fast path applies to C-contiguous NumPy float32/float64
 inputs whose gamma and beta have x's dtype and shape (C,), with the default axis; anything else
 (CuPy, float16, other axes) gets Chainer's implementation, as does everything when the fast CPU
-paths are off (:mod:`groupy.gconv.chainer_gconv.fast_cpu`).
+paths are off (:mod:`groupy.fast_cpu.switch`).
 
 * :func:`batch_normalization`: drop-in for :func:`chainer.functions.batch_normalization`;
 * :class:`BatchNormalization`: drop-in for :class:`chainer.links.BatchNormalization` (same
@@ -30,8 +30,8 @@ from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
 from chainer.utils import argument
 
-from groupy.gconv.chainer_gconv.cpu_conv2d import map_batch_slices
-from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled
+from groupy.fast_cpu.threads import map_batch_slices
+from groupy.fast_cpu.switch import fast_cpu_enabled
 
 
 # Below this many elements the passes run inline (thread hand-off costs more than it saves).

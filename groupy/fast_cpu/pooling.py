@@ -16,7 +16,7 @@ Three linear-in-their-input :class:`chainer.FunctionNode` s give exact gradients
 
 :func:`max_pooling_2d` takes this path for NumPy float32/float64 inputs of shape (N, C, H, W)
 with even H and W, ``ksize == stride == 2`` and ``pad == 0`` (``cover_all`` makes no difference
-then), while the fast CPU paths are on (see :mod:`groupy.gconv.chainer_gconv.fast_cpu`); every
+then), while the fast CPU paths are on (see :mod:`groupy.fast_cpu.switch`); every
 other case, CuPy arrays included, goes to :func:`chainer.functions.max_pooling_2d`.
 """
 import numpy
@@ -25,7 +25,7 @@ import chainer
 from chainer import function_node
 from chainer.utils import type_check
 
-from groupy.gconv.chainer_gconv.fast_cpu import array_of, fast_cpu_enabled
+from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
 
 
 def _taps(a):

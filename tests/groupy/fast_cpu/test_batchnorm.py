@@ -10,8 +10,8 @@ import chainer.links as L
 from chainer import gradient_check, testing
 from chainer.functions.normalization import batch_normalization as chainer_bn
 
-from groupy.gconv.chainer_gconv import cpu_batch_normalization as cpu_bn
-from groupy.gconv.chainer_gconv.cpu_batch_normalization import (
+from groupy.fast_cpu import batchnorm as cpu_bn
+from groupy.fast_cpu.batchnorm import (
     BatchNormalization, batch_normalization)
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -143,7 +143,7 @@ def test_bad_input():
 
 @pytest.mark.parametrize('threads', [1, 2, 3])
 def test_batch_split_over_threads_equals_chainer(monkeypatch, threads):
-    from groupy.gconv.chainer_gconv import cpu_conv2d
+    from groupy.fast_cpu import conv2d as cpu_conv2d
     monkeypatch.setattr(cpu_bn, '_MIN_PARALLEL_SIZE', 0)
     before = cpu_conv2d.get_num_threads()
     cpu_conv2d.set_num_threads(threads)

@@ -13,14 +13,14 @@ exact keep probability, so E[y] = x still holds.
 Only the mask generation changes: :class:`Dropout` is Chainer's Dropout FunctionNode (its
 ``DropoutGrad`` backward gives exact gradients of any order). The fast mask is used for NumPy
 float32/float64 inputs in training mode while the fast CPU paths are on
-(:mod:`groupy.gconv.chainer_gconv.fast_cpu`); everything else is Chainer's dropout.
+(:mod:`groupy.fast_cpu.switch`); everything else is Chainer's dropout.
 """
 import numpy
 
 import chainer
 from chainer.functions.noise import dropout as _dropout
 
-from groupy.gconv.chainer_gconv.fast_cpu import fast_cpu_enabled
+from groupy.fast_cpu.switch import fast_cpu_enabled
 
 _LEVELS = 1 << 16
 

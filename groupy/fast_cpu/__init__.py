@@ -1,0 +1,23 @@
+"""Faster CPU implementations of Chainer's own operations, the one place models take them from.
+
+Each is a drop-in for the Chainer function or link of the same name, gives Chainer's results
+(gradients of any order included), and falls back to Chainer's own implementation for CuPy
+arrays, float16, unsupported arguments, or when the switch (:mod:`groupy.fast_cpu.switch`,
+``GROUPY_FAST_CPU_CONV=0``) is off:
+
+* :func:`convolution_2d`, :class:`Convolution2D` (im2col + one GEMM per cache-sized chunk);
+* :func:`batch_normalization`, :class:`BatchNormalization` (training-mode passes);
+* :func:`relu`, :func:`dropout` (threaded passes, cheaper dropout masks);
+* :func:`max_pooling_2d` (2x2 windows with stride 2).
+
+The worker threads they share are set by :func:`set_num_threads` /
+``GROUPY_CPU_CONV_THREADS``; :func:`keep_freed_memory` tunes malloc for training loops.
+"""
+from groupy.fast_cpu.batchnorm import (  # noqa: F401
+    BatchNormalization, batch_normalization)
+from groupy.fast_cpu.conv2d import Convolution2D, convolution_2d  # noqa: F401
+from groupy.fast_cpu.noise import dropout  # noqa: F401
+from groupy.fast_cpu.pooling import max_pooling_2d  # noqa: F401
+from groupy.fast_cpu.activation import relu  # noqa: F401
+from groupy.fast_cpu.switch import fast_cpu_enabled, keep_freed_memory  # noqa: F401
+from groupy.fast_cpu.threads import get_num_threads, set_num_threads  # noqa: F401

@@ -1,0 +1,148 @@
+"""NumPy im2col + GEMM kernels of the fast CPU convolution (NCHW, float32/float64).
+
+Chainer's own CPU convolution builds the whole im2col matrix of the batch, multiplies it with
+``numpy.tensordot`` (which copies both operands again to transpose them) and loops over the
+kernel taps in ``col2im``. Here the batch is cut into chunks whose im2col matrix fits in the CPU
+cache; each chunk is copied once, from a stride-trick view, into a reused buffer laid out as
+``(C, kh, kw, n, Ho, Wo)`` and multiplied by ``W`` with ONE matrix product
+``(O, C*kh*kw) @ (C*kh*kw, n*Ho*Wo)`` (bias added in place). Chunks run on the worker threads
+of :mod:`groupy.fast_cpu.threads`.
+
+* :func:`conv2d_forward`: ``y = conv(x, W) + b``;
+* :func:`conv2d_transpose`: the adjoint in ``x``;
+* :func:`conv2d_grad_w`: the gradient in ``W``.
+"""
+import numpy
+from numpy.lib.stride_tricks import as_strided
+
+from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
+
+# Bytes of im2col buffer per chunk: small enough to stay in the L2/L3 cache.
+_CHUNK_BYTES = 1 << 21
+# Below this many multiply-adds a single thread is faster than dispatching.
+_MIN_PARALLEL_MACS = 4_000_000
+
+
+class _Geometry:
+    """Shapes of one convolution: x (n, c, h, w), W (o, c, kh, kw) -> y (n, o, ho, wo)."""
+
+    def __init__(self, x_shape, w_shape, stride, pad):
+        self.n, self.c, self.h, self.w = x_shape
+        self.o, _, self.kh, self.kw = w_shape
+        self.sy, self.sx = stride
+        self.ph, self.pw = pad
+        self.hp, self.wp = self.h + 2 * self.ph, self.w + 2 * self.pw
+        self.ho = (self.hp - self.kh) // self.sy + 1
+        self.wo = (self.wp - self.kw) // self.sx + 1
+        if self.ho < 1 or self.wo < 1:
+            raise ValueError(
+                'convolution_2d: the kernel {}x{} does not fit in the padded input {}x{} '
+                '(input {}x{}, pad {})'.format(self.kh, self.kw, self.hp, self.wp,
+                                               self.h, self.w, pad))
+        self.k = self.c * self.kh * self.kw
+        self.p = self.ho * self.wo
+
+    def chunk(self, itemsize):
+        return max(1, min(self.n, _CHUNK_BYTES // (self.k * self.p * itemsize)))
+
+    def run(self, itemsize, work):
+        """work(n0, n1, chunk) over the batch in cache-sized chunks on the worker threads."""
+        return map_batch_chunks(self.n, self.chunk(itemsize), work,
+                                parallel=self.n * self.p * self.k * self.o >= _MIN_PARALLEL_MACS)
+
+
+def _im2col_chunk(g, x, n0, n1, dtype):
+    """The patches of x[n0:n1] as a matrix (c * kh * kw, nb * ho * wo), rows ordered (c, i, j)
+    and columns (n, u, v): one copy from a stride-trick view of a zero-padded scratch copy."""
+    nb = n1 - n0
+    xp = scratch_buffer('padded', g.c * nb * g.hp * g.wp, dtype).reshape(g.c, nb, g.hp, g.wp)
+    if g.ph or g.pw:
+        xp.fill(0)
+    xp[:, :, g.ph:g.ph + g.h, g.pw:g.pw + g.w] = x[n0:n1].transpose(1, 0, 2, 3)
+    s_c, s_n, s_h, s_w = xp.strides
+    patches = as_strided(xp, (g.c, g.kh, g.kw, nb, g.ho, g.wo),
+                         (s_c, s_h, s_w, s_n, s_h * g.sy, s_w * g.sx), writeable=False)
+    col = scratch_buffer('col', g.k * nb * g.p, dtype).reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
+    numpy.copyto(col, patches)
+    return col.reshape(g.k, nb * g.p)
+
+
+def _channel_major_chunk(a, n0, n1, name):
+    """a[n0:n1] (nb, ch, h, w) copied to a scratch matrix (ch, nb * h * w)."""
+    nb, ch = n1 - n0, a.shape[1]
+    out = scratch_buffer(name, a[0].size * nb, a.dtype).reshape(ch, nb, a.shape[2], a.shape[3])
+    out[...] = a[n0:n1].transpose(1, 0, 2, 3)
+    return out.reshape(ch, -1)
+
+
+def conv2d_forward(x, W, b, stride, pad):
+    """y[n, o] = sum_{c,i,j} W[o, c, i, j] x_pad[n, c, sy*u + i, sx*v + j] + b[o] (NumPy)."""
+    g = _Geometry(x.shape, W.shape, stride, pad)
+    y = numpy.empty((g.n, g.o, g.ho, g.wo), x.dtype)
+    w2 = W.reshape(g.o, g.k)
+
+    def work(n_start, n_stop, bb):
+        for n0 in range(n_start, n_stop, bb):
+            n1 = min(n_stop, n0 + bb)
+            out = scratch_buffer('out', g.o * (n1 - n0) * g.p, x.dtype).reshape(g.o, -1)
+            numpy.matmul(w2, _im2col_chunk(g, x, n0, n1, x.dtype), out=out)
+            if b is not None:
+                out += b[:, None]
+            y[n0:n1] = out.reshape(g.o, n1 - n0, g.ho, g.wo).transpose(1, 0, 2, 3)
+
+    g.run(x.dtype.itemsize, work)
+    return y
+
+
+def conv2d_transpose(gy, W, stride, pad, out_hw):
+    """The adjoint of conv2d_forward in x: gy (n, o, ho, wo) -> gx (n, c, h, w) (NumPy).
+
+    Each chunk is one matrix product W^T gy -> columns (c, i, j, n, u, v), then a scatter-add
+    of the kh * kw taps (col2im) into a padded scratch map."""
+    n, _, ho, wo = gy.shape
+    g = _Geometry((n, W.shape[1]) + tuple(out_hw), W.shape, stride, pad)
+    if (g.ho, g.wo) != (ho, wo):
+        raise ValueError('conv2d_transpose: gy has spatial size {}x{} but a {}x{} output is '
+                         'expected for input {}x{}'.format(ho, wo, g.ho, g.wo, g.h, g.w))
+    gx = numpy.empty((g.n, g.c, g.h, g.w), gy.dtype)
+    w2t = W.reshape(g.o, g.k).T
+    ey, ex = g.sy * (g.ho - 1) + 1, g.sx * (g.wo - 1) + 1
+
+    def work(n_start, n_stop, bb):
+        for n0 in range(n_start, n_stop, bb):
+            nb = min(n_stop, n0 + bb) - n0
+            gcol = scratch_buffer('col', g.k * nb * g.p, gy.dtype).reshape(g.k, -1)
+            numpy.matmul(w2t, _channel_major_chunk(gy, n0, n0 + nb, 'gy'), out=gcol)
+            gcol = gcol.reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
+            acc = scratch_buffer('padded', g.c * nb * g.hp * g.wp, gy.dtype).reshape(
+                g.c, nb, g.hp, g.wp)
+            acc.fill(0)
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    acc[:, :, i:i + ey:g.sy, j:j + ex:g.sx] += gcol[:, i, j]
+            gx[n0:n0 + nb] = acc[:, :, g.ph:g.ph + g.h, g.pw:g.pw + g.w].transpose(1, 0, 2, 3)
+
+    g.run(gy.dtype.itemsize, work)
+    return gx
+
+
+def conv2d_grad_w(x, gy, stride, pad, ksize):
+    """gW[o, c, i, j] = sum_{n,u,v} gy[n, o, u, v] x_pad[n, c, sy*u + i, sx*v + j] (NumPy)."""
+    g = _Geometry(x.shape, (gy.shape[1], x.shape[1]) + tuple(ksize), stride, pad)
+    if (g.n, g.ho, g.wo) != (gy.shape[0],) + gy.shape[2:]:
+        raise ValueError('conv2d_grad_w: gy has shape {} but {} is expected for x of shape {}'
+                         .format(gy.shape, (g.n, g.o, g.ho, g.wo), x.shape))
+
+    def work(n_start, n_stop, bb):
+        gw = numpy.zeros((g.o, g.k), x.dtype)
+        for n0 in range(n_start, n_stop, bb):
+            n1 = min(n_stop, n0 + bb)
+            gyb = _channel_major_chunk(gy, n0, n1, 'gy')
+            gw += gyb @ _im2col_chunk(g, x, n0, n1, x.dtype).T
+        return gw
+
+    parts = g.run(x.dtype.itemsize, work)
+    gw = parts[0]
+    for part in parts[1:]:
+        gw += part
+    return gw.reshape(g.o, g.c, g.kh, g.kw)
