@@ -19,7 +19,7 @@ and 300 (``--lr_decay_schedule 100-200-300``), no augmentation (``--transformati
 translation,hflip`` is the "CIFAR10+" regime), training on train_all (50k) and reporting the error
 on test (10k), validated (after re-estimating the BN statistics on the training set) every 10
 epochs and at the end, snapshot every epoch. All flags and the result files are described in
-gconv_experiments/training.py (``--help`` lists them).
+gconv_experiments/training/ (``--help`` lists them).
 """
 import os
 import sys

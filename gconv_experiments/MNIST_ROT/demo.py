@@ -6,7 +6,7 @@
 It writes the embedded rotated-digits set (MNIST_ROT/digits_rot.py: scikit-learn's bundled 8x8
 digits, upscaled to 28x28 and rotated by uniform random angles, fixed seed) into
 <resultdir>/data, trains each model once (seed 0) with the MNIST-rot sweep and training code
-(MNIST_ROT/experiment.py, gconv_experiments/training.py: Adam 1e-3, random-rotation
+(MNIST_ROT/experiment.py, gconv_experiments/training/: Adam 1e-3, random-rotation
 augmentation, BN statistics re-estimated before each test evaluation), and prints both test
 errors and the path of the learning-curve PNG. Earlier demo runs in <resultdir> are replaced.
 

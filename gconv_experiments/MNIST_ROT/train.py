@@ -6,7 +6,7 @@
 The data folder holds the npz files written by MNIST_ROT/mnist_rot.py. Defaults follow the
 paper: Adam with learning rate 1e-3, batch size 128, training on train_all.npz (12k images) and
 evaluating on test.npz (50k). All flags and the result files are described in
-gconv_experiments/training.py (`--help` lists them).
+gconv_experiments/training/ (`--help` lists them).
 """
 import os
 import sys

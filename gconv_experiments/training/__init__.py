@@ -1,0 +1,73 @@
+"""The one training implementation shared by every experiment's thin `train.py`.
+
+A dataset folder's `train.py` only supplies defaults and where its models live::
+
+    from gconv_experiments import training
+    DEFAULTS = dict(modelfn='P4CNN', trainfn='train_all.npz', valfn='test.npz', epochs=100, ...)
+    def main(argv=None):
+        return training.main(argv, defaults=DEFAULTS,
+                             models_package='gconv_experiments.MNIST_ROT.models')
+    if __name__ == '__main__':
+        sys.exit(training.cli(None, defaults=DEFAULTS, models_package=..., prog='MNIST_ROT/train.py'))
+
+Modules: `config` (flags, their checks, optimizer, device), `data` (reading .npz data sets),
+`models` (Classifier, --modelfn resolution), `loop` (seeding, epoch, evaluation, BN
+re-estimation, progress bars), `checkpoint` (snapshots, log, resume), `run` (main, cli). Every
+name below is importable from `gconv_experiments.training` itself.
+
+API
+  build_parser(defaults=None, prog=None, description=None) -> argparse.ArgumentParser with the
+      DESIGN section 5 flags plus --testfn, --train_size, --val_size, --resume, --quiet.
+  main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_dataset, prog=None,
+      description=None) -> dict: trains, writes the result directory, returns the summary.
+      Raises ConfigError (a ValueError) or FileNotFoundError for bad flags, files or data.
+  cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input.
+  Classifier: base Chain for models; subclasses define logits(x).
+  load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
+      'data' and 'labels'; `load_data` may be replaced by any function with that signature.
+  load_model_class(modelfn, models_package) -> the Chain class named by --modelfn: a path to a
+      .py file (relative to the working directory or to gconv_experiments/) defining a class with
+      the file's stem name, or a bare name (a module of `models_package`).
+  evaluate(model, x, y, batchsize, device, label=..., quiet=True) -> (mean loss, error rate)
+      in test mode.
+  load_weights(snapshot_path, model): copy a snapshot's weights and BN statistics into model.
+  reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True): recomputes every
+      BatchNormalization's population statistics as the exact average over x (the paper's
+      "finetune" step).
+
+Model interface (`Classifier` is a base class providing it): `Model(**net_kwargs)`;
+`model(x, t)` returns (loss, accuracy) Variables and
+`model.logits(x)` the class scores (N, n_classes); `chainer.config.train` switches BN/dropout.
+
+Result directory (--resultdir, default results/<model>_seed<seed>):
+  args.json      the arguments of the run
+  log.jsonl      one JSON object per epoch: epoch, train_loss, train_error, val_loss,
+                 val_error (null on epochs without validation), lr, seconds, elapsed
+  snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
+                 chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the
+                 optimizer (group 'optimizer/') plus the epoch (root attribute), written every
+                 --save_freq epochs and at the end into a temporary file beside it, flushed, then renamed
+                 over the old one. training.load_weights(path, model) does the same.
+  summary.json   final errors (fractions in [0, 1]), parameter count, timings.
+Errors are fractions everywhere in the files; printed lines show percentages.
+
+Reproducibility: the model is initialised from numpy's global RNG seeded with --seed. Each
+epoch then draws its shuffling and augmentation from numpy.random.default_rng([seed, epoch]) and
+reseeds numpy's global RNG (dropout) -- and CuPy's on a GPU -- from (seed, epoch); the BN
+re-estimation before a validation reseeds them from (seed, epoch, 1). The random
+state at an epoch boundary is therefore a function of (seed, epoch), so `--resume` restores
+model, optimizer and epoch from the snapshot and continues bit-for-bit on the CPU (on a GPU up
+to cuDNN's non-determinism).
+"""
+from gconv_experiments.training.checkpoint import (  # noqa: F401
+    ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, load_snapshot, load_weights, read_log,
+    save_snapshot)
+from gconv_experiments.training.config import (  # noqa: F401
+    BASE_DEFAULTS, OPTIMIZERS, PACKAGE_ROOT, RESUMABLE_CHANGES, ConfigError, build_parser,
+    check_args, get_device, make_optimizer, parse_schedule)
+from gconv_experiments.training.data import load_npz_dataset  # noqa: F401
+from gconv_experiments.training.loop import (  # noqa: F401
+    evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
+from gconv_experiments.training.models import (  # noqa: F401
+    Classifier, available_models, build_model, count_parameters, load_model_class)
+from gconv_experiments.training.run import cli, main  # noqa: F401

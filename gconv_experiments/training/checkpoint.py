@@ -1,0 +1,116 @@
+"""Files of a run folder: snapshots (Chainer HDF5, atomic), the epoch log, and resuming a run
+from its saved arguments."""
+import json
+import os
+
+import h5py
+import numpy as np
+from chainer import serializers
+
+from gconv_experiments.atomic_file import atomic_path
+from gconv_experiments.training.config import RESUMABLE_CHANGES, ConfigError
+
+
+ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE = "args.json", "log.jsonl", "snapshot.h5", "summary.json"
+SNAPSHOT_LAYOUT = "model at the root, optimizer in optimizer/"
+
+
+def _model_group(f):
+    """The HDF5 group holding the model: the root (this layout), or 'model/' in snapshots
+    written before the model moved to the root."""
+    if "layout" not in f.attrs and isinstance(f.get("model"), h5py.Group):
+        return f["model"]
+    return f
+
+
+def save_snapshot(path, model, optimizer, epoch):
+    """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically.
+
+    The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
+    it as any Chainer model file; the optimizer is in the group 'optimizer/', the epoch in the
+    root attribute 'epoch'. Written through atomic_file.atomic_path (temp file, fsync, rename).
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        serializers.HDF5Serializer(f).save(model)
+        serializers.HDF5Serializer(f.create_group("optimizer")).save(optimizer)
+        f.attrs["epoch"] = epoch
+        f.attrs["layout"] = SNAPSHOT_LAYOUT
+
+
+def load_snapshot(path, model, optimizer):
+    """Restore model and optimizer from `path`; returns the snapshot's epoch."""
+    try:
+        with h5py.File(path, "r") as f:
+            epoch = int(f.attrs["epoch"])
+            serializers.HDF5Deserializer(_model_group(f)).load(model)
+            serializers.HDF5Deserializer(f["optimizer"]).load(optimizer)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot restore the snapshot ({type(e).__name__}: {e}); "
+                          f"it must be written by this training code for the same model") from None
+    return epoch
+
+
+def load_weights(path, model):
+    """Copy the weights and BN statistics of snapshot `path` into `model` (built with the run's
+    --net_kwargs); returns model."""
+    try:
+        with h5py.File(path, "r") as f:
+            serializers.HDF5Deserializer(_model_group(f)).load(model)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot load model weights ({type(e).__name__}: {e})") from None
+    return model
+
+
+def read_log(path, drop_partial_last=False):
+    """The entries of a JSON-lines log ([] if there is no file). A line that is not a JSON
+    object raises ConfigError naming the file and line -- except, with drop_partial_last, the
+    last line (a write cut short by a kill), which is dropped."""
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    entries = []
+    for k, (n, line) in enumerate(lines):
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
+                raise ValueError("not an object with an integer 'epoch'")
+        except ValueError as e:
+            if drop_partial_last and k == len(lines) - 1:
+                break
+            raise ConfigError(f"{path}, line {n}: expected one JSON object per epoch with an integer "
+                              f"'epoch' ({e})") from None
+        entries.append(entry)
+    return entries
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _resolve_resume(args, explicit):
+    """Fill args from the saved args.json of the run being resumed; check for conflicts."""
+    saved_path = os.path.join(args.resultdir, ARGS_FILE)
+    if not os.path.isfile(os.path.join(args.resultdir, SNAPSHOT_FILE)):
+        raise ConfigError(f"--resume: no {SNAPSHOT_FILE} in {args.resultdir} to resume from")
+    if not os.path.isfile(saved_path):
+        raise ConfigError(f"--resume: {saved_path} is missing")
+    try:
+        with open(saved_path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--resume: cannot read {saved_path} ({e}); expected the JSON object of "
+                          f"flags written by the run") from None
+    for key, value in saved.items():
+        if not hasattr(args, key) or key in ("resume", "quiet"):
+            continue
+        if key not in explicit:
+            setattr(args, key, value)
+        elif key not in RESUMABLE_CHANGES and getattr(args, key) != value:
+            changeable = ", ".join("--" + k for k in sorted(RESUMABLE_CHANGES - {"resume", "quiet"}))
+            raise ConfigError(f"--resume: --{key} {getattr(args, key)!r} differs from the run being "
+                              f"resumed ({value!r} in {saved_path}); only {changeable} may change")

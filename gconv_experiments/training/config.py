@@ -1,0 +1,185 @@
+"""Configuration of a training run: the train.py flags, their checks, the optimizer and the
+device they select. Every bad value is a :class:`ConfigError` naming the flag."""
+import argparse
+import ast
+import inspect
+import os
+
+import chainer
+import numpy as np
+
+from gconv_experiments import augmentation
+
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gconv_experiments/
+OPTIMIZERS = ("MomentumSGD", "Adam", "AdaGrad", "RMSprop", "NesterovAG")
+BASE_DEFAULTS = dict(
+    datadir=".", resultdir=None, modelfn=None, trainfn="train.npz", valfn="valid.npz",
+    testfn=None, epochs=100, batchsize=128, opt="Adam", opt_kwargs="{}", net_kwargs="{}",
+    weight_decay=0.0, lr_decay_schedule="", lr_decay_factor=0.1, transformations="",
+    val_freq=1, save_freq=1, gpu=-1, seed=0, train_size=None, val_size=None,
+    resume=False, quiet=False,
+)
+# Flags that may take new values when a run is resumed; every other flag given on the command
+# line must match args.json. Flags not given are taken from args.json.
+RESUMABLE_CHANGES = {"epochs", "gpu", "val_freq", "save_freq", "datadir", "resultdir", "resume", "quiet"}
+
+
+class ConfigError(ValueError):
+    """A bad flag, file or data set, reported to the user as one clear line."""
+
+
+def build_parser(defaults=None, prog=None, description=None):
+    """The train.py argument parser; `defaults` (dest -> value) overrides BASE_DEFAULTS."""
+    d = dict(BASE_DEFAULTS)
+    unknown = set(defaults or {}) - set(d)
+    if unknown:
+        raise ValueError(f"build_parser: unknown default(s) {sorted(unknown)}; known: {sorted(d)}")
+    d.update(defaults or {})
+    p = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a = p.add_argument
+    a("--datadir", type=str, help="folder holding the data files")
+    a("--resultdir", type=str, help="output folder (None: results/<model>_seed<seed>)")
+    a("--modelfn", type=str, help="model: a path to a models/<Name>.py file or a bare name")
+    a("--trainfn", type=str, help="training data file inside --datadir")
+    a("--valfn", type=str, help="validation data file inside --datadir")
+    a("--testfn", type=str, help="test file inside --datadir evaluated once at the end "
+                                 "(None: the final validation is the test result)")
+    a("--epochs", type=int, help="number of training epochs")
+    a("--batchsize", type=int, help="minibatch size")
+    a("--opt", type=str, choices=OPTIMIZERS, help="optimizer (chainer.optimizers.<name>)")
+    a("--opt_kwargs", type=str, help="optimizer keywords as a Python dict literal, e.g. "
+                                     "\"{'lr': 0.05}\" ('lr' means 'alpha' for Adam)")
+    a("--net_kwargs", type=str, help="model constructor keywords as a Python dict literal")
+    a("--weight_decay", type=float, help="L2 weight decay rate (0 = none)")
+    a("--lr_decay_schedule", type=str, help="epochs after which the learning rate is multiplied "
+                                            "by --lr_decay_factor, e.g. 100-200-300 ('' = none)")
+    a("--lr_decay_factor", type=float, help="learning-rate multiplier at each --lr_decay_schedule epoch")
+    a("--transformations", type=str, help="training augmentation, comma-separated: "
+                                          + ", ".join(augmentation.TRANSFORMATIONS) + " ('' = none)")
+    a("--val_freq", type=int, help="validate every this many epochs (and after the last)")
+    a("--save_freq", type=int, help="snapshot every this many epochs (and after the last)")
+    a("--gpu", type=int, help="CUDA device id, -1 for the CPU")
+    a("--seed", type=int, help="random seed (initialisation, shuffling, augmentation, dropout), 0..2**32-1")
+    a("--train_size", type=int, help="use only the first N training examples")
+    a("--val_size", type=int, help="use only the first N validation (and test) examples")
+    a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
+    a("--quiet", action="store_true", help="no progress bars (one line per epoch only)")
+    p.set_defaults(**d)
+    return p
+
+
+def _literal_dict(text, flag):
+    try:
+        value = ast.literal_eval(text) if text.strip() else {}
+    except (ValueError, SyntaxError) as e:
+        raise ConfigError(f"{flag} must be a Python dict literal such as \"{{'lr': 0.05}}\", "
+                          f"got {text!r} ({type(e).__name__})") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{flag} must be a dict with string keys, got {text!r}")
+    return value
+
+
+def parse_schedule(text):
+    """'100-200-300' -> [100, 200, 300]; '' or 'none' -> []."""
+    text = (text or "").strip()
+    if text.lower() in ("", "none"):
+        return []
+    try:
+        epochs = [int(part) for part in text.split("-")]
+    except ValueError:
+        raise ConfigError(f"--lr_decay_schedule must be epochs joined by '-', e.g. 100-200-300, "
+                          f"got {text!r}") from None
+    if any(e <= 0 for e in epochs) or epochs != sorted(set(epochs)):
+        raise ConfigError(f"--lr_decay_schedule epochs must be positive and increasing, got {text!r}")
+    return epochs
+
+
+def check_args(args):
+    """Validate parsed arguments; returns (opt_kwargs, net_kwargs, schedule). Raises ConfigError."""
+    for flag in ("epochs", "batchsize", "val_freq", "save_freq"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    for flag in ("train_size", "val_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise ConfigError(f"--seed must be an integer in 0..{2 ** 32 - 1}, got {args.seed}")
+    if args.gpu < -1:
+        raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
+    if args.weight_decay < 0:
+        raise ConfigError(f"--weight_decay must be >= 0, got {args.weight_decay}")
+    if args.lr_decay_factor <= 0:
+        raise ConfigError(f"--lr_decay_factor must be > 0, got {args.lr_decay_factor}")
+    if not args.modelfn:
+        raise ConfigError("--modelfn is required (a model name or a path to a model file)")
+    if args.opt not in OPTIMIZERS:
+        raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {args.opt!r}")
+    try:
+        augmentation.parse_transformations(args.transformations)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--transformations: {e}") from None
+    return (_literal_dict(args.opt_kwargs, "--opt_kwargs"), _literal_dict(args.net_kwargs, "--net_kwargs"),
+            parse_schedule(args.lr_decay_schedule))
+
+
+def _explicit_flags(parser, argv):
+    """The dest names given explicitly on the command line `argv`."""
+    probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            kwargs = dict(dest=action.dest)
+            if isinstance(action, argparse._StoreTrueAction):
+                kwargs["action"] = "store_true"
+            probe.add_argument(*action.option_strings, **kwargs)
+    return set(vars(probe.parse_known_args(argv)[0]))
+
+
+def make_optimizer(name, kwargs):
+    """Build chainer.optimizers.<name>(**kwargs); returns (optimizer, name of its lr hyperparameter).
+
+    For Adam the learning rate is called 'alpha'; 'lr' is accepted as a synonym.
+    """
+    cls = getattr(chainer.optimizers, name)
+    kwargs = dict(kwargs)
+    lr_attr = "alpha" if name == "Adam" else "lr"
+    if name == "Adam" and "lr" in kwargs:
+        if "alpha" in kwargs:
+            raise ConfigError("--opt_kwargs: give Adam's learning rate as 'alpha' or 'lr', not both")
+        kwargs["alpha"] = kwargs.pop("lr")
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**kwargs)
+    except TypeError:
+        raise ConfigError(f"--opt_kwargs {kwargs!r} do not fit {name}{signature}") from None
+    for key, value in kwargs.items():
+        default = signature.parameters[key].default
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "True or False"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            expected = "a finite number"
+            if ok and key == lr_attr and value <= 0:
+                ok, expected = False, "a positive number"
+            elif ok and value < 0:
+                ok, expected = False, "a number >= 0"
+        if not ok:
+            raise ConfigError(f"--opt_kwargs: {name}'s {key!r} must be {expected}, got {value!r}")
+    return cls(**kwargs), lr_attr
+
+
+def get_device(gpu):
+    """chainer device for --gpu: NumPy for -1, CuPy device `gpu` otherwise."""
+    if gpu < 0:
+        return chainer.get_device("@numpy")
+    try:
+        import cupy
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no cupy, no driver, driver too old
+        raise ConfigError(f"--gpu {gpu}: no usable CUDA device ({type(e).__name__}); use --gpu -1 for the CPU") from None
+    if gpu >= count:
+        raise ConfigError(f"--gpu {gpu}: only {count} CUDA device(s) present")
+    device = chainer.get_device(f"@cupy:{gpu}")
+    device.use()
+    return device

@@ -1,0 +1,78 @@
+"""Models of a training run: the Classifier base class and resolving --modelfn to a class."""
+import importlib
+import importlib.util
+import inspect
+import os
+import pkgutil
+
+import chainer
+import chainer.functions as F
+
+from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
+
+
+class Classifier(chainer.Chain):
+    """Base class of the experiment models: a subclass defines `logits(x)` -> (N, n_classes);
+    calling the model as `model(x, t)` gives (softmax cross-entropy loss, accuracy)."""
+
+    def logits(self, x):
+        raise NotImplementedError(f"{type(self).__name__} must define logits(x)")
+
+    def forward(self, x, t):
+        y = self.logits(x)
+        return F.softmax_cross_entropy(y, t), F.accuracy(y, t)
+
+
+def available_models(models_package):
+    """Names of the model modules in `models_package` (e.g. 'gconv_experiments.MNIST_ROT.models')."""
+    if not models_package:
+        return []
+    package = importlib.import_module(models_package)
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+
+
+def load_model_class(modelfn, models_package=None):
+    """Resolve --modelfn (a path to <Name>.py or a bare Name) to the Chain class `Name`."""
+    is_path = modelfn.endswith(".py") or "/" in modelfn or os.sep in modelfn
+    if is_path:
+        candidates = [modelfn] if os.path.isabs(modelfn) else [modelfn, os.path.join(PACKAGE_ROOT, modelfn)]
+        if models_package and not os.path.isabs(modelfn) and os.path.dirname(modelfn) == "":
+            package_dir = os.path.dirname(importlib.import_module(models_package).__file__)
+            candidates.append(os.path.join(package_dir, modelfn))
+        candidates = list(dict.fromkeys(os.path.abspath(c) for c in candidates))
+        path = next((c for c in candidates if os.path.isfile(c)), None)
+        if path is None:
+            raise ConfigError(f"--modelfn {modelfn}: no such model file (looked for "
+                              f"{', '.join(candidates)})")
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(f"gconv_model_{name}", os.path.abspath(path))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        where = path
+    else:
+        name = modelfn
+        names = available_models(models_package)
+        if name not in names:
+            raise ConfigError(f"--modelfn {modelfn!r}: unknown model; available: {', '.join(names) or 'none'} "
+                              f"(or give a path to a model .py file)")
+        module = importlib.import_module(f"{models_package}.{name}")
+        where = module.__file__
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, chainer.Link)):
+        raise ConfigError(f"--modelfn {modelfn}: {where} must define a chainer.Chain class named {name!r}")
+    return cls
+
+
+def build_model(cls, net_kwargs):
+    try:
+        inspect.signature(cls).bind(**net_kwargs)
+    except TypeError as e:
+        raise ConfigError(f"--net_kwargs {net_kwargs!r} do not fit {cls.__name__}{inspect.signature(cls)}: {e}") from None
+    try:
+        return cls(**net_kwargs)
+    except (ValueError, TypeError) as e:  # the model's own check of its arguments
+        raise ConfigError(f"--net_kwargs {net_kwargs!r}: {cls.__name__} rejects them: {e}") from None
+
+
+def count_parameters(model):
+    return int(sum(p.size for p in model.params()))
