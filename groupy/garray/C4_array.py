@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from groupy.garray.finitegroup import FiniteGroup
-from groupy.garray.garray import randint
+from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 _COS = np.array([1, 0, -1, 0], dtype=np.int64)
@@ -57,6 +57,7 @@ class C4Group(FiniteGroup, C4Array):
 
     def __init__(self):
         C4Array.__init__(self, np.arange(4, dtype=np.int64)[:, None], "int")
+        FiniteGroup.__init__(self, C4Array)  # checks the group axioms
 
 
 def identity(shape=(), p="int"):
@@ -70,7 +71,7 @@ def rand(size=(), rng=None):
 
 def check_origin(center, group):
     """Raise ValueError unless `center` is (0, 0): point-group elements fix the origin."""
-    if np.any(np.asarray(center) != 0):
+    if np.any(int_array(center, "center", group + "_array.rotation") != 0):
         raise ValueError(f"{group} elements fix the origin (center=(0, 0)); got center={center!r}"
                          f" (use p4_array / p4m_array for rotations about other points)")
 
@@ -78,9 +79,11 @@ def check_origin(center, group):
 def rotation(r, center=(0, 0)):
     """Rotations by r quarter turns (array-like of ints, taken modulo 4) about the origin."""
     check_origin(center, "C4")
-    r = np.asarray(r, dtype=np.int64)
+    r = int_array(r, "r", "C4_array.rotation")
     return C4Array((r % 4)[..., None], "int")
 
 
 r = C4Array([1])
+#: The identity rotation (r = 0), as in the original GrouPy.
+e = C4Array([0])
 C4 = C4Group()

@@ -12,7 +12,7 @@ import numpy as np
 
 from groupy.garray.C4_array import check_origin, rotation_hmat, rotation_index
 from groupy.garray.finitegroup import FiniteGroup
-from groupy.garray.garray import randint
+from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -55,6 +55,7 @@ class D4Group(FiniteGroup, D4Array):
     def __init__(self):
         m, r = np.divmod(np.arange(8, dtype=np.int64), 4)
         D4Array.__init__(self, np.stack([m, r], axis=-1), "int")
+        FiniteGroup.__init__(self, D4Array)  # checks the group axioms
 
 
 def identity(shape=(), p="int"):
@@ -68,28 +69,30 @@ def rand(size=(), rng=None):
     return D4Array(np.stack([m, r], axis=-1), "int")
 
 
-def _element(m_, r_, center):
+def _element(m_, r_, center, func):
     check_origin(center, "D4")
-    m_, r_ = np.broadcast_arrays(np.asarray(m_, dtype=np.int64) % 2,
-                                 np.asarray(r_, dtype=np.int64) % 4)
+    m_, r_ = np.broadcast_arrays(int_array(m_, "shape", "D4_array." + func) % 2,
+                                 int_array(r_, "r", "D4_array." + func) % 4)
     return D4Array(np.stack([m_, r_], axis=-1), "int")
 
 
 def rotation(r, center=(0, 0)):
     """Rotations (0, r) by r quarter turns (array-like of ints) about the origin."""
-    return _element(0, r, center)
+    return _element(0, r, center, "rotation")
 
 
 def mirror_u(shape=(), center=(0, 0)):
     """The mirror u -> -u (M(1): flips rows), (m, r) = (1, 0), loop shape `shape`."""
-    return _element(np.ones(shape, dtype=np.int64), 0, center)
+    return _element(np.ones(shape, dtype=np.int64), 0, center, "mirror_u")
 
 
 def mirror_v(shape=(), center=(0, 0)):
     """The mirror v -> -v (M(1) R(2): flips columns), (m, r) = (1, 2), loop shape `shape`."""
-    return _element(np.ones(shape, dtype=np.int64), 2, center)
+    return _element(np.ones(shape, dtype=np.int64), 2, center, "mirror_v")
 
 
 r = D4Array([0, 1])
 m = D4Array([1, 0])
+#: The identity (m, r) = (0, 0), as in the original GrouPy.
+e = D4Array([0, 0])
 D4 = D4Group()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from groupy.garray.garray import randint
+from groupy.garray.garray import parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -29,6 +29,12 @@ class Z2Array(MatrixGArray):
     def _hmat2int(self, hmat):
         return hmat[..., :2, 2].copy()
 
+    def z2_composition(self, other):
+        """``self + other`` (composition of translations), in 'int'."""
+        if not isinstance(other, Z2Array):
+            raise TypeError(f"z2_composition: expected a Z2Array; got {type(other).__name__}")
+        return self * other
+
     def _from_product_hmat(self, hmat):
         # g * x for a point x: the translation part of g T(x) is A x + t.
         return self.factory(self._from_hmat(self._int2hmat(hmat[..., :2, 2]), self.p), self.p)
@@ -47,14 +53,12 @@ def rand(minu, maxu, minv, maxv, size=(), rng=None):
 
 def u_range(start=-1, stop=2, step=1):
     """Points (u, 0) for u in range(start, stop, step), loop shape (n,)."""
-    u = np.arange(start, stop, step, dtype=np.int64)
-    return Z2Array(np.stack([u, np.zeros_like(u)], axis=-1), "int")
+    return parameter_range(Z2Array, 0, start, stop, step, "Z2_array.u_range")
 
 
 def v_range(start=-1, stop=2, step=1):
     """Points (0, v) for v in range(start, stop, step), loop shape (n,)."""
-    v = np.arange(start, stop, step, dtype=np.int64)
-    return Z2Array(np.stack([np.zeros_like(v), v], axis=-1), "int")
+    return parameter_range(Z2Array, 1, start, stop, step, "Z2_array.v_range")
 
 
 def meshgrid(u=None, v=None):

@@ -11,6 +11,42 @@ class FiniteGroup:
     products and slices are plain arrays again.
     """
 
+    def __init__(self, garray_type=None):
+        """Optional, for groups written the original GrouPy's way: call
+        ``ArrayClass.__init__(self, data, p)`` and then ``FiniteGroup.__init__(self, ArrayClass)``.
+        Checks that the elements form a group (closed under products and inverses)."""
+        if garray_type is not None:
+            if not isinstance(self, garray_type):
+                raise TypeError(f"FiniteGroup: {type(self).__name__} must derive from the "
+                                f"garray_type {garray_type.__name__} it passes")
+            self.garray_class = garray_type
+        if self.ndim != 1:
+            raise ValueError(f"FiniteGroup: {type(self).__name__} must be a flat array of "
+                             f"elements; got loop shape {self.shape}")
+        g = self.garray_class(self.data, self.p)
+        if g.inv() not in g or (g.reshape(-1, 1) * g.reshape(1, -1)) not in g:
+            raise ValueError(f"FiniteGroup: the elements of {type(self).__name__} are not "
+                             f"closed under inverses and products")
+
+    @property
+    def garray_type(self):
+        """The GArray class of the elements (the original GrouPy's name for garray_class)."""
+        return self.garray_class
+
+    def __eq__(self, other):
+        # As in the original: two instances of the same finite group are equal (a bool);
+        # against any other GArray the comparison is elementwise.
+        if isinstance(other, type(self)):
+            return True
+        return super().__eq__(other)
+
+    def __ne__(self, other):
+        if isinstance(other, type(self)):
+            return False
+        return super().__ne__(other)
+
+    __hash__ = None
+
     @property
     def order(self):
         return self.size

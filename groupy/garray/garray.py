@@ -93,6 +93,11 @@ class GArray:
         return self.data.shape[:self.data.ndim - len(self.g_shape)]
 
     @property
+    def g_ndim(self):
+        """Number of axes of one group element in the current parameterisation."""
+        return len(self.g_shape)
+
+    @property
     def ndim(self):
         return len(self.shape)
 
@@ -219,9 +224,27 @@ class GArray:
         return f"{type(self).__name__}(p={self.p!r}, shape={self.shape}, data=\n{self.data})"
 
 
+def int_array(x, name, func):
+    """`x` (array-like of integers) as an int64 ndarray; TypeError naming ``func``'s argument
+    `name` for floats, bools or anything else that would be truncated or reinterpreted."""
+    a = np.asarray(x)
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        if not (a.size == 0 and a.dtype == np.float64):  # [] / () is an empty int array
+            raise TypeError(f"{func}: {name} must hold integers; got {x!r} (dtype {a.dtype})")
+    return a.astype(np.int64)
+
+
+def int_scalar(x, name, func):
+    """`x` as a Python int; TypeError naming the argument unless it is an integer scalar."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{func}: {name} must be an integer; got {x!r}")
+    return int(x)
+
+
 def randint(low, high, size, rng=None):
     """Uniform integers in [low, high) as np.int64, from `rng` (a np.random.Generator or
     RandomState) or numpy's global generator when `rng` is None."""
+    low, high = int_scalar(low, "low", "rand"), int_scalar(high, "high", "rand")
     size = (int(size),) if isinstance(size, numbers.Integral) else tuple(size)
     if rng is None:
         rng = np.random
@@ -230,9 +253,14 @@ def randint(low, high, size, rng=None):
     return np.asarray(rng.randint(low, high, size=size), dtype=np.int64)
 
 
-def parameter_range(garray_class, axis, start, stop, step):
+def parameter_range(garray_class, axis, start, stop, step, func="range"):
     """Elements of `garray_class` whose 'int' parameters are all zero except parameter `axis`,
-    which runs over range(start, stop, step): loop shape (n,)."""
+    which runs over range(start, stop, step): loop shape (n,).  Non-integer bounds raise
+    TypeError, step 0 ValueError (both naming the argument)."""
+    start, stop, step = (int_scalar(a, n, func) for a, n in
+                         ((start, "start"), (stop, "stop"), (step, "step")))
+    if step == 0:
+        raise ValueError(f"{func}: step must not be 0")
     x = np.arange(start, stop, step, dtype=np.int64)
     data = np.zeros(x.shape + garray_class._g_shapes["int"], dtype=np.int64)
     data[:, axis] = x

@@ -78,6 +78,67 @@ class MatrixGArray(GArray):
         inv = np.rint(np.linalg.inv(self.hmat())).astype(np.int64)
         return self.factory(self._from_hmat(inv, self.p), self.p)
 
+    # ------------------------------------------------------------------ the original's names
+    # Conversions of raw data arrays (they ignore self's elements, as in the original GrouPy):
+    # 'int' data (..., n) <-> 'mat' / 'hmat' matrices (..., 2, 2) / (..., 3, 3).  Note: the
+    # original's C4/D4 'hmat' left the [2, 2] entry 0; ours is the homogeneous matrix (1 there).
+    def _check_mat(self, func):
+        if "mat" not in self.parameterizations:
+            raise NotImplementedError(f"{type(self).__name__}.{func}: this group has no 'mat' "
+                                      f"parameterisation (only {list(self.parameterizations)})")
+
+    def int2hmat(self, int_data):
+        """'int' data (..., n) -> homogeneous matrices (..., 3, 3)."""
+        return self._int2hmat(np.asarray(int_data))
+
+    def hmat2int(self, hmat_data):
+        """Homogeneous matrices (..., 3, 3) -> 'int' data (..., n)."""
+        return self._hmat2int(np.asarray(hmat_data))
+
+    def int2mat(self, int_data):
+        """'int' data -> 'mat' data (2x2 for C4/D4, 3x3 for p4/p4m)."""
+        self._check_mat("int2mat")
+        return self._from_hmat(self._int2hmat(np.asarray(int_data)), "mat")
+
+    def mat2int(self, mat_data):
+        """'mat' data -> 'int' data."""
+        self._check_mat("mat2int")
+        return self._hmat2int(self._to_hmat(np.asarray(mat_data), "mat"))
+
+    def mat2hmat(self, mat_data):
+        """'mat' data -> homogeneous matrices (..., 3, 3)."""
+        self._check_mat("mat2hmat")
+        return self._to_hmat(np.asarray(mat_data), "mat")
+
+    def hmat2mat(self, hmat_data):
+        """Homogeneous matrices (..., 3, 3) -> 'mat' data."""
+        self._check_mat("hmat2mat")
+        return self._from_hmat(np.asarray(hmat_data), "mat")
+
+    def _named_left_action(self, other, func):
+        if not isinstance(other, GArray) or not self._acts_on_class(other):
+            raise TypeError(f"{type(self).__name__}.{func}: {type(self).__name__} does not act on "
+                            f"{type(other).__name__}; it acts on {list(self._acts_on)}")
+        return self._left_action(other)
+
+    # The original chose one of four formulas by the type of `other`; all are ``self * other``.
+    def left_action_mat(self, other):
+        """``self * other`` (composition of matrices, result in other's parameterisation)."""
+        return self._named_left_action(other, "left_action_mat")
+
+    def left_action_hmat(self, other):
+        """``self * other`` via homogeneous matrices (e.g. C4 acting on p4)."""
+        return self._named_left_action(other, "left_action_hmat")
+
+    def left_action_vec(self, other):
+        """``self * x`` for Z2 points x: A x (a point group acting on points)."""
+        return self._named_left_action(other, "left_action_vec")
+
+    def left_action_hvec(self, other):
+        """``self * x`` for Z2 points x: A x + t (a plane group acting on points)."""
+        return self._named_left_action(other, "left_action_hvec")
+
+    # ------------------------------------------------------------------ composition
     def _left_action(self, other):
         return other._from_product_hmat(np.matmul(self.hmat(), other.hmat()))
 

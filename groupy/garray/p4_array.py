@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from groupy.garray.C4_array import rotation_hmat, rotation_index
-from groupy.garray.garray import parameter_range, randint
+from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -46,7 +46,7 @@ def rand(minu, maxu, minv, maxv, size=(), rng=None):
 
 def translation(t):
     """Translations by t = (u, v) (array-like of shape (..., 2))."""
-    t = np.asarray(t, dtype=np.int64)
+    t = int_array(t, "t", "p4_array.translation")
     if t.shape[-1:] != (2,):
         raise ValueError(f"translation: t must have shape (..., 2); got shape {t.shape}")
     return P4Array(np.concatenate([np.zeros_like(t[..., :1]), t], axis=-1), "int")
@@ -54,14 +54,16 @@ def translation(t):
 
 def rotation(r, center=(0, 0)):
     """Rotations by r quarter turns (array-like of ints) about the integer point `center`."""
-    r = np.asarray(r, dtype=np.int64)
+    r = int_array(r, "r", "p4_array.rotation")
+    int_array(center, "center", "p4_array.rotation")
     rot = P4Array(np.stack([r % 4, np.zeros_like(r), np.zeros_like(r)], axis=-1), "int")
     c = translation(center)
     return c * rot * c.inv()
 
 
 def _range(axis, start, stop, step):
-    return parameter_range(P4Array, axis, start, stop, step)
+    return parameter_range(P4Array, axis, start, stop, step,
+                           "p4_array." + ("r_range", "u_range", "v_range")[axis])
 
 
 def r_range(start=0, stop=4, step=1):

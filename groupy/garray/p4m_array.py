@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from groupy.garray.D4_array import D4, mirror_rotation_hmat, mirror_rotation_index
-from groupy.garray.garray import parameter_range, randint
+from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
 
@@ -47,15 +47,16 @@ def rand(minu, maxu, minv, maxv, size=(), rng=None):
 
 def translation(t):
     """Translations by t = (u, v) (array-like of shape (..., 2))."""
-    t = np.asarray(t, dtype=np.int64)
+    t = int_array(t, "t", "p4m_array.translation")
     if t.shape[-1:] != (2,):
         raise ValueError(f"translation: t must have shape (..., 2); got shape {t.shape}")
     return P4MArray(np.concatenate([np.zeros(t.shape[:-1] + (2,), np.int64), t], axis=-1))
 
 
-def _point_element(m_, r_, center):
-    m_ = np.asarray(m_, dtype=np.int64)
-    r_ = np.asarray(r_, dtype=np.int64)
+def _point_element(m_, r_, center, func):
+    m_ = int_array(m_, "shape" if func.startswith("mirror") else "m", "p4m_array." + func)
+    r_ = int_array(r_, "r", "p4m_array." + func)
+    int_array(center, "center", "p4m_array." + func)
     m_, r_ = np.broadcast_arrays(m_ % 2, r_ % 4)
     z = np.zeros_like(r_)
     g = P4MArray(np.stack([m_, r_, z, z], axis=-1), "int")
@@ -65,21 +66,22 @@ def _point_element(m_, r_, center):
 
 def rotation(r, center=(0, 0)):
     """Rotations by r quarter turns (array-like of ints) about the integer point `center`."""
-    return _point_element(0, r, center)
+    return _point_element(0, r, center, "rotation")
 
 
 def mirror_u(shape=(), center=(0, 0)):
     """The mirror u -> -u (flips rows: M(1)) about `center`, loop shape `shape`."""
-    return _point_element(np.ones(shape, dtype=np.int64), 0, center)
+    return _point_element(np.ones(shape, dtype=np.int64), 0, center, "mirror_u")
 
 
 def mirror_v(shape=(), center=(0, 0)):
     """The mirror v -> -v (flips columns: M(1) R(2)) about `center`, loop shape `shape`."""
-    return _point_element(np.ones(shape, dtype=np.int64), 2, center)
+    return _point_element(np.ones(shape, dtype=np.int64), 2, center, "mirror_v")
 
 
 def _range(axis, start, stop, step):
-    return parameter_range(P4MArray, axis, start, stop, step)
+    return parameter_range(P4MArray, axis, start, stop, step,
+                           "p4m_array." + ("m_range", "r_range", "u_range", "v_range")[axis])
 
 
 def m_range(start=0, stop=2, step=1):

@@ -142,11 +142,19 @@ class GFuncArray:
         return self._with_values(self._values_at(index))
 
     def __call__(self, g):
-        """The values ``f(g)`` at group elements `g` (on the grid): ndarray of shape
-        ``batch_shape + g.shape``."""
+        """f sampled at the group elements `g` (on the grid): as in the original GrouPy, a
+        GFuncArray whose ``.v`` holds the values, shape ``batch_shape + g.shape``, and whose
+        ``i2g`` is `g` (a plain GFuncArray: it has no grid to translate on).
+        ``np.asarray(f(g))`` is the ndarray of values."""
         if not isinstance(g, GArray):
             raise TypeError(f"{type(self).__name__}: expected a GArray; got {type(g)}")
-        return self._values_at(self._check_on_grid(self.g2i(g), "some elements lie off the grid"))
+        values = self._values_at(self._check_on_grid(self.g2i(g), "some elements lie off the grid"))
+        return GFuncArray(values, g)
+
+    def __array__(self, dtype=None, copy=None):
+        """The values ``v`` (so that numpy functions accept a GFuncArray)."""
+        v = self.v if dtype is None else self.v.astype(dtype, copy=False)
+        return v.copy() if copy else v
 
     def __rmul__(self, g):
         """Left translation ``g * f``."""
