@@ -63,11 +63,12 @@ from gconv_experiments.training.checkpoint import (  # noqa: F401
     ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, load_snapshot, load_weights, read_log,
     save_snapshot)
 from gconv_experiments.training.config import (  # noqa: F401
-    BASE_DEFAULTS, OPTIMIZERS, PACKAGE_ROOT, RESUMABLE_CHANGES, ConfigError, build_parser,
+    BASE_DEFAULTS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, PACKAGE_ROOT, RESUMABLE_CHANGES, ConfigError, build_parser,
     check_args, get_device, make_optimizer, parse_schedule)
 from gconv_experiments.training.data import load_npz_dataset  # noqa: F401
 from gconv_experiments.training.loop import (  # noqa: F401
     evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
 from gconv_experiments.training.models import (  # noqa: F401
-    Classifier, available_models, build_model, count_parameters, load_model_class)
-from gconv_experiments.training.run import cli, main  # noqa: F401
+    Classifier, available_models, build_model, count_parameters, load_model_class, resolve_model_file)
+from gconv_experiments.training.fingerprint import RUN_FILE, differences  # noqa: F401
+from gconv_experiments.training.run import cli, main, resolve_args, resolve_run  # noqa: F401

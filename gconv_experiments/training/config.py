@@ -18,8 +18,11 @@ BASE_DEFAULTS = dict(
     testfn=None, epochs=100, batchsize=128, opt="Adam", opt_kwargs="{}", net_kwargs="{}",
     weight_decay=0.0, lr_decay_schedule="", lr_decay_factor=0.1, transformations="",
     val_freq=1, save_freq=1, gpu=-1, seed=0, train_size=None, val_size=None,
-    resume=False, quiet=False,
+    resume=False, quiet=False, eval_batchsize=None, normalization="none", bn_reestimation="clean",
+    verbose=False,
 )
+NORMALIZATIONS = ("train_scalar", "none")
+BN_REESTIMATIONS = ("augmented", "clean", "none")
 # Flags that may take new values when a run is resumed; every other flag given on the command
 # line must match args.json. Flags not given are taken from args.json.
 RESUMABLE_CHANGES = {"epochs", "gpu", "val_freq", "save_freq", "datadir", "resultdir", "resume", "quiet"}
@@ -66,6 +69,17 @@ def build_parser(defaults=None, prog=None, description=None):
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
     a("--quiet", action="store_true", help="no progress bars (one line per epoch only)")
+    a("--verbose", action="store_true", help="show the full traceback of a model file that fails to import")
+    a("--eval_batchsize", type=int, help="batch size of evaluation and BN re-estimation passes "
+                                         "(None: --batchsize)")
+    a("--normalization", type=str, choices=NORMALIZATIONS,
+      help="input normalisation: train_scalar = subtract the mean of all training pixels and divide "
+           "by their std (two scalars from the training set, applied to every split); "
+           "none = data as stored")
+    a("--bn_reestimation", type=str, choices=BN_REESTIMATIONS,
+      help="BN population statistics before each evaluation: augmented = one shuffled pass over "
+           "the training set in training mode with the training augmentation and dropout; clean = "
+           "one pass without augmentation, dropout off; none = keep the running averages")
     p.set_defaults(**d)
     return p
 
@@ -101,7 +115,7 @@ def check_args(args):
     for flag in ("epochs", "batchsize", "val_freq", "save_freq"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
-    for flag in ("train_size", "val_size"):
+    for flag in ("train_size", "val_size", "eval_batchsize"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
     if not 0 <= args.seed < 2 ** 32:
@@ -114,6 +128,9 @@ def check_args(args):
         raise ConfigError(f"--lr_decay_factor must be > 0, got {args.lr_decay_factor}")
     if not args.modelfn:
         raise ConfigError("--modelfn is required (a model name or a path to a model file)")
+    for flag, choices in (("normalization", NORMALIZATIONS), ("bn_reestimation", BN_REESTIMATIONS)):
+        if getattr(args, flag) not in choices:
+            raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {getattr(args, flag)!r}")
     if args.opt not in OPTIMIZERS:
         raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {args.opt!r}")
     try:

@@ -4,6 +4,7 @@ import importlib.util
 import inspect
 import os
 import pkgutil
+import traceback
 
 import chainer
 import chainer.functions as F
@@ -31,8 +32,9 @@ def available_models(models_package):
     return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
 
 
-def load_model_class(modelfn, models_package=None):
-    """Resolve --modelfn (a path to <Name>.py or a bare Name) to the Chain class `Name`."""
+def resolve_model_file(modelfn, models_package=None):
+    """Resolve --modelfn (a path to <Name>.py or a bare Name) to (Name, absolute path of the
+    file), without importing it. Raises ConfigError naming --modelfn."""
     is_path = modelfn.endswith(".py") or "/" in modelfn or os.sep in modelfn
     if is_path:
         candidates = [modelfn] if os.path.isabs(modelfn) else [modelfn, os.path.join(PACKAGE_ROOT, modelfn)]
@@ -44,22 +46,39 @@ def load_model_class(modelfn, models_package=None):
         if path is None:
             raise ConfigError(f"--modelfn {modelfn}: no such model file (looked for "
                               f"{', '.join(candidates)})")
-        name = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(f"gconv_model_{name}", os.path.abspath(path))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        where = path
-    else:
-        name = modelfn
-        names = available_models(models_package)
-        if name not in names:
-            raise ConfigError(f"--modelfn {modelfn!r}: unknown model; available: {', '.join(names) or 'none'} "
-                              f"(or give a path to a model .py file)")
-        module = importlib.import_module(f"{models_package}.{name}")
-        where = module.__file__
+        return os.path.splitext(os.path.basename(path))[0], path
+    names = available_models(models_package)
+    if modelfn not in names:
+        raise ConfigError(f"--modelfn {modelfn!r}: unknown model; available: {', '.join(names) or 'none'} "
+                          f"(or give a path to a model .py file)")
+    spec = importlib.util.find_spec(f"{models_package}.{modelfn}")
+    return modelfn, os.path.abspath(spec.origin)
+
+
+def load_model_class(modelfn, models_package=None, verbose=False):
+    """Resolve --modelfn (a path to <Name>.py or a bare Name) to the Chain class `Name`.
+
+    A file that fails to import is a ConfigError naming the file and the error (with the
+    traceback appended when `verbose`)."""
+    name, path = resolve_model_file(modelfn, models_package)
+    packaged = None
+    if models_package:
+        package_dir = os.path.dirname(importlib.import_module(models_package).__file__)
+        if os.path.dirname(path) == os.path.abspath(package_dir):
+            packaged = f"{models_package}.{name}"
+    try:
+        if packaged:
+            module = importlib.import_module(packaged)
+        else:
+            spec = importlib.util.spec_from_file_location(f"gconv_model_{name}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+    except Exception as e:
+        detail = "\n" + traceback.format_exc() if verbose else " (--verbose shows the traceback)"
+        raise ConfigError(f"--modelfn {modelfn}: {path} fails to import: {type(e).__name__}: {e}{detail}") from None
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, chainer.Link)):
-        raise ConfigError(f"--modelfn {modelfn}: {where} must define a chainer.Chain class named {name!r}")
+        raise ConfigError(f"--modelfn {modelfn}: {path} must define a chainer.Chain class named {name!r}")
     return cls
 
 

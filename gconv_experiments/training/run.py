@@ -18,9 +18,36 @@ from gconv_experiments.training.checkpoint import (
 from gconv_experiments.training.config import (
     ConfigError, _explicit_flags, build_parser, check_args, get_device, make_optimizer)
 from gconv_experiments.training.data import load_npz_dataset
+from gconv_experiments.training.fingerprint import build_record
 from gconv_experiments.training.loop import (
     evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
 from gconv_experiments.training.models import build_model, count_parameters, load_model_class
+
+
+def resolve_args(argv=None, *, defaults=None, prog=None, description=None):
+    """Parse `argv` with the train.py parser; fills the default --resultdir and, with --resume,
+    the flags not given from the run's saved arguments. Returns (args, explicit flag names)."""
+    parser = build_parser(defaults, prog=prog, description=description)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    explicit = _explicit_flags(parser, argv)
+    if args.resultdir is None:
+        if not args.modelfn:
+            raise ConfigError("--modelfn is required (a model name or a path to a model file)")
+        stem = os.path.splitext(os.path.basename(args.modelfn))[0]
+        args.resultdir = os.path.join("results", f"{stem}_seed{args.seed}")
+    if args.resume:
+        _resolve_resume(args, explicit)
+    return args, explicit
+
+
+def resolve_run(argv, *, defaults=None, models_package=None):
+    """The run record (see training.fingerprint) that `train.py argv` would write, computed
+    without training. Raises ConfigError / FileNotFoundError for bad flags or files."""
+    args, _ = resolve_args(argv, defaults=defaults)
+    check_args(args)
+    cls = load_model_class(args.modelfn, models_package, verbose=args.verbose)
+    return build_record(args, models_package, cls)
 
 
 def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_dataset,
