@@ -26,7 +26,8 @@ import numpy as np
 import groupy  # noqa: F401  (its warning filter must precede the first chainer import)
 import chainer
 
-from groupy.gconv.chainer_gconv import P4ConvP4, transform_filter
+from groupy.gconv.chainer_gconv import P4ConvP4
+from groupy.gconv.chainer_gconv.transform_filter import transform_filter
 from groupy.fast_cpu.conv2d import Convolution2D
 
 

@@ -2,7 +2,9 @@
 
 * :class:`SplitGConv2D` and its subclasses :class:`P4ConvZ2`, :class:`P4ConvP4`,
   :class:`P4MConvZ2`, :class:`P4MConvP4M` (links);
-* :func:`transform_filter` / :class:`TransformGFilter` (the differentiable filter transform);
+* :class:`TransformGFilter` (the differentiable filter transform; the function
+  ``transform_filter`` lives in the submodule of that name, which ``chainer_gconv.transform_filter``
+  is, as in the original GrouPy);
 * pooling over the plane group: :func:`plane_group_spatial_max_pooling`,
   :func:`orientation_max_pooling`, :func:`orientation_mean_pooling`;
 * :func:`check_equivariance`, to measure how equivariant a link or chain is;
@@ -17,4 +19,6 @@ from groupy.gconv.chainer_gconv.pooling import (  # noqa: F401
     orientation_max_pooling, orientation_mean_pooling, plane_group_spatial_max_pooling)
 from groupy.gconv.chainer_gconv.splitgconv2d import SplitGConv2D  # noqa: F401
 from groupy.gconv.chainer_gconv.transform_filter import (  # noqa: F401
-    GFilterIndex, TransformGFilter, TransformGFilterAdjoint, transform_filter)
+    GFilterIndex, TransformGFilter, TransformGFilterAdjoint)
+# Not the function ``transform_filter``: it would hide the submodule of the same name, which
+# ``import groupy.gconv.chainer_gconv.transform_filter as tf`` must give.

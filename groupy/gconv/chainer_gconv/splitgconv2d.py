@@ -33,6 +33,7 @@ from chainer import initializers, link
 
 from groupy._checks import int_pair
 from groupy.gconv.chainer_gconv._checks import check_float
+from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.fast_cpu.conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
@@ -71,6 +72,8 @@ class SplitGConv2D(link.Link):
         wscale (float): the default initialiser draws ``W`` from
             normal(0, wscale * sqrt(1 / (nis * k * k * in_channels))).
         nobias (bool): no bias.
+        use_cudnn: the original GrouPy's argument; ignored with a DeprecationWarning (use
+            ``chainer.using_config('use_cudnn', ...)``).
         initialW, initial_bias: initialisers or arrays for ``W`` (shape (out, in, nis, k, k)) and
             ``b`` (shape (out,)); ``b`` defaults to 0.
         dtype: float16, float32 or float64, the dtype of the parameters and of the inputs.
@@ -90,9 +93,10 @@ class SplitGConv2D(link.Link):
         raise NotImplementedError
 
     def __init__(self, in_channels, out_channels, ksize=3, filter_mask=None, flat_channels=False,
-                 stride=1, pad=0, wscale=1.0, nobias=False, initialW=None, initial_bias=None,
-                 dtype=numpy.float32):
+                 stride=1, pad=0, wscale=1.0, nobias=False, use_cudnn=None, initialW=None,
+                 initial_bias=None, dtype=numpy.float32):
         super(SplitGConv2D, self).__init__()
+        ignore_use_cudnn(use_cudnn, type(self).__name__)
         if self.input_stabilizer_size is None:
             raise TypeError('SplitGConv2D is abstract: use P4ConvZ2, P4ConvP4, P4MConvZ2 or '
                             'P4MConvP4M (or a subclass defining the stabiliser sizes and '

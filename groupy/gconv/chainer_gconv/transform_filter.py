@@ -22,25 +22,23 @@ import numpy
 from chainer import backend, function_node
 from chainer.utils import type_check
 
-from groupy.gconv.chainer_gconv.kernels import transform_filter_kernels as kernels
+from groupy.gconv.chainer_gconv.kernels.index_gather import IndexGather
 
 _FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
 
 
-class GFilterIndex(object):
-    """Gather tables derived from one index table ``inds`` (nto, nti, k, k, 3) of (T, U, V).
+class GFilterIndex(IndexGather):
+    """The gather tables (:class:`~groupy.gconv.chainer_gconv.kernels.index_gather.IndexGather`)
+    of one index table ``inds`` (nto, nti, k, k, 3) of (T, U, V).
 
     Attributes:
         n_out_transforms, n_in_transforms, ksize: the table's (nto, nti, k).
         gather: int32 (nto, Q), Q = nti * k * k: flat source ``T * k * k + U * k + V`` in the
             (nti, k, k) layout of one filter of ``W``.
         adjoint: int32 (Q, M): for each source position ``p`` the flat targets ``s * Q + q``
-            with ``gather[s, q] == p`` in increasing order, padded with -1 (M = the largest
-            number of targets; for the G-conv tables every output transform is a permutation,
-            so each source has exactly M = nto targets and there is no padding).
-
-    Device copies and the per-``in_channels`` CPU index arrays are cached on the object, so a
-    layer builds them once per device.
+            with ``gather[s, q] == p`` in increasing order, padded with -1 (for the G-conv
+            tables every output transform is a permutation, so each source has exactly
+            M = nto targets and there is no padding).
     """
 
     def __init__(self, inds):
@@ -59,90 +57,38 @@ class GFilterIndex(object):
             raise ValueError(
                 'index table entries out of range: T must lie in [0, {}) and U, V in [0, {})'
                 .format(nti, k))
-        q_size = nti * k * k
-        gather = ((t * k + u) * k + v).reshape(nto, q_size)
-
-        flat = gather.ravel()
-        order = numpy.argsort(flat, kind='stable')  # targets grouped by source, increasing
-        counts = numpy.bincount(flat, minlength=q_size)
-        mult = int(counts.max()) if flat.size else 0
-        starts = numpy.cumsum(counts) - counts
-        sources = flat[order]
-        adjoint = numpy.full((q_size, mult), -1, dtype=numpy.int32)
-        adjoint[sources, numpy.arange(flat.size) - starts[sources]] = order
-
-        self.n_out_transforms, self.n_in_transforms, self.ksize = nto, nti, k
-        self.gather = gather.astype(numpy.int32)
-        self.adjoint = adjoint
-        self._padded = bool(flat.size) and bool((counts != mult).any())
-        self._cache = {}
+        super(GFilterIndex, self).__init__(((t * k + u) * k + v).reshape(nto, nti * k * k),
+                                           nti * k * k)
+        self.n_in_transforms, self.ksize = nti, k
 
     @property
     def filter_shape(self):
         """(nti, k, k): the trailing shape of the filters this table transforms."""
         return (self.n_in_transforms, self.ksize, self.ksize)
 
-    def _cached(self, key, build):
-        value = self._cache.get(key)
-        if value is None:
-            value = self._cache[key] = build()
-        return value
+    def _filters(self, w):
+        return w.reshape(w.shape[0], w.shape[1], self.q_src)
 
-    def cpu_gather(self, n_in):
-        """(nto, n_in, Q) indices into ``w.reshape(out, n_in * Q)``: one ``take`` gives tw."""
-        q_size = self.gather.shape[1]
-        return self._cached(('cpu_gather', n_in), lambda: (
-            numpy.arange(n_in)[None, :, None] * q_size + self.gather[:, None, :]))
-
-    def cpu_adjoint(self, n_in):
-        """(M, n_in, Q) indices into ``gy.reshape(out, nto * n_in * Q)`` (+ one zero column
-        at position nto * n_in * Q for the -1 padding): one ``take`` and a sum over M give gw
-        (M leading, so the sum adds M contiguous slabs instead of reducing runs of length M)."""
-        def build():
-            q_size = self.gather.shape[1]
-            e = self.adjoint.T.astype(numpy.int64)  # (M, Q)
-            s, q = e // q_size, e % q_size
-            idx = (s[:, None] * n_in + numpy.arange(n_in)[None, :, None]) * q_size + q[:, None]
-            return numpy.where(e[:, None] >= 0, idx, self.n_out_transforms * n_in * q_size)
-        return self._cached(('cpu_adjoint', n_in), build)
-
-    def gpu_tables(self, device_id):
-        """(gather, adjoint) as int32 CuPy arrays on CUDA device ``device_id``."""
-        def build():
-            import cupy
-            with cupy.cuda.Device(device_id):
-                return cupy.asarray(self.gather), cupy.asarray(self.adjoint)
-        return self._cached(('gpu', device_id), build)
+    def _transformed(self, tw):
+        return tw.reshape(tw.shape[:3] + self.filter_shape)
 
     def apply_cpu(self, w):
         """NumPy gather: w (out, in, nti, k, k) -> tw (out, nto, in, nti, k, k)."""
-        n_out, n_in = w.shape[:2]
-        tw = numpy.take(w.reshape(n_out, -1), self.cpu_gather(n_in), axis=1)
-        return tw.reshape((n_out, self.n_out_transforms, n_in) + self.filter_shape)
+        return self._transformed(super(GFilterIndex, self).apply_cpu(self._filters(w)))
 
     def adjoint_cpu(self, gy):
         """NumPy adjoint: gy (out, nto, in, nti, k, k) -> gw (out, in, nti, k, k)."""
-        n_out, n_in = gy.shape[0], gy.shape[2]
-        g = gy.reshape(n_out, -1)
-        if self._padded:
-            g = numpy.concatenate([g, numpy.zeros((n_out, 1), dtype=g.dtype)], axis=1)
-        acc = numpy.float32 if gy.dtype == numpy.float16 else gy.dtype
-        gw = numpy.take(g, self.cpu_adjoint(n_in), axis=1).sum(axis=1, dtype=acc)
-        return gw.astype(gy.dtype, copy=False).reshape((n_out, n_in) + self.filter_shape)
+        gw = super(GFilterIndex, self).adjoint_cpu(gy.reshape(gy.shape[:3] + (self.q_dst,)))
+        return gw.reshape(gw.shape[:2] + self.filter_shape)
 
     def apply_gpu(self, w):
         """CuPy gather kernel, same shapes as :meth:`apply_cpu`."""
-        gather, _ = self.gpu_tables(w.device.id)
-        n_out, n_in = w.shape[:2]
-        tw = kernels.gather_gpu(w.reshape(n_out, n_in, -1), gather)
-        return tw.reshape((n_out, self.n_out_transforms, n_in) + self.filter_shape)
+        return self._transformed(super(GFilterIndex, self).apply_gpu(self._filters(w)))
 
     def adjoint_gpu(self, gy):
         """CuPy deterministic adjoint kernel, same shapes as :meth:`adjoint_cpu`."""
-        _, adjoint = self.gpu_tables(gy.device.id)
-        n_out, n_in = gy.shape[0], gy.shape[2]
-        gw = kernels.adjoint_gpu(gy.reshape(n_out, self.n_out_transforms, n_in, -1), adjoint)
-        return gw.reshape((n_out, n_in) + self.filter_shape)
+        gw = super(GFilterIndex, self).adjoint_gpu(gy.reshape(gy.shape[:3] + (self.q_dst,)))
+        return gw.reshape(gw.shape[:2] + self.filter_shape)
 
 
 _index_cache = {}
@@ -172,6 +118,23 @@ class TransformGFilter(function_node.FunctionNode):
 
     def __init__(self, inds):
         self.index = as_gfilter_index(inds)
+        self._inds = None if isinstance(inds, GFilterIndex) else inds
+
+    def __call__(self, w):
+        """``TransformGFilter(inds)(w)``, the original GrouPy's (``chainer.Function``-style) call:
+        the Variable tw (out, nto, in, nti, k, k). Like every FunctionNode, one instance is
+        applied once; build a new one per call, as the original did."""
+        return self.apply((w,))[0]
+
+    def _component(self, j):
+        if self._inds is None:
+            raise AttributeError('TransformGFilter was built from a GFilterIndex, not a table')
+        return self._inds[..., j]
+
+    # The original stored the three coordinate tables of ``inds`` (nto, nti, k, k) as T, U, V.
+    T = property(lambda self: self._component(0))
+    U = property(lambda self: self._component(1))
+    V = property(lambda self: self._component(2))
 
     @property
     def label(self):

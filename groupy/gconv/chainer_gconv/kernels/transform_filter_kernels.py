@@ -1,12 +1,14 @@
 """CuPy ``ElementwiseKernel``s for the G-filter transform: the gather and its exact adjoint.
 
-Layouts (all C-contiguous, ``Q = nti * k * k`` = size of one input filter on the group):
+Layouts (all C-contiguous; for the G-filter transform ``Qs = Qd = nti * k * k`` is the size of
+one input filter on the group, for the original GrouPy's kernel API Qd is the size of one index
+array's trailing axes):
 
-* ``w``  (out, in, Q): the filter bank, one row of Q values per (out, in) pair.
-* ``gather`` (nto, Q) int32: ``tw[o, t, i, q] = w[o, i, gather[t, q]]``.
-* ``tw`` (out, nto, in, Q): the transformed filters; reshaped it is the conv weight
+* ``w``  (out, in, Qs): the filter bank, one row of Qs values per (out, in) pair.
+* ``gather`` (nto, Qd) int32: ``tw[o, t, i, q] = w[o, i, gather[t, q]]``.
+* ``tw`` (out, nto, in, Qd): the transformed filters; reshaped it is the conv weight
   (out * nto, in * nti, k, k).
-* ``adjoint`` (Q, M) int32: for each source position p, the M flat positions ``t * Q + q`` with
+* ``adjoint`` (Qs, M) int32: for each source position p, the M flat positions ``t * Qd + q`` with
   ``gather[t, q] == p`` (padded with -1). The adjoint (backward) kernel is then a *gather* plus a
   sum in a fixed order: every output element is written by one thread, there are no float
   atomics, and the result is deterministic.
@@ -21,36 +23,37 @@ KernelSpec = collections.namedtuple(
 
 #: ``tw[o, t, i, q] = w[o, i, gather[t, q]]``, one thread per element of tw.
 GATHER = KernelSpec(
-    in_params='raw T w, raw int32 gather, int32 n_in, int32 n_out_t, int32 q_size',
+    in_params='raw T w, raw int32 gather, int32 n_in, int32 n_out_t, int32 q_src, int32 q_dst',
     out_params='T tw',
     operation='''
-    const ptrdiff_t q = i % q_size;
-    const ptrdiff_t oti = i / q_size;  // (oc * n_out_t + to) * n_in + ci
+    const ptrdiff_t q = i % q_dst;
+    const ptrdiff_t oti = i / q_dst;  // (oc * n_out_t + to) * n_in + ci
     const ptrdiff_t ci = oti % n_in;
     const ptrdiff_t ot = oti / n_in;
     const ptrdiff_t to = ot % n_out_t;
     const ptrdiff_t oc = ot / n_out_t;
-    tw = w[(oc * n_in + ci) * q_size + gather[to * q_size + q]];
+    tw = w[(oc * n_in + ci) * q_src + gather[to * q_dst + q]];
     ''',
     name='groupy_transform_gfilter_gather',
     preamble='')
 
 #: ``gw[o, i, p] = sum_m gy[o, t_m, i, q_m]`` over the entries ``t_m * Q + q_m`` of ``adjoint[p]``.
 ADJOINT = KernelSpec(
-    in_params='raw T gy, raw int32 adjoint, int32 n_in, int32 n_out_t, int32 q_size, int32 mult',
+    in_params=('raw T gy, raw int32 adjoint, int32 n_in, int32 n_out_t, int32 q_src, '
+               'int32 q_dst, int32 mult'),
     out_params='T gw',
     operation='''
-    const ptrdiff_t p = i % q_size;
-    const ptrdiff_t oi = i / q_size;  // oc * n_in + ci
+    const ptrdiff_t p = i % q_src;
+    const ptrdiff_t oi = i / q_src;  // oc * n_in + ci
     const ptrdiff_t ci = oi % n_in;
     const ptrdiff_t oc = oi / n_in;
     groupy_acc_t acc = 0;
     for (int m = 0; m < mult; ++m) {
         const int e = adjoint[p * mult + m];
         if (e >= 0) {
-            const ptrdiff_t to = e / q_size;
-            const ptrdiff_t q = e % q_size;
-            acc += static_cast<groupy_acc_t>(gy[((oc * n_out_t + to) * n_in + ci) * q_size + q]);
+            const ptrdiff_t to = e / q_dst;
+            const ptrdiff_t q = e % q_dst;
+            acc += static_cast<groupy_acc_t>(gy[((oc * n_out_t + to) * n_in + ci) * q_dst + q]);
         }
     }
     gw = static_cast<T>(acc);
@@ -78,22 +81,32 @@ def _kernel(spec):
     return kernel
 
 
-def gather_gpu(w, gather):
-    """w (out, in, Q) cupy array, gather (nto, Q) int32 -> tw (out, nto, in, Q)."""
+def gather_gpu(w, gather, out=None):
+    """w (out, in, Qs) cupy array, gather (nto, Qd) int32 -> tw (out, nto, in, Qd).
+
+    ``out``: optional array to write into, of any shape with out * nto * in * Qd elements (in
+    C order) and w's dtype; it is returned."""
     import cupy
     w = cupy.ascontiguousarray(w)
-    n_out, n_in, q_size = w.shape
-    n_out_t = gather.shape[0]
-    tw = cupy.empty((n_out, n_out_t, n_in, q_size), dtype=w.dtype)
-    _kernel(GATHER)(w, gather, n_in, n_out_t, q_size, tw)
-    return tw
+    n_out, n_in, q_src = w.shape
+    n_out_t, q_dst = gather.shape
+    shape = (n_out, n_out_t, n_in, q_dst)
+    if out is None:
+        out = cupy.empty(shape, dtype=w.dtype)
+    elif out.size != n_out * n_out_t * n_in * q_dst or out.dtype != w.dtype:
+        raise ValueError('gather_gpu: out must have {} elements ({}) of dtype {}, got shape {} '
+                         'and dtype {}'.format(n_out * n_out_t * n_in * q_dst, shape, w.dtype,
+                                               out.shape, out.dtype))
+    _kernel(GATHER)(w, gather, n_in, n_out_t, q_src, q_dst, out)
+    return out
 
 
 def adjoint_gpu(gy, adjoint):
-    """gy (out, nto, in, Q) cupy array, adjoint (Q, M) int32 -> gw (out, in, Q)."""
+    """gy (out, nto, in, Qd) cupy array, adjoint (Qs, M) int32 -> gw (out, in, Qs)."""
     import cupy
     gy = cupy.ascontiguousarray(gy)
-    n_out, n_out_t, n_in, q_size = gy.shape
-    gw = cupy.empty((n_out, n_in, q_size), dtype=gy.dtype)
-    _kernel(ADJOINT)(gy, adjoint, n_in, n_out_t, q_size, adjoint.shape[1], gw)
+    n_out, n_out_t, n_in, q_dst = gy.shape
+    q_src, mult = adjoint.shape
+    gw = cupy.empty((n_out, n_in, q_src), dtype=gy.dtype)
+    _kernel(ADJOINT)(gy, adjoint, n_in, n_out_t, q_src, q_dst, mult, gw)
     return gw

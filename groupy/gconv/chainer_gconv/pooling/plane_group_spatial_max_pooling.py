@@ -3,10 +3,11 @@ pooled on its own."""
 from chainer import functions as F
 
 from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 from groupy.fast_cpu.pooling import max_pooling_2d
 
 
-def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True):
+def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True, use_cudnn=None):
     """Max-pool the two spatial axes of a plane-group feature map.
 
     Args:
@@ -15,6 +16,8 @@ def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True
         ksize, stride, pad, cover_all: as in :func:`chainer.functions.max_pooling_2d`
             (``stride=None`` means ``stride=ksize``); 2x2 windows with stride 2 take the fast
             CPU path of :mod:`~groupy.fast_cpu.pooling`.
+        use_cudnn: the original GrouPy's argument; ignored with a DeprecationWarning (use
+            ``chainer.using_config('use_cudnn', ...)``).
 
     Returns:
         ~chainer.Variable: shape (N, C, G, H', W').
@@ -22,6 +25,7 @@ def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True
     Pooling commutes with rotations/flips about the map centre when the pooling windows are laid
     out symmetrically about it (e.g. ksize == stride dividing H and W, ``pad=0``).
     """
+    ignore_use_cudnn(use_cudnn, 'plane_group_spatial_max_pooling')
     check_gfeature_map(x, 'plane_group_spatial_max_pooling: x')
     n, c, g, h, w = x.shape
     y = max_pooling_2d(F.reshape(x, (n, c * g, h, w)), ksize, stride=stride, pad=pad,
