@@ -1,11 +1,20 @@
-"""Z2CNN: the planar baseline for MNIST-rot (Cohen & Welling 2016, section 8.1).
+"""Z2CNN: the planar CNN baseline for MNIST-rot (Cohen & Welling 2016, section 8.1), as in
+gconv_experiments/MNIST_ROT/models/Z2CNN.py of the release (tscohen/gconv_experiments ca88c58).
 
-Seven convolution layers: six 3x3 layers with `channels` (20) feature maps, each followed by
-batch normalisation, ReLU and dropout, 2x2 max pooling after layer 2, and a final 4x4
-convolution to the 10 class scores. A 28x28 input shrinks 26-24-(12)-10-8-6-4-1.
+    l1..l6: 3x3 convolution (no padding, with bias) -> batch normalisation -> ReLU,
+            `channels` (20) feature maps each
+    2x2 max pooling (stride 2) after l2
+    dropout (`dropout`, 0.3) after l1, l3, l4, l5 and l6 -- NOT after l2 and its pooling
+    top:    4x4 convolution (with bias) to the 10 class scores, then a max over the plane
+
+A 28x28 input shrinks 26-24-(12)-10-8-6-4-1. Weights start normal with std 1/sqrt(fan_in)
+(Chainer 1's Convolution2D default, wscale 1; Chainer 7's LeCunNormal is the same), biases 0;
+batch normalisation keeps one statistic per feature map (decay 0.9).
 """
+import chainer
 import chainer.functions as F
 
+from gconv_experiments import model_args
 from gconv_experiments.conv_bn_act import ConvBNAct
 from gconv_experiments.training import Classifier
 from groupy.fast_cpu import Convolution2D, dropout, max_pooling_2d  # Chainer's ops, faster on CPU
@@ -15,22 +24,29 @@ class Z2CNN(Classifier):
     """x (N, in_channels, 28, 28) -> logits (N, n_classes).
 
     Args:
-        channels: feature maps per hidden layer (paper: 20).
-        dropout: dropout ratio after every hidden layer (0 disables it).
+        channels: feature maps per hidden layer (release: 20).
+        dropout: dropout ratio in [0, 1) after layers 1, 3, 4, 5, 6 (release: 0.3; 0 = off).
         in_channels, n_classes: input channels and number of classes.
     """
+    #: the hidden layers followed by dropout in the release
+    DROPOUT_AFTER = (1, 3, 4, 5, 6)
 
     def __init__(self, channels=20, dropout=0.3, in_channels=1, n_classes=10):
         super().__init__()
-        self.dropout = dropout
+        name = type(self).__name__
+        c = model_args.positive_int(name, "channels", channels)
+        cin = model_args.positive_int(name, "in_channels", in_channels)
+        ncls = model_args.positive_int(name, "n_classes", n_classes)
+        self.dropout = model_args.ratio(name, "dropout", dropout)
+        init = chainer.initializers.LeCunNormal  # N(0, 1/sqrt(fan_in)), Chainer 1's wscale=1
         with self.init_scope():
-            self.l1 = ConvBNAct(Convolution2D(in_channels, channels, 3))
-            self.l2 = ConvBNAct(Convolution2D(channels, channels, 3))
-            self.l3 = ConvBNAct(Convolution2D(channels, channels, 3))
-            self.l4 = ConvBNAct(Convolution2D(channels, channels, 3))
-            self.l5 = ConvBNAct(Convolution2D(channels, channels, 3))
-            self.l6 = ConvBNAct(Convolution2D(channels, channels, 3))
-            self.top = Convolution2D(channels, n_classes, 4)
+            self.l1 = ConvBNAct(Convolution2D(cin, c, 3, initialW=init()))
+            self.l2 = ConvBNAct(Convolution2D(c, c, 3, initialW=init()))
+            self.l3 = ConvBNAct(Convolution2D(c, c, 3, initialW=init()))
+            self.l4 = ConvBNAct(Convolution2D(c, c, 3, initialW=init()))
+            self.l5 = ConvBNAct(Convolution2D(c, c, 3, initialW=init()))
+            self.l6 = ConvBNAct(Convolution2D(c, c, 3, initialW=init()))
+            self.top = Convolution2D(c, ncls, 4, initialW=init())
 
     def logits(self, x):
         h = x
@@ -38,7 +54,7 @@ class Z2CNN(Classifier):
             h = layer(h)
             if i == 2:
                 h = max_pooling_2d(h, 2, 2)
-            if self.dropout:
+            if self.dropout and i in self.DROPOUT_AFTER:
                 h = dropout(h, self.dropout)
         h = self.top(h)  # (N, n_classes, 1, 1) for 28x28 inputs
-        return F.mean(h, axis=(2, 3))
+        return F.max(h, axis=(2, 3))

@@ -1,3 +1,4 @@
-"""MNIST-rot models of Cohen & Welling (2016), one Chain per file named like the file:
-Z2CNN (planar CNN baseline), P4CNN (p4 G-CNN), P4CNN_RP (rotation pooling after every layer)
-and P4MCNN (p4m G-CNN). All take (N, 1, 28, 28) images and give 10 class scores."""
+"""MNIST-rot models, one Chain per file named like the file: Z2CNN (planar CNN baseline),
+P4CNN (p4 G-CNN) and P4CNN_RP (rotation pooling after every layer), as in the release
+(tscohen/gconv_experiments ca88c58), and P4MCNN (p4m G-CNN, an addition of this project).
+All take (N, 1, 28, 28) images and give 10 class scores; see gconv_experiments/FIDELITY.md."""

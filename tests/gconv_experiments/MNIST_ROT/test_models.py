@@ -1,4 +1,5 @@
-"""MNIST-rot models: forward/backward, comparable parameter counts, and invariance of the G-CNNs'
+"""MNIST-rot models: the release's layers, biases, BN, initialisation and dropout placement,
+forward/backward, comparable parameter counts, and invariance of the G-CNNs'
 class scores to 90-degree rotations (P4CNN, P4CNN_RP) and to rotations and mirrors (P4MCNN)."""
 import chainer
 import numpy as np
@@ -59,17 +60,121 @@ def test_parameter_counts_are_comparable(capsys):
         assert 0.9 < counts[name] / counts["Z2CNN"] < 1.3, counts
 
 
+class _DropoutRecorder(chainer.FunctionHook):
+    """Records (input spatial size, fraction of zeroed elements) of every Dropout applied."""
+    name = "dropout_recorder"
+
+    def __init__(self):
+        self.seen = []
+
+    def forward_postprocess(self, function, in_data):
+        if function.label == "Dropout" and getattr(function, "mask", None) is not None:
+            x = in_data[0]
+            self.seen.append((x.shape[-1], float((function.mask == 0).mean())))
+
+
+def _dropouts(m, x):
+    rec = _DropoutRecorder()
+    with chainer.using_config("train", True), rec:
+        m.logits(x)
+    return rec.seen
+
+
+# Spatial size of each hidden layer's output on 28x28 inputs: 26, 24 (pooled to 12), 10, 8, 6, 4.
+SIZE_AFTER = {1: 26, 2: 12, 3: 10, 4: 8, 5: 6, 6: 4}
+
+
+def test_z2cnn_drops_exactly_after_layers_1_3_4_5_6_at_the_release_ratio():
+    x, _ = digits(16)
+    seen = _dropouts(model("Z2CNN"), x)
+    assert [size for size, _ in seen] == [SIZE_AFTER[i] for i in (1, 3, 4, 5, 6)]
+    # the masks really zero about 30% of the activations (0.3 +- 5 sigma for the smallest map)
+    for size, zeroed in seen:
+        n = 16 * 20 * size * size
+        assert abs(zeroed - 0.3) < 5 * np.sqrt(0.3 * 0.7 / n), (size, zeroed)
+
+
+@pytest.mark.parametrize("name", ["P4CNN", "P4CNN_RP", "P4MCNN"])
+def test_g_cnns_hold_no_dropout_by_default_and_training_ignores_the_dropout_rng(name):
+    x, _ = digits(4)
+    m = model(name)
+    assert _dropouts(m, x) == []
+    outs = []
+    for seed in (1, 2):
+        np.random.seed(seed)  # the dropout masks come from numpy's global RNG
+        with chainer.using_config("train", True):
+            outs.append(m.logits(x).array)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    # control: Z2CNN's training output does depend on that RNG
+    z2 = model("Z2CNN")
+    zs = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        with chainer.using_config("train", True):
+            zs.append(z2.logits(x).array)
+    assert not np.allclose(zs[0], zs[1])
+
+
+@pytest.mark.parametrize("name", ["P4CNN", "P4CNN_RP"])
+def test_optional_g_cnn_dropout_sits_where_the_release_commented_it_out(name):
+    x, _ = digits(4)
+    seen = _dropouts(model(name, dropout=0.3), x)
+    assert [size for size, _ in seen] == [SIZE_AFTER[i] for i in (1, 3, 4, 5)]
+
+
 def test_dropout_only_in_training_mode():
-    m = model("P4CNN")
+    m = model("Z2CNN")
     x, _ = digits(2)
     with chainer.using_config("train", True):
         a, b = m.logits(x).array, m.logits(x).array
     assert not np.allclose(a, b)
     with chainer.using_config("train", False):
         np.testing.assert_array_equal(m.logits(x).array, m.logits(x).array)
-    m0 = model("P4CNN", dropout=0)
+    m0 = model("Z2CNN", dropout=0)
     with chainer.using_config("train", True):
         np.testing.assert_array_equal(m0.logits(x).array, m0.logits(x).array)
+
+
+# Release layer lists (MNIST_ROT/models/*.py of tscohen/gconv_experiments ca88c58), written out
+# by hand: (W shape, has bias) per convolution, in order l1..l6, top.
+def _release_layers(name):
+    if name == "Z2CNN":
+        return [((20, 1, 3, 3), True)] + [((20, 20, 3, 3), True)] * 5 + [((10, 20, 4, 4), True)]
+    if name == "P4CNN":
+        return [((10, 1, 1, 3, 3), True)] + [((10, 10, 4, 3, 3), True)] * 5 + [((10, 10, 4, 4, 4), True)]
+    if name == "P4CNN_RP":
+        return [((20, 1, 1, 3, 3), True)] + [((20, 20, 1, 3, 3), True)] * 5 + [((10, 20, 1, 4, 4), True)]
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["Z2CNN", "P4CNN", "P4CNN_RP"])
+def test_layers_biases_bn_and_init_std_as_released(name):
+    m = model(name, seed=3)
+    convs = [getattr(m, f"l{i}").conv for i in range(1, 7)] + [m.top]
+    assert [(c.W.shape, c.b is not None) for c in convs] == _release_layers(name)
+    for i in range(1, 7):
+        bn = getattr(m, f"l{i}").bn
+        assert bn is not None and bn.gamma.shape == (convs[i - 1].W.shape[0],) and bn.decay == 0.9
+    assert not hasattr(m.top, "bn")
+    for c in convs:
+        w = c.W.array
+        fan_in = int(np.prod(w.shape[1:]))  # Chainer 1 / GrouPy: wscale 1 -> std 1/sqrt(fan_in)
+        assert abs(w.std() / (1 / np.sqrt(fan_in)) - 1) < 4 / np.sqrt(2 * w.size), (c, w.std())
+        assert abs(w.mean()) < 4 / np.sqrt(fan_in * w.size)
+        np.testing.assert_array_equal(c.b.array, 0)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"dropout": 2.0}, r"dropout must be a number in \[0, 1\)"),
+    ({"dropout": -0.1}, r"dropout must be a number in \[0, 1\)"),
+    ({"channels": 10.5}, "channels must be an integer >= 1, got 10.5"),
+    ({"channels": "ten"}, "channels must be an integer >= 1, got 'ten'"),
+    ({"channels": 0}, "channels must be an integer >= 1"),
+])
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_net_kwargs_fail_at_construction_naming_the_argument(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        model(name, **kwargs)
 
 
 def _scores(m, x):
