@@ -1,8 +1,35 @@
 """Installable package for groupy (group-equivariant convolutions for Chainer 7)
 and gconv_experiments (the experiments of Cohen & Welling, ICML 2016)."""
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# groupy._compat's start-up hook: site-packages/groupy-chainer-compat.pth (see README,
+# "Compatibility with numpy 2 and Python 3.12"); installed for normal and editable installs.
+PTH = "groupy-chainer-compat.pth"
+
+
+class BuildPyWithPth(build_py):
+    def run(self):
+        super().run()
+        self.copy_file(PTH, os.path.join(self.build_lib, PTH), preserve_mode=False)
+        if getattr(self, "editable_mode", False):
+            # an editable wheel holds only what is written into its install_lib folder
+            target = self.get_finalized_command("install").install_lib
+            self.copy_file(PTH, os.path.join(target, PTH), preserve_mode=False)
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+
+    def get_output_mapping(self):
+        mapping = super().get_output_mapping()
+        mapping[os.path.join(self.build_lib, PTH)] = PTH
+        return mapping
+
 
 setup(
+    cmdclass={"build_py": BuildPyWithPth},
     name="groupy",
     version="0.1.0",
     description="Group equivariant convolutional networks (G-CNNs) for Chainer 7",
@@ -14,18 +41,33 @@ setup(
     python_requires=">=3.9",
     install_requires=[
         "chainer==7.8.1",
-        "numpy>=1.22,<2",
-        "setuptools<74",
+        "numpy>=1.26,<2.6",  # 1.26 with Python 3.11, 2.x with 3.12 (constraints.txt)
+        "setuptools<74",  # chainer imports pkg_resources at run time
         "scipy",
         "scikit-image",
         "scikit-learn",
         "h5py",
         "progressbar2",
         "matplotlib",
+        "dask[distributed]",  # hyper-parameter sweeps
     ],
     extras_require={
-        # CuPy for the GPU path; NVRTC lets the kernel sources be compiled without a GPU.
-        "gpu": ["cupy-cuda12x>=13,<14", "nvidia-cuda-nvrtc-cu12"],
+        # CuPy for the GPU path, with NVRTC (which also compiles the kernel sources on a machine
+        # without a GPU, for the tests). Only worth installing where there is a CUDA GPU; `gpu`
+        # picks each stack's CUDA major version, cuda12 / cuda13 pick one explicitly.
+        "gpu": [
+            'cupy-cuda12x>=13,<14 ; python_version < "3.12"',
+            'nvidia-cuda-nvrtc-cu12>=12,<13 ; python_version < "3.12"',
+            'cupy-cuda13x>=14,<15 ; python_version >= "3.12"',
+            'nvidia-cuda-nvrtc>=13,<14 ; python_version >= "3.12"',
+        ],
+        "cuda12": ["cupy-cuda12x>=13,<15", "nvidia-cuda-nvrtc-cu12>=12,<13"],
+        "cuda13": ["cupy-cuda13x>=14,<15", "nvidia-cuda-nvrtc>=13,<14"],
+        # ChainerMN over MPI: mpi4py and MPICH from its wheel (mpiexec lands in the venv's bin/)
+        "mpi": ["mpi4py>=4,<5", "mpich>=4"],
+        # ONNX export through chainer's own onnx_chainer package, checked with onnxruntime
+        "export": ["onnx>=1.16,<1.17", "onnxruntime"],
         "dev": ["pytest", "pytest-xdist"],
     },
+)
 )

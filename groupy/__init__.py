@@ -6,15 +6,8 @@ Subpackages: ``groupy.garray`` (arrays of elements of Z2, C4, D4, p4, p4m),
 """
 __version__ = "0.1.0"
 
-import warnings as _warnings
+from groupy import _compat
 
-# CuPy warns on every `import chainer` when the optional NCCL library (multi-GPU only) is not
-# installed; nothing here uses NCCL, so that one warning is silenced.
-_warnings.filterwarnings("ignore", message=r"\s*nccl library could not be loaded",
-                         category=UserWarning)
-# Chainer's import-time environment check imports numpy.distutils and pkg_resources, which
-# raise DeprecationWarnings (shown only under -W error/default); they are not groupy's to fix.
-for _message in (r"\s*`numpy.distutils` is deprecated", r"msvccompiler is deprecated",
-                 r"pkg_resources is deprecated"):
-    _warnings.filterwarnings("ignore", message=_message, category=DeprecationWarning)
-del _message
+# chainer 7.8.1 on numpy 2 / Python 3.12: restore what it needs before it is imported (a no-op
+# where nothing is missing; see groupy/_compat/__init__.py), and silence its import-time noise.
+_compat.install_import_hook()
