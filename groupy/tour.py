@@ -88,7 +88,8 @@ def feature_maps():
 def save_plots(path):
     from matplotlib.figure import Figure
 
-    from groupy.gfunc.plot import plot_p4, plot_p4m
+    from groupy.gfunc.plot.plot_p4 import plot_p4
+    from groupy.gfunc.plot.plot_p4m import plot_p4m
 
     fig = Figure(figsize=(12, 6.4))
     ax_img = fig.add_axes([0.0, 0.62, 0.14, 0.3])

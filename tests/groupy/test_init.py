@@ -29,7 +29,9 @@ PUBLIC = {
     "groupy.gfunc.z2func_array": "Z2FuncArray",
     "groupy.gfunc.p4func_array": "P4FuncArray",
     "groupy.gfunc.p4mfunc_array": "P4MFuncArray",
-    "groupy.gfunc.plot": "plot_p4 plot_p4m",
+    "groupy.gfunc.plot.plot_z2": "plot_z2",
+    "groupy.gfunc.plot.plot_p4": "plot_p4",
+    "groupy.gfunc.plot.plot_p4m": "plot_p4m",
     "groupy.gconv.make_gconv_indices": "make_c4_z2_indices make_c4_p4_indices "
                                        "make_d4_z2_indices make_d4_p4m_indices flatten_indices",
     "groupy.gconv.chainer_gconv.p4_conv": "P4ConvZ2 P4ConvP4",
@@ -41,7 +43,9 @@ PUBLIC = {
     "groupy.gconv.chainer_gconv.pooling": "plane_group_spatial_max_pooling "
                                           "orientation_max_pooling orientation_mean_pooling",
     "groupy.gconv.chainer_gconv": "SplitGConv2D P4ConvZ2 P4ConvP4 P4MConvZ2 P4MConvP4M "
-                                  "TransformGFilter transform_filter check_equivariance",
+                                  "TransformGFilter check_equivariance",
+    "groupy.gconv.chainer_gconv.kernels.integer_indexing_cuda_kernel":
+        "index_group_func_kernel grad_index_group_func_kernel",
 }
 
 
@@ -55,3 +59,16 @@ def test_public_module_paths_and_names():
     from groupy.garray.D4_array import D4
     from groupy.garray.finitegroup import FiniteGroup
     assert isinstance(C4, FiniteGroup) and isinstance(D4, FiniteGroup)
+
+
+def test_transform_filter_submodule_is_not_shadowed():
+    """The package attribute is the submodule (as in the original, whose package exported only
+    the four links), so ``import ....transform_filter as tf`` gives the module."""
+    import types
+    import groupy.gconv.chainer_gconv.transform_filter as tf
+    from groupy.gconv import chainer_gconv
+    assert isinstance(tf, types.ModuleType) and chainer_gconv.transform_filter is tf
+    assert callable(tf.transform_filter) and tf.TransformGFilter is chainer_gconv.TransformGFilter
+    import groupy.gfunc.plot.plot_p4 as pp4
+    import groupy.gfunc.plot.plot_z2 as pz2
+    assert isinstance(pp4, types.ModuleType) and isinstance(pz2, types.ModuleType)

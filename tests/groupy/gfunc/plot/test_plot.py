@@ -4,7 +4,8 @@ import pytest
 from matplotlib.image import imread
 
 from groupy.gfunc import P4FuncArray, P4MFuncArray
-from groupy.gfunc.plot import plot_p4, plot_p4m
+from groupy.gfunc.plot.plot_p4 import plot_p4
+from groupy.gfunc.plot.plot_p4m import plot_p4m
 
 
 def n_colours(path):
