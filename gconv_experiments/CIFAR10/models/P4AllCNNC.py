@@ -1,8 +1,9 @@
-"""All-CNN-C on p4 (rotations by multiples of 90 degrees): ``AllCNNC`` with a P4ConvZ2 first
-layer, P4ConvP4 layers after it, and widths 48/96 (half the planar 96/192, since each p4
-feature map has 4 orientation channels) for 1.37M parameters, as in Cohen & Welling's table.
+"""All-CNN-C on p4 (rotations by multiples of 90 degrees), as
+gconv_experiments/CIFAR10/models/P4AllCNNC.py of the release: ``AllCNNC`` with a P4ConvZ2 first
+layer, P4ConvP4 layers after it, widths 48/96 (1,371,006 parameters) and normal initial
+filters of std 0.035.
 
-Shapes: x (N, 3, H, W) -> G-feature maps (N, C, 4, H', W') -> average over the 4 orientations
+Shapes: x (N, 3, H, W) -> G-feature maps (N, C, 4, H', W') -> mean over the 4 orientations
 and the plane -> logits (N, 10), invariant to 90-degree rotations of x (exactly when the
 stride-2 sizes are odd; see ``AllCNNC``).
 """
@@ -16,3 +17,4 @@ class P4AllCNNC(AllCNNC):
     in_conv = P4ConvZ2
     conv = P4ConvP4
     default_widths = (48, 96)
+    default_init_std = 0.035  # release: wtscale = 0.035 (P4AllCNNC.py)

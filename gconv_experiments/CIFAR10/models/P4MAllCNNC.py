@@ -1,8 +1,9 @@
-"""All-CNN-C on p4m (rotations by multiples of 90 degrees and mirror reflections):
-``AllCNNC`` with a P4MConvZ2 first layer, P4MConvP4M layers after it, and widths 32/64 (the
-planar 96/192 divided by 3, about sqrt(8)) for 1.22M parameters, as in Cohen & Welling's table.
+"""All-CNN-C on p4m (rotations by multiples of 90 degrees and mirror reflections), as
+gconv_experiments/CIFAR10/models/P4MAllCNNC.py of the release: ``AllCNNC`` with a P4MConvZ2
+first layer, P4MConvP4M layers after it, widths 32/64 (1,219,678 parameters) and normal
+initial filters of std 0.035.
 
-Shapes: x (N, 3, H, W) -> G-feature maps (N, C, 8, H', W') -> average over the 8 stabiliser
+Shapes: x (N, 3, H, W) -> G-feature maps (N, C, 8, H', W') -> mean over the 8 stabiliser
 channels and the plane -> logits (N, 10), invariant to 90-degree rotations and flips of x
 (exactly when the stride-2 sizes are odd; see ``AllCNNC``).
 """
@@ -16,3 +17,4 @@ class P4MAllCNNC(AllCNNC):
     in_conv = P4MConvZ2
     conv = P4MConvP4M
     default_widths = (32, 64)
+    default_init_std = 0.035  # release: wtscale = 0.035 (P4MAllCNNC.py)
