@@ -209,17 +209,55 @@ class SplitGConv2D(link.Link):
             x = F.reshape(x, (shape[0], shape[1] * nis, h, w))
         return x, in_channels
 
-    def forward(self, x):
-        """x (N, in, nis, H, W) -> y (N, out, nos, H', W') (see the class docstring)."""
-        x, in_channels = self._flat_input(x)
-        if self.W.array is None:
-            self._initialize_params(in_channels)
+    #: In pure inference (``chainer.config.train`` False and ``enable_backprop`` False) keep the
+    #: transformed filter bank between calls and reuse it while W, b and the filter mask hold
+    #: the same values (compared with copies taken when it was built, so an optimizer update,
+    #: a load or a device move is never missed). Set to False on a link to turn it off.
+    cache_filters = True
+
+    def _filter_sources(self):
+        return (self.W.array, None if self.b is None else self.b.array, self.filter_mask)
+
+    def _filter_cache_valid(self, copies):
+        for old, new in zip(copies, self._filter_sources()):
+            if old is None or new is None:
+                if old is not new:
+                    return False
+            elif (type(old) is not type(new) or old.shape != new.shape or old.dtype != new.dtype
+                  or chainer.backend.get_device_from_array(old)
+                  != chainer.backend.get_device_from_array(new)
+                  or not bool(chainer.backend.get_array_module(new).array_equal(old, new))):
+                return False
+        return True
+
+    def _filter_bank(self):
+        """(tw (out * nos, in * nis, k, k), b repeated to (out * nos,) or None), from the cache
+        of :attr:`cache_filters` where it applies."""
+        cacheable = (self.cache_filters and not chainer.config.train
+                     and not chainer.config.enable_backprop)
+        cached = self.__dict__.get('_filter_cache') if cacheable else None
+        if cached is not None and self._filter_cache_valid(cached[0]):
+            return cached[1]
         nos = self.output_stabilizer_size
         w = self.W if self.filter_mask is None else self.W * self.filter_mask
         tw = transform_filter(w, self.index)
         tw = F.reshape(tw, (self.out_channels * nos, self.in_channels * self.input_stabilizer_size,
                             self.ksize, self.ksize))
         b = None if self.b is None else F.repeat(self.b, nos)
+        if cacheable:
+            copies = tuple(None if a is None else a.copy() for a in self._filter_sources())
+            self._filter_cache = (copies, (tw.array, None if b is None else b.array))
+            return self._filter_cache[1]
+        self._filter_cache = None
+        return tw, b
+
+    def forward(self, x):
+        """x (N, in, nis, H, W) -> y (N, out, nos, H', W') (see the class docstring)."""
+        x, in_channels = self._flat_input(x)
+        if self.W.array is None:
+            self._initialize_params(in_channels)
+        nos = self.output_stabilizer_size
+        tw, b = self._filter_bank()
         y = convolution_2d(x, tw, b, self.stride, self.pad)
         if not self.flat_channels:
             y = F.reshape(y, (y.shape[0], self.out_channels, nos) + y.shape[2:])

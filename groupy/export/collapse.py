@@ -1,0 +1,154 @@
+"""collapse(): a trained G-CNN as a plain CNN computing the same test-mode function.
+
+The network's test-mode forward pass is traced once (:mod:`groupy.export.trace`), so any Chain
+built from our links (the G-convolutions, ``Convolution2D``, ``BatchNormalization``, ``Linear``)
+and the supported functions (relu and friends, spatial and orientation pooling, means, maxima,
+reshapes, additions) is handled, whatever its forward method looks like. In the result
+
+* every G-convolution is a :class:`groupy.fast_cpu.Convolution2D` whose filters are the
+  transformed filter bank, materialised once: (out * nos, in * nis, k, k) over feature maps
+  held planar, (N, C * G, H, W);
+* every batch normalisation is a :class:`chainer.links.BatchNormalization` over the C * G
+  planar channels (the per-feature-map statistics repeated over the G planes), or, with
+  ``fold_bn=True``, folded into the convolution (or linear layer) right before it where that
+  layer feeds nothing else (:mod:`groupy.export.fold_bn`); the others stay;
+* orientation pooling and averages over the stabiliser axis are a reshape to (N, C, G, H, W)
+  and a max/mean; reshapes between (N, C * G, H, W) and (N, C, G, H, W) disappear.
+"""
+import numpy
+
+import chainer
+import chainer.links as L
+
+from groupy.export import collapsed_net as cn
+from groupy.export.fold_bn import fold_batch_norms
+from groupy.export.trace import INPUT, UnsupportedLayerError, trace
+from groupy.fast_cpu import Convolution2D
+
+
+def _input_channels(model):
+    """The input channels of the first convolution, guessed as the in-channel count of a
+    convolution that no convolution produces (None if there is no single such count)."""
+    ins, outs = set(), set()
+    for link in model.links():
+        w = getattr(link, 'W', None)
+        if isinstance(w, chainer.Parameter) and w.array is not None and w.ndim in (4, 5):
+            ins.add(int(w.shape[1]))
+            outs.add(int(w.shape[0]))
+    candidates = ins - outs
+    return candidates.pop() if len(candidates) == 1 else None
+
+
+def _default_input(model, input_shape):
+    """A standard-normal batch of ``input_shape`` (dtype of the model's parameters); without
+    input_shape, (2, C, 32, 32) with C from :func:`_input_channels`."""
+    params = [p for p in model.params() if p.array is not None]
+    dtype = params[0].dtype if params else numpy.float32
+    if input_shape is None:
+        channels = _input_channels(model)
+        if channels is None:
+            raise ValueError('collapse: cannot infer the input shape of {}; pass input_shape '
+                             '(e.g. (1, 3, 32, 32))'.format(type(model).__name__))
+        input_shape = (2, channels, 32, 32)
+    return numpy.random.RandomState(0).standard_normal(tuple(input_shape)).astype(dtype)
+
+
+def _conv_link(op):
+    W, b = op.consts['W'], op.consts['b']
+    p = op.params
+    if p['cover_all']:
+        raise UnsupportedLayerError('collapse: {}: convolution with cover_all=True'.format(
+            op.name))
+    plain = tuple(p['dilate']) == (1, 1) and p['groups'] == 1
+    cls = Convolution2D if plain else L.Convolution2D
+    kwargs = {} if plain else {'dilate': p['dilate'], 'groups': p['groups']}
+    return cls(W.shape[1] * p['groups'], W.shape[0], ksize=W.shape[2:], stride=p['stride'],
+               pad=p['pad'], nobias=b is None, initialW=W, initial_bias=b, **kwargs)
+
+
+def _bn_link(op):
+    shape = op.in_shapes[0]
+    repeat = shape[2] if len(shape) == 5 else 1
+    c = op.consts
+    if c['gamma'].shape != (shape[1],):
+        raise UnsupportedLayerError('collapse: {}: batch normalisation parameters of shape {} '
+                                    'for input {}'.format(op.name, c['gamma'].shape, shape))
+    link = L.BatchNormalization(shape[1] * repeat, eps=op.params['eps'], dtype=c['gamma'].dtype)
+    link.gamma.array[...] = numpy.repeat(c['gamma'], repeat)
+    link.beta.array[...] = numpy.repeat(c['beta'], repeat)
+    link.avg_mean[...] = numpy.repeat(c['mean'], repeat)
+    link.avg_var[...] = numpy.repeat(c['var'], repeat)
+    return link
+
+
+def _linear_link(op):
+    W, b = op.consts['W'], op.consts['b']
+    return L.Linear(W.shape[1], W.shape[0], nobias=b is None, initialW=W, initial_bias=b)
+
+
+def _step(op):
+    """The link computing op on planar maps, or None when op is a no-op there."""
+    kind, p = op.kind, op.params
+    if kind == 'reshape':
+        src, dst = cn.flat_shape(op.in_shapes[0]), cn.flat_shape(op.out_shape)
+        if src == dst:
+            return None
+        return cn.Reshape(dst, keep_batch=dst[0] == src[0])
+    if kind == 'conv':
+        return _conv_link(op)
+    if kind == 'bn':
+        return _bn_link(op)
+    if kind == 'linear':
+        return _linear_link(op)
+    if kind in ('relu', 'leaky_relu', 'sigmoid', 'tanh'):
+        return cn.Activation(kind, p.get('slope'))
+    if kind in ('max_pool', 'avg_pool'):
+        return cn.Pool(kind[:3], p['ksize'], p['stride'], p['pad'], p['cover_all'])
+    if kind in ('max', 'mean', 'sum'):
+        shape = op.in_shapes[0]
+        return cn.Reduce(kind, p['axis'], p['keepdims'],
+                         grouped=tuple(shape[1:3]) if len(shape) == 5 else None)
+    if kind == 'add':
+        return cn.Add()
+    raise UnsupportedLayerError('collapse: {}: no translation for {!r}'.format(op.name, kind))
+
+
+def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
+    """A plain Chain computing ``model``'s test-mode function (see the module docstring).
+
+    Args:
+        model (chainer.Chain): the network; its ``logits`` method (or ``forward`` if there is
+            none) is traced, unless ``forward`` is given.
+        fold_bn (bool): fold each batch normalisation into the convolution/linear layer
+            before it where possible.
+        input_shape (tuple): the shape of the batch traced (default (2, C, 32, 32), C the
+            input channels of the first convolution, guessed); the collapsed net takes any batch size,
+            and any spatial size unless the network reshapes its maps into vectors.
+        x (ndarray): the batch to trace, instead of a random one of ``input_shape``.
+        forward (callable): the function to trace instead of ``model.logits``.
+
+    Returns:
+        CollapsedNet, on the CPU. Raises UnsupportedLayerError naming the first layer it cannot
+        translate.
+    """
+    if not isinstance(model, chainer.Link):
+        raise TypeError('collapse: model must be a chainer.Link, got {}'.format(
+            type(model).__name__))
+    if x is None:
+        x = _default_input(model, input_shape)
+    x = numpy.asarray(chainer.backend.CpuDevice().send(x))
+    t = trace(model, model.device.send(x), forward=forward)
+    where = {INPUT: INPUT}  # op index -> step index holding its value
+    steps, step_inputs = [], []
+    for i, op in enumerate(t.ops):
+        step = _step(op)
+        if step is None:
+            where[i] = where[op.inputs[0]]
+            continue
+        steps.append(step)
+        step_inputs.append([where[j] for j in op.inputs])
+        where[i] = len(steps) - 1
+    output = where[t.output]
+    if fold_bn:
+        steps, step_inputs, output = fold_batch_norms(steps, step_inputs, output)
+    return cn.CollapsedNet(steps, step_inputs, output, t.input_shape, t.output_shape)

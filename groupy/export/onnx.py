@@ -1,0 +1,60 @@
+"""ONNX export of a collapsed network (:func:`export_onnx`), through onnx-chainer, checked in
+onnxruntime. Needs the ``export`` extra (onnx-chainer, onnx, onnxruntime)."""
+import numpy
+
+import chainer
+
+
+def _require(module):
+    try:
+        return __import__(module)
+    except ImportError as e:
+        raise ImportError('groupy.export: ONNX export needs {} (pip install "groupy[export]": '
+                          'onnx-chainer, onnx, onnxruntime); {}'.format(module, e)) from None
+
+
+def initializers_as_constants(model_proto):
+    """Remove the graph inputs that are initializers (onnx-chainer lists the parameters as
+    inputs too), so runtimes treat the weights as constants. Modifies and returns the proto."""
+    names = {init.name for init in model_proto.graph.initializer}
+    keep = [i for i in model_proto.graph.input if i.name not in names]
+    del model_proto.graph.input[:]
+    model_proto.graph.input.extend(keep)
+    return model_proto
+
+
+def run_onnxruntime(path, x):
+    """The outputs of the ONNX file ``path`` for the input batch x (NumPy), on the CPU."""
+    ort = _require('onnxruntime')
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: x})
+
+
+def export_onnx(net, x, path, opset_version=None, check=True):
+    """Write ``net`` (a CollapsedNet or any Chain of standard links/functions) to ``path`` as
+    ONNX, traced on the batch x (N, C, H, W) (NumPy, the net on the CPU; the batch size and map
+    size of x are the ones in the file). Parameters are stored as initializers only, not graph
+    inputs.
+
+    Returns:
+        float or None: with ``check``, the max absolute difference between onnxruntime's output
+        on x and ``net(x)`` in Chainer (test mode).
+    """
+    onnx_chainer = _require('onnx_chainer')
+    onnx = _require('onnx')
+    x = numpy.asarray(x)
+    # groupy's fast CPU functions have no ONNX converters: trace Chainer's own ones
+    with chainer.using_config('train', False), \
+            chainer.using_config('groupy_fast_cpu_conv', False):
+        model_proto = onnx_chainer.export(net, x, filename=None, opset_version=opset_version,
+                                          input_names=['x'], output_names=['y'])
+        with chainer.no_backprop_mode():
+            expected = net(x).array
+    initializers_as_constants(model_proto)
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, path)
+    if not check:
+        return None
+    got = run_onnxruntime(path, x)[0]
+    return float(numpy.abs(numpy.asarray(got, numpy.float64) - expected).max())
