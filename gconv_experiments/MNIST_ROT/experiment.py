@@ -2,43 +2,41 @@
 
     python -m gconv_experiments.MNIST_ROT.experiment --datadir DIR [--resultdir results/mnist_rot]
         [--models Z2CNN,P4CNN_RP,P4CNN] [--epochs Z2CNN=300,P4CNN=100,P4CNN_RP=100 | --epochs 5]
-        [--repeats 5 | --seeds 0,1,2] [--train_size N] [--val_size N] [--val_freq 10] [--gpu -1]
-        [any other train.py flag, e.g. --batchsize 64 --opt_kwargs "{'lr': 0.002}"]
+        [--repeats 5 | --seeds 0,1,2] [--workers N | --scheduler ADDRESS] [--threads T]
+        [any other train.py flag, e.g. --batchsize 64 --opt_kwargs "{'alpha': 0.002}"]
+    cd gconv_experiments && python MNIST_ROT/experiment.py --trainfn=DIR/train_all.npz \\
+        --valfn=DIR/test.npz --modelpath=MNIST_ROT/models/ --repeats 5      # the release's command
 
-Defaults are the paper's: Adam (learning rate 1e-3), batch size 128, random-rotation
-augmentation, Z2CNN for 300 epochs and P4CNN / P4CNN_RP for 100, 5 repeats with seeds 0..4,
-training on train_all.npz (12k) and reporting the error on test.npz (50k).
-The test error is measured every --val_freq (default 10) epochs and after the last one.
+Defaults are the released protocol (tscohen/gconv_experiments MNIST_ROT/experiment.py): Z2CNN
+300 epochs, P4CNN and P4CNN_RP 100, 5 repeats with seeds 0..4, Adam alpha 1e-3, batch 128,
+training on train_all.npz (12k) and reporting the error on test.npz (50k), validation and
+snapshots every 25 epochs, augmentation `rotation` as released (at most +-3.14 degrees), input
+normalisation and BN re-estimation as MNIST_ROT/train.py's defaults.
 
-Each (model, seed) is one train.py run (MNIST_ROT/train.py's main, in this process) in
-<resultdir>/<model>/seed<k>/. Re-running the same command continues a killed sweep: runs with a
-summary.json for the requested epochs are skipped, runs with a snapshot resume from it (a
-finished run asked for more epochs resumes too), and a run killed before its first snapshot
-starts again. Afterwards the sweep writes into <resultdir>:
-  results.csv           one row per run (errors as fractions)
-  results.md            mean ± std (sample std over seeds) test error in percent per model,
-                        beside the paper's numbers
-  learning_curves.png   validation (solid) and training (dashed) error per epoch, mean over seeds
+Each (model, seed) is one MNIST_ROT/train.py run in <resultdir>/<model>/seed<k>/ with its run
+record (run.json). Re-running the command reuses finished runs and resumes interrupted ones --
+only where the run record matches the requested settings; otherwise it stops naming the
+differing settings (see gconv_experiments/sweep.py). Afterwards the sweep writes results.csv,
+results.md, runs.csv, sweep.json and learning_curves.png into <resultdir>
+(gconv_experiments/sweep_report.py).
 """
 import argparse
-import csv
-import json
 import os
 import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-import numpy as np  # noqa: E402
-
-from gconv_experiments import training  # noqa: E402
+from gconv_experiments import sweep, sweep_report, training  # noqa: E402
 from gconv_experiments.MNIST_ROT import train  # noqa: E402
 
 PAPER_MODELS = ("Z2CNN", "P4CNN_RP", "P4CNN")
 PAPER_EPOCHS = {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100, "P4MCNN": 100}
-# Test error as printed in the paper's Table 1 (and the original README).
+# Test error as printed in the paper's Table 1 (and the original README): mean % ± np.std of the fraction.
 PAPER_RESULTS = {"Z2CNN": "5.03 ± 0.0020", "P4CNN_RP": "3.21 ± 0.0012", "P4CNN": "2.28 ± 0.0004"}
+RELEASED_FREQ = 25  # validation (with BN re-estimation) and snapshots every 25 epochs, as released
 SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")
+TRAIN_MODULE = "gconv_experiments.MNIST_ROT.train"
 
 
 def build_parser():
@@ -46,22 +44,43 @@ def build_parser():
         prog="MNIST_ROT/experiment.py", allow_abbrev=False,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Run the MNIST-rot sweep (models x seeds) and tabulate mean ± std test error. "
-                    "Flags not listed here are passed on to every train.py run.")
-    p.add_argument("--datadir", default=train.DEFAULTS["datadir"], help="folder with the MNIST-rot .npz files")
+                    "Every default is the released protocol of Cohen & Welling (2016): Z2CNN 300 epochs, "
+                    "P4CNN and P4CNN_RP 100, 5 repeats (seeds 0..4), Adam alpha 1e-3 and batch 128 "
+                    "(MNIST_ROT/train.py defaults), train_all.npz (12k) vs test.npz (50k), validation and "
+                    "snapshots every 25 epochs, augmentation 'rotation' as released. Flags not listed "
+                    "here (e.g. --batchsize, --opt_kwargs, --normalization, --bn_reestimation) are "
+                    "passed on to every MNIST_ROT/train.py run.")
+    p.add_argument("--datadir", default=os.environ.get("DATADIR", train.DEFAULTS["datadir"]),
+                   help="folder with the MNIST-rot .npz files (default: $DATADIR, as the release, else "
+                        "MNIST_ROT/data); --trainfn/--valfn are relative to it")
+    p.add_argument("--trainfn", default=train.DEFAULTS["trainfn"], help="training file (the release: 12k train_all)")
+    p.add_argument("--valfn", default=train.DEFAULTS["valfn"],
+                   help="file evaluated every --val_freq epochs; its final error is the reported test error")
     p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot"), help="output folder of the sweep")
     p.add_argument("--models", default=",".join(PAPER_MODELS), help="comma-separated model names")
+    p.add_argument("--modelpath", default=None,
+                   help="folder of the model files (<model>.py), as the release's --modelpath "
+                        "MNIST_ROT/models/ (default: the package's models)")
     p.add_argument("--epochs", default=",".join(f"{k}={v}" for k, v in PAPER_EPOCHS.items()),
                    help="one epoch count for all models, or MODEL=EPOCHS pairs (others keep the paper's)")
     p.add_argument("--repeats", type=int, default=5, help="runs per model, seeds 0..repeats-1")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (overrides --repeats)")
     p.add_argument("--train_size", type=int, default=None, help="use only the first N training images")
     p.add_argument("--val_size", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--transformations", default="rotation", help="training augmentation")
-    p.add_argument("--gpu", type=int, default=-1, help="CUDA device id, -1 for the CPU")
-    p.add_argument("--val_freq", type=int, default=10,
-                   help="evaluate on the test set every N epochs (and after the last); on a CPU each "
-                        "evaluation (BN re-estimation + 50k test images) costs about 1.3 training epochs")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--transformations", default="rotation",
+                   help="training augmentation. 'rotation' = as released: an angle r uniform in [-pi, pi] "
+                        "passed to skimage's rotate, which reads degrees, so at most +-3.14 degrees; "
+                        "'uniform_rotation' = true rotations uniform in [0, 2 pi); '' = none")
+    p.add_argument("--gpu", type=int, default=-1, help="CUDA device id, -1 for the CPU (the release used GPU 0)")
+    p.add_argument("--val_freq", type=int, default=RELEASED_FREQ,
+                   help="validate (re-estimate BN, evaluate the --valfn set) every N epochs and after the "
+                        "last; on a CPU each costs about 1.3 training epochs")
+    p.add_argument("--save_freq", type=int, default=RELEASED_FREQ,
+                   help="snapshot every N epochs and after the last (a killed run resumes from the last one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry_run", action="store_true", help="check the settings and every run folder, print the "
+                                                         "plan, train nothing")
+    sweep.add_distribution_arguments(p)
     return p
 
 
@@ -110,143 +129,79 @@ def run_dir(resultdir, model, seed):
     return os.path.join(resultdir, model, f"seed{seed}")
 
 
-def run_one(model, seed, epochs, args, extra):
-    """Train (or skip, or resume) one run; returns its summary dict."""
-    out = run_dir(args.resultdir, model, seed)
-    summary_path = os.path.join(out, training.SUMMARY_FILE)
-    argv = ["--modelfn", model, "--seed", str(seed), "--epochs", str(epochs), "--resultdir", out,
-            "--datadir", args.datadir, "--transformations", args.transformations, "--gpu", str(args.gpu),
-            "--val_freq", str(args.val_freq)]
-    for flag in ("train_size", "val_size"):
-        if getattr(args, flag) is not None:
-            argv += [f"--{flag}", str(getattr(args, flag))]
-    if args.quiet:
-        argv.append("--quiet")
-    argv += extra
-    summary = _read_summary(summary_path)
-    if summary is not None:
-        if summary["epochs"] == epochs:
-            print(f"{model} seed {seed}: finished earlier ({out}), skipping", flush=True)
-            return summary
-        if summary["epochs"] > epochs:
-            raise training.ConfigError(f"{out} was trained for {summary['epochs']} epochs, more than the "
-                                       f"{epochs} requested; choose another --resultdir")
-    if os.path.isfile(os.path.join(out, training.SNAPSHOT_FILE)):
-        print(f"{model} seed {seed}: resuming from {out}", flush=True)
-        return train.main(argv + ["--resume"])
-    for name in (training.ARGS_FILE, training.LOG_FILE, training.SUMMARY_FILE):  # killed before its first snapshot
-        if os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
-    print(f"{model} seed {seed}: training for {epochs} epochs in {out}", flush=True)
-    return train.main(argv)
+def _modelfn(model, args):
+    if args.modelpath is None:
+        return model
+    path = os.path.join(args.modelpath, model + ".py")
+    return os.path.abspath(path) if os.path.isfile(path) else path  # else relative to gconv_experiments/
 
 
-def _read_summary(path):
-    """A run's summary.json, or None where it is absent or unreadable (the run is then resumed
-    from its snapshot, which rewrites it)."""
-    try:
-        with open(path) as f:
-            summary = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) and isinstance(summary.get("epochs"), int) else None
-
-
-def write_results(resultdir, summaries, paper_column=True):
-    """results.csv (all runs) and results.md (per model); returns the markdown text."""
-    fields = ["model", "seed", "epochs", "test_error", "val_error", "train_error", "n_params",
-              "seconds_per_epoch", "seconds_total", "resultdir"]
-    with open(os.path.join(resultdir, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        for s in summaries:
-            w.writerow(s)
-    paper = " paper, MNIST-rot (Table 1) |" if paper_column else ""
-    lines = [f"| model | runs | epochs | test error (%) mean ± std |{paper} parameters | s / epoch |",
-             "|---" * (6 + paper_column) + "|"]
-    for model in dict.fromkeys(s["model"] for s in summaries):
-        rows = [s for s in summaries if s["model"] == model]
-        errors = 100 * np.array([s["test_error"] for s in rows])
-        std = f" ± {errors.std(ddof=1):.2f}" if len(rows) > 1 else ""
-        paper = f" {PAPER_RESULTS.get(model, '–')} |" if paper_column else ""
-        lines.append(f"| {model} | {len(rows)} | {rows[0]['epochs']} | {errors.mean():.2f}{std} |{paper} "
-                     f"{rows[0]['n_params']:,} | "
-                     f"{np.mean([s['seconds_per_epoch'] for s in rows]):.1f} |")
-    text = "\n".join(lines) + "\n\nstd: sample standard deviation over seeds." + (
-        " The paper's column is printed as in its Table 1." if paper_column else "") + "\n"
-    with open(os.path.join(resultdir, "results.md"), "w") as f:
-        f.write(text)
-    return text
-
-
-def plot_learning_curves(resultdir, runs, path, title):
-    """Validation (solid) and training (dashed) error per epoch, mean over each model's seeds."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (model, seeds) in enumerate(runs.items()):
-        color = f"C{i}"
-        logs = [training.read_log(os.path.join(run_dir(resultdir, model, s), training.LOG_FILE)) for s in seeds]
-        n = min(len(log) for log in logs)
-        epochs = np.arange(1, n + 1)
-        train_err = np.mean([[e["train_error"] for e in log[:n]] for log in logs], axis=0)
-        val = np.array([[np.nan if e["val_error"] is None else e["val_error"] for e in log[:n]] for log in logs])
-        ok = ~np.isnan(val).any(axis=0)
-        ax.plot(epochs, 100 * train_err, "--", color=color, alpha=0.7, label=f"{model} train")
-        ax.plot(epochs[ok], 100 * val[:, ok].mean(axis=0), "-o" if ok.sum() < 20 else "-", color=color,
-                markersize=3, label=f"{model} test ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error (%)")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def build_runs(args, extra, models, epochs, seeds):
+    """The sweep's runs, every path absolute (a Dask worker may have another working directory)."""
+    resultdir = os.path.abspath(args.resultdir)
+    runs = []
+    for model in models:
+        for seed in seeds:
+            argv = ["--modelfn", _modelfn(model, args), "--seed", str(seed), "--epochs", str(epochs[model]),
+                    "--datadir", os.path.abspath(args.datadir), "--trainfn", args.trainfn, "--valfn", args.valfn,
+                    "--transformations", args.transformations, "--gpu", str(args.gpu),
+                    "--val_freq", str(args.val_freq), "--save_freq", str(args.save_freq), "--quiet"]
+            for flag in ("train_size", "val_size"):
+                if getattr(args, flag) is not None:
+                    argv += [f"--{flag}", str(getattr(args, flag))]
+            runs.append(sweep.Run(group=model, seed=seed, epochs=epochs[model], folder=run_dir(resultdir, model, seed),
+                                  argv=tuple(argv + list(extra)), train_module=TRAIN_MODULE))
+    return runs
 
 
 def main(argv=None, dataset="MNIST-rot"):
-    """Run the sweep; returns {'summaries': [...], 'table': markdown, 'plot': png path}.
-    `dataset` names the data in the plot title; the paper's numbers are tabulated for MNIST-rot only."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    """Run the sweep; returns {'summaries': [...], 'table': markdown, 'plot': png path, 'rows': per
+    model}. `dataset` names the data in the plot title; the paper's numbers are tabulated for
+    MNIST-rot only."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extra = build_parser().parse_known_args(argv)
     clash = [a.split("=")[0] for a in extra if a.split("=")[0] in SWEEP_FLAGS]
     if clash:
         raise training.ConfigError(f"{', '.join(clash)} is set by the sweep for each run; use --models, "
                                    f"--epochs, --seeds/--repeats and --resultdir instead")
+    threads = sweep.check_distribution_flags(args.workers, args.scheduler, args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    known = training.available_models(train.MODELS_PACKAGE)
-    unknown = [m for m in models if m not in known]
-    if not models or unknown:
-        raise training.ConfigError(f"--models: unknown model(s) {unknown or args.models!r}; available: {', '.join(known)}")
+    if args.modelpath is None:
+        known = training.available_models(train.MODELS_PACKAGE)
+        unknown = [m for m in models if m not in known]
+        if not models or unknown:
+            raise training.ConfigError(f"--models: unknown model(s) {unknown or args.models!r}; "
+                                       f"available: {', '.join(known)}")
     epochs = parse_epochs(args.epochs, models)
     seeds = parse_seeds(args)
+    if os.path.exists(args.resultdir) and not os.path.isdir(args.resultdir):
+        raise training.ConfigError(f"--resultdir {args.resultdir} is an existing file, not a folder")
+    runs = build_runs(args, extra, models, epochs, seeds)
+    planned = sweep.plan(runs, fresh_on_change=args.fresh_on_change)
+    if args.dry_run:
+        for p in planned:
+            print(f"{p.run.label}: {p.action} in {p.run.folder} (fingerprint {p.record['fingerprint'][:12]})"
+                  + (f" -- {p.note}" if p.note else ""))
+        return dict(planned=planned)
     os.makedirs(args.resultdir, exist_ok=True)
-    summaries = [run_one(m, s, epochs[m], args, extra) for m in models for s in seeds]
-    table = write_results(args.resultdir, summaries, paper_column=dataset == "MNIST-rot")
-    plot = plot_learning_curves(args.resultdir, {m: seeds for m in models},
-                                os.path.join(args.resultdir, "learning_curves.png"), f"{dataset} learning curves")
-    print("\n" + table)
+    summaries = sweep.execute(planned, workers=args.workers, scheduler=args.scheduler, threads=threads,
+                              quiet=args.quiet, log=lambda text: print(text, flush=True))
+    report = sweep_report.write_report(
+        os.path.abspath(args.resultdir), [p.run for p in planned], summaries,
+        sweep.fingerprints(planned, os.path.abspath(args.resultdir)), ["MNIST_ROT/experiment.py"] + argv,
+        paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, title=f"{dataset} learning curves")
+    print("\n" + report["table"])
     print(f"results: {os.path.join(args.resultdir, 'results.md')}, {os.path.join(args.resultdir, 'results.csv')}")
-    print(f"learning curves: {plot}", flush=True)
-    return dict(summaries=summaries, table=table, plot=plot)
+    print(f"learning curves: {report['plot']}", flush=True)
+    return dict(summaries=summaries, planned=planned, **report)
 
 
 def cli(argv=None):
     try:
         main(argv)
-    except (training.ConfigError, FileNotFoundError) as e:
+    except (training.ConfigError, FileNotFoundError, sweep.SweepError) as e:
         print(f"MNIST_ROT/experiment.py: error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, sweep.SweepError) else 2
     except KeyboardInterrupt:
         print("MNIST_ROT/experiment.py: interrupted; run the same command again to continue", file=sys.stderr)
         return 130

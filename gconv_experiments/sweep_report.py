@@ -1,0 +1,143 @@
+"""What a finished sweep writes into its folder, once, from the runs' summary and log files.
+
+  results.csv          one row per model: runs, epochs, seeds, the test error's mean and
+                       population std (np.std, ddof 0) as fractions, the paper-style text
+                       "mean% ± std" (e.g. "2.28 ± 0.0004", the std as a fraction, as in Cohen &
+                       Welling's Table 1), and mean ± sample std (ddof 1) in percent
+  results.md           the same table in markdown, beside the paper's numbers where given
+  runs.csv             one row per run: errors (fractions), parameters, folder, fingerprint
+  sweep.json           the command line and every run's folder and fingerprint
+  learning_curves.png  validation (solid) and training (dashed) error per epoch, mean over seeds
+
+Timings are in results.md only, so results.csv and runs.csv are identical for identical runs
+(whatever ran them, one after another or on a Dask cluster).
+"""
+import csv
+import io
+import json
+import os
+
+import numpy as np
+
+from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.training import LOG_FILE, read_log
+
+RUN_FIELDS = ["model", "seed", "epochs", "test_error", "val_error", "train_error", "train_loss",
+              "test_loss", "n_params", "folder", "fingerprint"]
+MODEL_FIELDS = ["model", "runs", "epochs", "seeds", "test_error_mean", "test_error_std",
+                "paper_style", "test_error_pct_mean", "test_error_pct_sample_std", "n_params"]
+
+
+def model_statistics(errors):
+    """Statistics of one model's test errors (fractions, one per seed): mean, population std
+    (ddof 0, as the paper), the paper-style text, and mean / sample std (ddof 1) in percent
+    (sample std None for a single run)."""
+    e = np.asarray(errors, dtype=np.float64)
+    mean, std = float(e.mean()), float(e.std(ddof=0))
+    sample = float(100 * e.std(ddof=1)) if len(e) > 1 else None
+    return dict(test_error_mean=mean, test_error_std=std, paper_style=f"{100 * mean:.2f} ± {std:.4f}",
+                test_error_pct_mean=100 * mean, test_error_pct_sample_std=sample)
+
+
+def _csv_text(fields, rows):
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if row.get(k) is None else _csv_value(row[k])) for k in fields})
+    return buf.getvalue()
+
+
+def _csv_value(value):
+    return repr(value) if isinstance(value, float) else value  # repr: every digit, round-trips
+
+
+def model_rows(runs, summaries):
+    """One dict per model (in sweep order) with MODEL_FIELDS and its mean seconds per epoch."""
+    rows = []
+    for model in dict.fromkeys(r.group for r in runs):
+        mine = [(r, s) for r, s in zip(runs, summaries) if r.group == model]
+        stats = model_statistics([s["test_error"] for _, s in mine])
+        epochs = sorted({s["epochs"] for _, s in mine})
+        seconds = [s.get("seconds_per_epoch") for _, s in mine if s.get("seconds_per_epoch") is not None]
+        rows.append(dict(model=model, runs=len(mine), epochs="/".join(map(str, epochs)),
+                         seeds=" ".join(str(r.seed) for r, _ in mine), n_params=mine[0][1].get("n_params"),
+                         seconds_per_epoch=float(np.mean(seconds)) if seconds else None, **stats))
+    return rows
+
+
+def markdown_table(rows, paper=None):
+    """results.md: mean ± std per model, in percent and paper-style, beside `paper` {model: text}."""
+    head = "| model | runs | epochs | test error (%), mean ± sample std | paper-style mean ± std |"
+    if paper is not None:
+        head += " paper (Table 1) |"
+    head += " parameters | s / epoch |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for row in rows:
+        pct = f"{row['test_error_pct_mean']:.2f}"
+        if row["test_error_pct_sample_std"] is not None:
+            pct += f" ± {row['test_error_pct_sample_std']:.2f}"
+        cells = [row["model"], str(row["runs"]), row["epochs"], pct, row["paper_style"]]
+        if paper is not None:
+            cells.append(paper.get(row["model"], "–"))
+        cells.append("–" if row["n_params"] is None else f"{row['n_params']:,}")
+        cells.append("–" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = ("Test error over the seeds of each model. Percent column: mean ± sample standard deviation "
+             "(ddof 1). Paper-style column: the mean in percent ± np.std (ddof 0) of the error as a "
+             "fraction, the way the paper's Table 1 prints it (e.g. 2.28 ± 0.0004).")
+    return "\n".join(lines) + "\n\n" + notes + "\n"
+
+
+def write_report(resultdir, runs, summaries, fingerprints, command, paper=None, title="learning curves"):
+    """Write every file of the module docstring into `resultdir`; returns {'table': markdown,
+    'plot': png path, 'rows': per-model rows}."""
+    rows = model_rows(runs, summaries)
+    run_rows = [dict(s, model=r.group, seed=r.seed, folder=os.path.relpath(r.folder, resultdir),
+                     fingerprint=fp["fingerprint"]) for r, s, fp in zip(runs, summaries, fingerprints)]
+    write_text(os.path.join(resultdir, "runs.csv"), _csv_text(RUN_FIELDS, run_rows))
+    write_text(os.path.join(resultdir, "results.csv"), _csv_text(MODEL_FIELDS, rows))
+    table = markdown_table(rows, paper)
+    write_text(os.path.join(resultdir, "results.md"), table)
+    write_text(os.path.join(resultdir, "sweep.json"),
+               json.dumps(dict(command=list(command), runs=fingerprints), indent=2, allow_nan=False) + "\n")
+    plot = plot_learning_curves(runs, os.path.join(resultdir, "learning_curves.png"), title)
+    return dict(table=table, plot=plot, rows=rows)
+
+
+def plot_learning_curves(runs, path, title):
+    """Validation (solid) and training (dashed) error per epoch of each model, mean over its runs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, model in enumerate(dict.fromkeys(r.group for r in runs)):
+        color = f"C{i}"
+        logs = [read_log(os.path.join(r.folder, LOG_FILE)) for r in runs if r.group == model]
+        n = min(len(log) for log in logs)
+        if n == 0:
+            continue
+        epochs = np.arange(1, n + 1)
+        train_err = np.mean([[e["train_error"] for e in log[:n]] for log in logs], axis=0)
+        val = np.array([[np.nan if e["val_error"] is None else e["val_error"] for e in log[:n]] for log in logs])
+        ok = ~np.isnan(val).any(axis=0)
+        ax.plot(epochs, 100 * train_err, "--", color=color, alpha=0.7, label=f"{model} train")
+        ax.plot(epochs[ok], 100 * val[:, ok].mean(axis=0), "-o" if ok.sum() < 20 else "-", color=color,
+                markersize=3, label=f"{model} test ({len(logs)} run{'s' if len(logs) > 1 else ''})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
