@@ -33,16 +33,19 @@ from chainer.utils import argument
 from gconv_experiments.training.config import ConfigError
 
 COMMUNICATORS = ("none", "naive", "flat", "non_cuda_aware", "pure_nccl")
+
 _active = None  # the Ranks of this process once start() made them
 
 
-def start(name, gpu=-1):
-    """Join the MPI job under communicator `name`; returns :class:`Ranks`, or None for 'none'.
+def start(args):
+    """Join the MPI job under ``args.communicator``; returns :class:`Ranks`, or None for 'none'.
 
-    Ranks other than 0 get stdout sent to os.devnull, and an uncaught exception on any rank
-    aborts the whole job (chainermn.global_except_hook) instead of leaving the others waiting.
+    Ranks other than 0 get ``args.quiet = True`` (no progress bars) and stdout sent to
+    os.devnull; an uncaught exception on any rank aborts the whole job
+    (chainermn.global_except_hook) instead of leaving the others waiting.
     """
     global _active
+    name, gpu = args.communicator, args.gpu
     if name in (None, "none"):
         return None
     if name not in COMMUNICATORS:
@@ -66,6 +69,7 @@ def start(name, gpu=-1):
     global_except_hook.add_hook()
     _active = Ranks(comm)
     if not _active.writes:
+        args.quiet = True
         sys.stdout = open(os.devnull, "w")
     return _active
 
@@ -86,6 +90,12 @@ class Ranks:
     def __init__(self, comm):
         self.comm = comm
         self.rank, self.size = comm.rank, comm.size
+
+    def __copy__(self):  # one handle per process: copies of a model share it
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     @property
     def writes(self):
@@ -108,19 +118,29 @@ class Ranks:
         factor = self.size * (part.stop - part.start) / n
         return loss if factor == 1 else loss * factor
 
-    def check_batches(self, n, batchsize, what):
-        """ConfigError unless every batch of `batchsize` out of n examples gives every rank at
-        least one example (every rank must take part in each step's collective operations)."""
-        sizes = {min(batchsize, n - i) for i in range(0, n, batchsize)}
-        if min(sizes) < self.size:
-            raise ConfigError(
-                f"{what}: {n} examples in batches of {batchsize} give a batch of {min(sizes)} "
-                f"example(s), fewer than the {self.size} processes; change --batchsize or --train_size")
+    def check_batches(self, n, **batchsizes):
+        """ConfigError unless every batch of each `flag=batchsize` out of n training examples
+        gives every rank at least one example (every rank takes part in each step's collective
+        operations)."""
+        for flag, batchsize in batchsizes.items():
+            smallest = min(batchsize, n % batchsize or batchsize)
+            if smallest < self.size:
+                raise ConfigError(
+                    f"--{flag} {batchsize}: {n} training examples give a batch of {smallest} "
+                    f"example(s), fewer than the {self.size} processes; change --{flag} or --train_size")
 
     def sum(self, *values):
         """The sums over all ranks of the float `values`, as a tuple of floats (float64)."""
         buf = np.array([float(v) for v in values], dtype=np.float64)
         return tuple(float(v) for v in self.allreduce(buf))
+
+    def sum_arrays(self, arrays):
+        """[element-wise sum over ranks of a] for the NumPy/CuPy arrays or numbers `arrays`
+        (one all-reduce), as float64 NumPy arrays of the same shapes."""
+        flat = [np.asarray(cuda.to_cpu(a), dtype=np.float64) for a in arrays]
+        sums = self.allreduce(np.concatenate([a.ravel() for a in flat])) if flat else []
+        bounds = np.cumsum([0] + [a.size for a in flat])
+        return [sums[b0:b1].reshape(a.shape) for a, b0, b1 in zip(flat, bounds[:-1], bounds[1:])]
 
     def allreduce(self, array):
         """Element-wise sum over ranks of a small array (NumPy or CuPy; summed in float64 on

@@ -72,9 +72,11 @@ def test_loss_weights_make_the_mean_over_ranks_the_batch_mean():
 
 def test_a_batch_that_leaves_a_rank_empty_is_refused():
     from gconv_experiments.training import ConfigError
-    _ranks(0, 2).check_batches(20, 9, "--batchsize")  # batches 9, 9, 2: fine
-    with pytest.raises(ConfigError, match="batch of 1 example.*fewer than the 2 processes"):
-        _ranks(0, 2).check_batches(19, 9, "--batchsize")
+    _ranks(0, 2).check_batches(20, batchsize=9, eval_batchsize=10)  # batches 9, 9, 2 and 10, 10
+    with pytest.raises(ConfigError, match="--batchsize 4: 2 training examples give a batch of 2"):
+        _ranks(0, 3).check_batches(2, batchsize=4)
+    with pytest.raises(ConfigError, match="--eval_batchsize 6: 19 .* batch of 1 example.*fewer than the 2"):
+        _ranks(0, 2).check_batches(19, batchsize=19, eval_batchsize=6)
 
 
 # --- batch normalisation synchronised over ranks --------------------------------------------------
@@ -87,7 +89,7 @@ def _bn_worker():
     import chainer.functions as F
     import chainer.links as L
     from gconv_experiments.training import distributed
-    ranks = distributed.start("naive")
+    ranks = distributed.start(types.SimpleNamespace(communicator="naive", gpu=-1, quiet=True))
     out = {}
     for shape in [(7, 3, 5, 5), (7, 2, 4, 3, 3)]:  # planar and G-feature maps (N, C, G, H, W)
         rs = np.random.RandomState(sum(shape))
