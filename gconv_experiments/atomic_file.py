@@ -37,3 +37,31 @@ def write_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+def temporaries_of(path):
+    """The temporary files atomic_path(path) may have left beside ``path`` when the process
+    was killed while writing (names '.<name>.XXXXXXXX<ext>')."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    prefix, suffix = "." + name + ".", os.path.splitext(name)[1]
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(os.path.join(directory, e) for e in entries
+                  if e.startswith(prefix) and e.endswith(suffix) and len(e) > len(prefix) + len(suffix))
+
+
+def remove_temporaries(path):
+    """Remove what temporaries_of(path) lists (call it only while no other process writes
+    ``path``); returns the removed paths."""
+    removed = []
+    for tmp in temporaries_of(path):
+        try:
+            os.remove(tmp)
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed

@@ -3,10 +3,15 @@
     cd gconv_experiments && python MNIST_ROT/train.py --modelfn=MNIST_ROT/models/P4CNN.py --datadir=DIR
     python -m gconv_experiments.MNIST_ROT.train --modelfn P4CNN --datadir DIR --epochs 100
 
-The data folder holds the npz files written by MNIST_ROT/mnist_rot.py. Defaults follow the
-paper: Adam with learning rate 1e-3, batch size 128, training on train_all.npz (12k images) and
-evaluating on test.npz (50k). All flags and the result files are described in
-gconv_experiments/training/ (`--help` lists them).
+The data folder holds the npz files written by MNIST_ROT/mnist_rot.py (default: $DATADIR when
+set, as the release read it, else MNIST_ROT/data). Defaults follow the released
+MNIST_ROT/train.py and experiment.py: Adam with alpha 1e-3, batch size 128, training on
+train_all.npz (12k images) and evaluating on test.npz (50k); inputs normalised by the scalar mean
+and std of all training pixels (--normalization train_scalar); before each evaluation the BN
+population statistics are re-estimated by one shuffled pass over the training set in training
+mode, with the training augmentation and dropout, every batch weighing the same (the release's
+"finetune" epoch: --bn_reestimation augmented --bn_averaging batch). All flags and the result
+files are described in gconv_experiments/training/ (`--help` lists them).
 """
 import os
 import sys
@@ -18,8 +23,10 @@ from gconv_experiments import training  # noqa: E402
 
 MODELS_PACKAGE = "gconv_experiments.MNIST_ROT.models"
 DEFAULTS = dict(
-    datadir=os.path.join("MNIST_ROT", "data"), modelfn="P4CNN", trainfn="train_all.npz",
-    valfn="test.npz", epochs=100, batchsize=128, opt="Adam", opt_kwargs="{'alpha': 0.001}",
+    datadir=os.environ.get("DATADIR") or os.path.join("MNIST_ROT", "data"), modelfn="P4CNN",
+    trainfn="train_all.npz", valfn="test.npz", epochs=100, batchsize=128, opt="Adam",
+    opt_kwargs="{'alpha': 0.001}", normalization="train_scalar", bn_reestimation="augmented",
+    bn_averaging="batch",
 )
 DESCRIPTION = "Train a Z2CNN / P4CNN / P4CNN_RP / P4MCNN on MNIST-rot."
 

@@ -90,13 +90,22 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def dumps(obj, **kwargs):
+    """Strict JSON text of obj (numpy scalars as numbers; NaN or Inf raise ValueError rather
+    than being written as the invalid tokens NaN/Infinity)."""
+    return json.dumps(obj, allow_nan=False, default=_json_default, **kwargs)
+
+
 def _resolve_resume(args, explicit):
-    """Fill args from the saved args.json of the run being resumed; check for conflicts."""
-    saved_path = os.path.join(args.resultdir, ARGS_FILE)
-    if not os.path.isfile(os.path.join(args.resultdir, SNAPSHOT_FILE)):
-        raise ConfigError(f"--resume: no {SNAPSHOT_FILE} in {args.resultdir} to resume from")
+    """Fill the flags not given on the command line from the args.json of the run being
+    resumed. The comparison of the settings given against the run's (run.json) is left to the
+    caller; for an older run without run.json, flags outside RESUMABLE_CHANGES must match."""
+    out = args.resultdir
+    saved_path = os.path.join(out, ARGS_FILE)
+    if not os.path.isdir(out):
+        raise ConfigError(f"--resume: --resultdir {out} is not an existing run folder; nothing to resume")
     if not os.path.isfile(saved_path):
-        raise ConfigError(f"--resume: {saved_path} is missing")
+        raise ConfigError(f"--resume: {out} holds no run ({ARGS_FILE} is missing); start it without --resume")
     try:
         with open(saved_path) as f:
             saved = json.load(f)
@@ -105,12 +114,13 @@ def _resolve_resume(args, explicit):
     except (OSError, ValueError) as e:
         raise ConfigError(f"--resume: cannot read {saved_path} ({e}); expected the JSON object of "
                           f"flags written by the run") from None
+    has_record = os.path.isfile(os.path.join(out, "run.json"))
     for key, value in saved.items():
-        if not hasattr(args, key) or key in ("resume", "quiet"):
+        if not hasattr(args, key) or key in ("resume", "quiet", "verbose"):
             continue
         if key not in explicit:
             setattr(args, key, value)
-        elif key not in RESUMABLE_CHANGES and getattr(args, key) != value:
+        elif not has_record and key not in RESUMABLE_CHANGES and getattr(args, key) != value:
             changeable = ", ".join("--" + k for k in sorted(RESUMABLE_CHANGES - {"resume", "quiet"}))
             raise ConfigError(f"--resume: --{key} {getattr(args, key)!r} differs from the run being "
                               f"resumed ({value!r} in {saved_path}); only {changeable} may change")

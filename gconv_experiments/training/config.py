@@ -19,13 +19,16 @@ BASE_DEFAULTS = dict(
     weight_decay=0.0, lr_decay_schedule="", lr_decay_factor=0.1, transformations="",
     val_freq=1, save_freq=1, gpu=-1, seed=0, train_size=None, val_size=None,
     resume=False, quiet=False, eval_batchsize=None, normalization="none", bn_reestimation="clean",
-    verbose=False,
+    verbose=False, bn_averaging="batch",
 )
+BN_AVERAGINGS = ("batch", "exact")
 NORMALIZATIONS = ("train_scalar", "none")
 BN_REESTIMATIONS = ("augmented", "clean", "none")
-# Flags that may take new values when a run is resumed; every other flag given on the command
-# line must match args.json. Flags not given are taken from args.json.
-RESUMABLE_CHANGES = {"epochs", "gpu", "val_freq", "save_freq", "datadir", "resultdir", "resume", "quiet"}
+# Flags that may take new values when a run written before run.json existed is resumed (newer
+# runs are compared through their run record, training.fingerprint). Flags not given are taken
+# from args.json.
+RESUMABLE_CHANGES = {"epochs", "gpu", "val_freq", "save_freq", "datadir", "resultdir", "resume", "quiet",
+                     "testfn", "verbose"}
 
 
 class ConfigError(ValueError):
@@ -58,11 +61,12 @@ def build_parser(defaults=None, prog=None, description=None):
     a("--weight_decay", type=float, help="L2 weight decay rate (0 = none)")
     a("--lr_decay_schedule", type=str, help="epochs after which the learning rate is multiplied "
                                             "by --lr_decay_factor, e.g. 100-200-300 ('' = none)")
-    a("--lr_decay_factor", type=float, help="learning-rate multiplier at each --lr_decay_schedule epoch")
+    a("--lr_decay_factor", type=float, help="learning-rate multiplier at each --lr_decay_schedule epoch "
+                                            "(0: no decay, the schedule is ignored)")
     a("--transformations", type=str, help="training augmentation, comma-separated: "
                                           + ", ".join(augmentation.TRANSFORMATIONS) + " ('' = none)")
     a("--val_freq", type=int, help="validate every this many epochs (and after the last)")
-    a("--save_freq", type=int, help="snapshot every this many epochs (and after the last)")
+    a("--save_freq", type=int, help="snapshot every this many epochs (and after the last; 0: only after the last)")
     a("--gpu", type=int, help="CUDA device id, -1 for the CPU")
     a("--seed", type=int, help="random seed (initialisation, shuffling, augmentation, dropout), 0..2**32-1")
     a("--train_size", type=int, help="use only the first N training examples")
@@ -80,6 +84,10 @@ def build_parser(defaults=None, prog=None, description=None):
       help="BN population statistics before each evaluation: augmented = one shuffled pass over "
            "the training set in training mode with the training augmentation and dropout; clean = "
            "one pass without augmentation, dropout off; none = keep the running averages")
+    a("--bn_averaging", type=str, choices=BN_AVERAGINGS,
+      help="how --bn_reestimation averages over its pass: batch = every batch weighs the same "
+           "(mean of per-batch means and unbiased variances: Chainer's finetune mode, as released); "
+           "exact = mean and variance over all examples of the pass")
     p.set_defaults(**d)
     return p
 
@@ -112,9 +120,11 @@ def parse_schedule(text):
 
 def check_args(args):
     """Validate parsed arguments; returns (opt_kwargs, net_kwargs, schedule). Raises ConfigError."""
-    for flag in ("epochs", "batchsize", "val_freq", "save_freq"):
+    for flag in ("epochs", "batchsize", "val_freq"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    if args.save_freq < 0:
+        raise ConfigError(f"--save_freq must be >= 0 (0: a snapshot only after the last epoch), got {args.save_freq}")
     for flag in ("train_size", "val_size", "eval_batchsize"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
@@ -124,11 +134,12 @@ def check_args(args):
         raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
     if args.weight_decay < 0:
         raise ConfigError(f"--weight_decay must be >= 0, got {args.weight_decay}")
-    if args.lr_decay_factor <= 0:
-        raise ConfigError(f"--lr_decay_factor must be > 0, got {args.lr_decay_factor}")
+    if not args.lr_decay_factor >= 0:
+        raise ConfigError(f"--lr_decay_factor must be >= 0 (0: no decay, as in the release), got {args.lr_decay_factor}")
     if not args.modelfn:
         raise ConfigError("--modelfn is required (a model name or a path to a model file)")
-    for flag, choices in (("normalization", NORMALIZATIONS), ("bn_reestimation", BN_REESTIMATIONS)):
+    for flag, choices in (("normalization", NORMALIZATIONS), ("bn_reestimation", BN_REESTIMATIONS),
+                          ("bn_averaging", BN_AVERAGINGS)):
         if getattr(args, flag) not in choices:
             raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {getattr(args, flag)!r}")
     if args.opt not in OPTIMIZERS:
@@ -137,8 +148,9 @@ def check_args(args):
         augmentation.parse_transformations(args.transformations)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"--transformations: {e}") from None
+    schedule = parse_schedule(args.lr_decay_schedule)
     return (_literal_dict(args.opt_kwargs, "--opt_kwargs"), _literal_dict(args.net_kwargs, "--net_kwargs"),
-            parse_schedule(args.lr_decay_schedule))
+            schedule if args.lr_decay_factor > 0 else [])
 
 
 def _explicit_flags(parser, argv):

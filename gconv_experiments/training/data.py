@@ -1,4 +1,5 @@
-"""Data files of a training run: reading an .npz data set and checking what it holds."""
+"""Data files of a training run: reading an .npz data set, checking what it holds (shapes,
+finite pixels, labels as stored), and the input normalisation of --normalization."""
 import os
 import zipfile
 
@@ -7,11 +8,57 @@ import numpy as np
 from gconv_experiments.training.config import ConfigError
 
 
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def _first_bad(mask):
+    """Index tuple of the first True entry of a boolean array."""
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def check_labels(path, labels, n_classes=None):
+    """Check labels as stored: a 1-D array of integers (integer dtype, or floats holding
+    whole numbers) with 0 <= y (< n_classes when given). Raises ConfigError naming `path`
+    and the first bad index; returns the labels as int32."""
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+        raise ConfigError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    upper = _INT32_MAX if n_classes is None else n_classes - 1
+    if np.issubdtype(labels.dtype, np.floating):
+        bad = ~np.isfinite(labels)
+        bad[~bad] = labels[~bad] != np.floor(labels[~bad])
+        if bad.any():
+            i = _first_bad(bad)[0]
+            raise ConfigError(f"{path}: labels must be whole numbers, found {labels[i]!r} at index {i}")
+    bad = (labels < 0) | (labels > upper)
+    if bad.any():
+        i = _first_bad(bad)[0]
+        expected = f"0 <= label < {n_classes}" if n_classes is not None else "labels >= 0 (and < 2**31)"
+        raise ConfigError(f"{path}: label {labels[i]!r} at index {i} is out of range (expected {expected})")
+    return labels.astype(np.int32)
+
+
+def check_data(path, data):
+    """Check pixels: a numeric (N, C, H, W) array whose float32 values are all finite (NaN,
+    Inf or a value beyond float32's range is refused, naming `path` and the first bad index).
+    Returns the data as float32."""
+    if data.ndim != 4 or not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)):
+        raise ConfigError(f"{path}: 'data' must be a numeric array of shape (N, C, H, W), "
+                          f"got {data.dtype} {data.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = data.astype(np.float32, copy=False)
+    finite = np.isfinite(x)
+    if not finite.all():
+        i = _first_bad(~finite)
+        raise ConfigError(f"{path}: non-finite pixel {data[i]!r} at index {i} (image {i[0]}); "
+                          f"every value must be a finite float32")
+    return x
+
+
 def load_npz_dataset(path):
-    """Read an .npz with 'data' (N, C, H, W) floats and 'labels' (N,) integers >= 0.
+    """Read an .npz with 'data' (N, C, H, W) numbers and 'labels' (N,) whole numbers >= 0.
 
     Returns (data as float32, labels as int32). Raises FileNotFoundError or ConfigError naming
-    the file and what was expected.
+    the file and what was expected (non-finite pixels and bad labels with their first index).
     """
     expected = "an .npz file with 'data' (N, C, H, W) float32 and 'labels' (N,) int32"
     if not os.path.isfile(path):
@@ -26,15 +73,32 @@ def load_npz_dataset(path):
         if isinstance(e, ConfigError):
             raise
         raise ConfigError(f"{path}: cannot read it as .npz ({e}); expected {expected}") from None
-    if data.ndim != 4 or not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)):
-        raise ConfigError(f"{path}: 'data' must be a numeric array of shape (N, C, H, W), "
-                          f"got {data.dtype} {data.shape}")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ConfigError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
     if len(labels) != len(data):
         raise ConfigError(f"{path}: {len(data)} images but {len(labels)} labels")
     if len(labels) == 0:
         raise ConfigError(f"{path}: the data set is empty")
-    if labels.min() < 0:
-        raise ConfigError(f"{path}: labels must be >= 0, found {labels.min()}")
-    return data.astype(np.float32, copy=False), labels.astype(np.int32)
+    labels = check_labels(path, labels)
+    return check_data(path, data), labels
+
+
+def normalization_constants(train_x, mode):
+    """(shift, scale) of --normalization `mode` from the training images (N, C, H, W):
+    'train_scalar' = the mean of all training pixels and the std (ddof 0) of the mean-removed
+    training pixels, both computed in float64; 'none' = (0, 1)."""
+    if mode == "none":
+        return 0.0, 1.0
+    if mode != "train_scalar":
+        raise ConfigError(f"--normalization must be train_scalar or none, got {mode!r}")
+    mean = float(np.mean(train_x, dtype=np.float64))
+    std = float(np.sqrt(np.mean(np.square(train_x.astype(np.float64) - mean))))
+    if not np.isfinite(std) or std == 0:
+        raise ConfigError(f"--normalization train_scalar: the training pixels have std {std}; "
+                          f"use --normalization none")
+    return mean, std
+
+
+def normalize(x, shift, scale):
+    """(x - shift) / scale as float32 (x itself when the constants are 0 and 1)."""
+    if shift == 0.0 and scale == 1.0:
+        return x
+    return ((x - np.float32(shift)) / np.float32(scale)).astype(np.float32, copy=False)

@@ -19,12 +19,29 @@ def seed_epoch(seed, epoch, device):
 
 
 def seed_validation(seed, epoch, device):
-    """Seed the global RNGs (dropout) for the BN re-estimation after `epoch`, so that the
-    validation result is a function of (weights, seed, epoch): re-evaluating a resumed, finished
-    run reproduces it exactly."""
+    """Seed the global RNGs (dropout) for the BN re-estimation after `epoch` and return the
+    numpy Generator of its shuffled order and augmentation, so that the validation result is a
+    function of (weights, seed, epoch): re-evaluating a resumed, finished run reproduces it."""
     np.random.seed([seed, epoch, 1])
     if device.xp is not np:
         device.xp.random.seed((seed * 1000003 + epoch) * 2 + 1)
+    return np.random.default_rng([seed, epoch, 1])
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss that is NaN or infinite: training stops at once (the weights are no longer usable).
+    `iteration` (1-based, within the pass) and `value` say where."""
+
+    def __init__(self, what, iteration, value):
+        super().__init__(f"{what}: the loss is {value} at iteration {iteration}")
+        self.what, self.iteration, self.value = what, iteration, value
+
+
+def _check_finite(loss, what, iteration):
+    value = float(loss.array)
+    if not np.isfinite(value):
+        raise TrainingDiverged(what, iteration, value)
+    return value
 
 
 class _CurrentStderr:
@@ -72,35 +89,95 @@ def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True):
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
         for i, j in _batches(len(x), batchsize):
             loss, acc = model(device.send(x[i:j]), device.send(y[i:j]))
-            total_loss += loss.array * (j - i)
-            total_acc += acc.array * (j - i)
+            total_loss += _check_finite(loss, label, i // batchsize + 1) * (j - i)
+            total_acc += float(acc.array) * (j - i)
             bar.update(j)
     bar.finish()
-    return float(total_loss) / len(x), 1.0 - float(total_acc) / len(x)
+    return total_loss / len(x), 1.0 - total_acc / len(x)
 
 
-def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", quiet=True):
-    """Replace each BatchNormalization's running mean/variance by their average over (x, y).
+class _BatchNormPass(chainer.LinkHook):
+    """Link hook of a BN re-estimation pass: with `force_train`, every BatchNormalization runs in
+    training mode (batch statistics, running averages updated) while the rest of the model stays
+    as configured (dropout off under train=False); with `exact`, it also sums every BN input per
+    channel in float64 so that the pass's exact mean and variance can be set afterwards."""
+    name = "bn_reestimation"
 
-    The model runs in training mode without backprop; before batch k of size n_k, after `seen`
-    examples, every BN's decay is set to seen / (seen + n_k), so its running statistics become
-    the size-weighted mean of the per-batch statistics. Decays are restored afterwards.
+    def __init__(self, force_train, exact):
+        self.force_train, self.exact = force_train, exact
+        self.sums = {}  # id(link) -> [link, count per channel, sum, sum of squares]
+        self._train = []
+
+    def forward_preprocess(self, args):
+        link = args.link
+        if not isinstance(link, L.BatchNormalization):
+            return
+        if self.force_train:
+            self._train.append(chainer.config.train)
+            chainer.config.train = True
+        if self.exact:
+            x = args.args[0]
+            x = x.array if isinstance(x, chainer.Variable) else x
+            x64 = x.astype(np.float64)
+            entry = self.sums.setdefault(id(link), [link, 0, 0.0, 0.0])
+            entry[1] += x.size // int(np.prod([d for i, d in enumerate(x.shape) if i not in link.axis]))
+            entry[2] = entry[2] + x64.sum(axis=link.axis)
+            entry[3] = entry[3] + (x64 * x64).sum(axis=link.axis)
+
+    def forward_postprocess(self, args):
+        if self.force_train and isinstance(args.link, L.BatchNormalization):
+            chainer.config.train = self._train.pop()
+
+    def set_exact_statistics(self):
+        """avg_mean = mean of all inputs of the pass, avg_var = their variance with the
+        unbiased factor M / (M - 1) (as Chainer's running variance)."""
+        for link, m, s1, s2 in self.sums.values():
+            mean = s1 / m
+            var = (s2 / m - mean * mean) * (m / max(m - 1.0, 1.0))
+            link.avg_mean[...] = mean.astype(link.avg_mean.dtype)
+            link.avg_var[...] = link.xp.maximum(var, 0).astype(link.avg_var.dtype)
+
+
+def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", quiet=True, *,
+                         mode="clean", averaging="batch", transformations="", rng=None):
+    """Replace each BatchNormalization's population mean/variance by statistics of one pass
+    over (x, y) (no backprop; weights unchanged); the BN layers normalise by batch statistics
+    during the pass, as in training. Decays are restored afterwards.
+
+    mode: 'augmented' = training mode for the whole model (dropout as in training) and the
+        `transformations` applied to each batch (the release's MNIST "finetune" epoch);
+        'clean' = BN in training mode, everything else in test mode (no dropout), no
+        augmentation (the release's CIFAR finetune epoch); 'none' = do nothing.
+    averaging: 'batch' = every batch weighs the same: mean of the per-batch means and of the
+        per-batch unbiased variances (Chainer's finetune mode, as the release); 'exact' = the
+        mean and (unbiased) variance over all inputs of the pass.
+    rng: numpy Generator of the pass's order and augmentation (None: data order, no shuffling).
     A progress bar labelled `label` is shown unless quiet.
     """
+    if mode == "none":
+        return
+    if mode not in ("augmented", "clean") or averaging not in ("batch", "exact"):
+        raise ValueError(f"reestimate_batchnorm: unknown mode {mode!r} or averaging {averaging!r}")
     bns = [link for link in model.links() if isinstance(link, L.BatchNormalization)]
     if not bns:
         return
     decays = [bn.decay for bn in bns]
+    order = np.arange(len(x)) if rng is None else rng.permutation(len(x))
+    hook = _BatchNormPass(force_train=mode == "clean", exact=averaging == "exact")
     bar = _bar(len(x), label, quiet)
     try:
-        with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
-            seen = 0
-            for i, j in _batches(len(x), batchsize):
+        with chainer.using_config("train", mode == "augmented"), \
+                chainer.using_config("enable_backprop", False), hook:
+            for k, (i, j) in enumerate(_batches(len(x), batchsize), 1):
                 for bn in bns:
-                    bn.decay = seen / (seen + (j - i))
-                model(device.send(x[i:j]), device.send(y[i:j]))
-                seen += j - i
+                    bn.decay = 1.0 - 1.0 / k
+                xb = x[order[i:j]]
+                if mode == "augmented":
+                    xb = augmentation.apply_transformations(xb, transformations, rng)
+                model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(y[order[i:j]]))
                 bar.update(j)
+        if averaging == "exact":
+            hook.set_exact_statistics()
     finally:
         for bn, decay in zip(bns, decays):
             bn.decay = decay
@@ -108,7 +185,9 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
 
 
 def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet):
-    """One pass over (x, y) in a random order; returns (mean train loss, train error)."""
+    """One pass over (x, y) in a random order; returns (mean train loss, train error).
+    Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,
+    before that step's update."""
     n = len(x)
     order = rng.permutation(n)
     total_loss, total_acc = 0.0, 0.0
@@ -118,11 +197,12 @@ def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device,
             idx = order[i:j]
             xb = augmentation.apply_transformations(x[idx], transformations, rng)
             loss, acc = model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(y[idx]))
+            value = _check_finite(loss, label, i // batchsize + 1)  # before the update: weights stay finite
             model.cleargrads()
             loss.backward()
             optimizer.update()
-            total_loss += loss.array * (j - i)
-            total_acc += acc.array * (j - i)
+            total_loss += value * (j - i)
+            total_acc += float(acc.array) * (j - i)
             bar.update(j)
     bar.finish()
-    return float(total_loss) / n, 1.0 - float(total_acc) / n
+    return total_loss / n, 1.0 - total_acc / n

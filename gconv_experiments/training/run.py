@@ -1,6 +1,5 @@
 """A whole training run: :func:`main` (parse, check, train, write the run folder) and
 :func:`cli` (the same with bad input reported as one line and an exit status)."""
-import json
 import os
 import sys
 import time
@@ -13,14 +12,17 @@ from groupy import fast_cpu
 
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.training.checkpoint import (
-    ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, _json_default, _resolve_resume,
-    load_snapshot, read_log, save_snapshot)
+    LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, _resolve_resume, dumps, load_snapshot, read_log,
+    save_snapshot)
 from gconv_experiments.training.config import (
     ConfigError, _explicit_flags, build_parser, check_args, get_device, make_optimizer)
 from gconv_experiments.training.data import load_npz_dataset
-from gconv_experiments.training.fingerprint import build_record
+from gconv_experiments.training.fingerprint import build_record, differences
 from gconv_experiments.training.loop import (
-    evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
+    TrainingDiverged, evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
+from gconv_experiments.training.prepare import (
+    check_resultdir, data_records, load_splits, normalize_splits, probe_model, remove_leftovers,
+    saved_record, write_run_files)
 from gconv_experiments.training.models import build_model, count_parameters, load_model_class
 
 
@@ -53,108 +55,122 @@ def resolve_run(argv, *, defaults=None, models_package=None):
 def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_dataset,
          prog=None, description=None):
     """Parse `argv` (default sys.argv[1:]), train, write the result directory; returns the summary."""
-    parser = build_parser(defaults, prog=prog, description=description)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    if args.resultdir is None:
-        if not args.modelfn:
-            raise ConfigError("--modelfn is required (a model name or a path to a model file)")
-        stem = os.path.splitext(os.path.basename(args.modelfn))[0]
-        args.resultdir = os.path.join("results", f"{stem}_seed{args.seed}")
-    if args.resume:
-        _resolve_resume(args, _explicit_flags(parser, argv))
+    args, _ = resolve_args(argv, defaults=defaults, prog=prog, description=description)
     opt_kwargs, net_kwargs, schedule = check_args(args)
     out = args.resultdir
+    check_resultdir(out, args.resume)
     snapshot_path, log_path = os.path.join(out, SNAPSHOT_FILE), os.path.join(out, LOG_FILE)
-    if not args.resume and any(os.path.exists(os.path.join(out, f)) for f in (SNAPSHOT_FILE, SUMMARY_FILE, LOG_FILE)):
-        raise ConfigError(f"--resultdir {out} already holds a run; pass --resume to continue it "
-                          f"or choose another --resultdir")
 
-    cls = load_model_class(args.modelfn, models_package)
+    cls = load_model_class(args.modelfn, models_package, verbose=args.verbose)
     device = get_device(args.gpu)
     if device.xp is np:
         fast_cpu.keep_freed_memory()  # reuse freed pages between steps (see groupy's fast_cpu)
-
-    def read(fn, size):
-        x, y = load_data(os.path.join(args.datadir, fn))
-        return (x[:size], y[:size]) if size else (x, y)
-
     np.random.seed(args.seed)
     if device.xp is not np:
         device.xp.random.seed(args.seed)
     model = build_model(cls, net_kwargs)  # before the (possibly slow) data loading: fail fast
 
-    train_x, train_y = read(args.trainfn, args.train_size)
-    val_x, val_y = read(args.valfn, args.val_size)
-    test_path = os.path.join(args.datadir, args.testfn or args.valfn)
-    _probe(model, train_x, train_y, val_x, val_y, args)
+    splits = load_splits(args, load_data)
+    probe_model(model, splits, args, net_kwargs)
+    record = build_record(args, models_package, cls, data=data_records(args, splits))
+    if args.resume:
+        saved = saved_record(out)
+        diffs = differences(saved, record) if saved is not None else []
+        if diffs:
+            raise ConfigError(f"--resume: {out} was trained with other settings: {'; '.join(diffs)}. "
+                              f"Give the run's settings, or start a new run in another --resultdir")
+    splits, _ = normalize_splits(splits, args.normalization)
+    (train_x, train_y), (val_x, val_y) = splits["trainfn"], splits["valfn"]
     optimizer, lr_attr = make_optimizer(args.opt, opt_kwargs)
     base_lr = getattr(optimizer, lr_attr)
     optimizer.setup(model)
     if args.weight_decay > 0:
         optimizer.add_hook(optimizer_hooks.WeightDecay(args.weight_decay))
 
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--resultdir {out}: cannot create the folder ({e.strerror})") from None
+    remove_leftovers(out)
     start_epoch, log = 0, []
-    if args.resume:
+    if args.resume and os.path.isfile(snapshot_path):
         start_epoch = load_snapshot(snapshot_path, model, optimizer)
         if start_epoch > args.epochs:
             raise ConfigError(f"--resume: the snapshot in {out} is at epoch {start_epoch}, beyond --epochs {args.epochs}")
         log = [entry for entry in read_log(log_path, drop_partial_last=True) if entry["epoch"] <= start_epoch]
-        write_text(log_path, "".join(json.dumps(e) + "\n" for e in log))
-    else:
-        os.makedirs(out, exist_ok=True)
-    saved_args = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet")}
-    write_text(os.path.join(out, ARGS_FILE), json.dumps(saved_args, indent=2) + "\n")
+    if args.resume or os.path.exists(log_path):
+        write_text(log_path, "".join(dumps(e) + "\n" for e in log))
+    write_run_files(out, args, record)
     model.to_device(device)
     n_params = count_parameters(model)
     name = cls.__name__
+    resumed = ("resuming after epoch %d; " % start_epoch if start_epoch else
+               "no snapshot yet, starting from epoch 0; " if args.resume else "")
     print(f"{name}: {n_params:,} parameters; {len(train_x)} training / {len(val_x)} validation examples; "
-          f"{'resuming after epoch %d; ' % start_epoch if args.resume else ''}results in {out}", flush=True)
+          f"{resumed}results in {out}", flush=True)
+    eval_batchsize = args.eval_batchsize or args.batchsize
 
     def validate(epoch):
-        seed_validation(args.seed, epoch, device)
-        reestimate_batchnorm(model, train_x, train_y, args.batchsize, device,
-                             f"{name} epoch {epoch} BN statistics", args.quiet)
-        return evaluate(model, val_x, val_y, args.batchsize, device,
+        rng = seed_validation(args.seed, epoch, device)
+        reestimate_batchnorm(model, train_x, train_y, eval_batchsize, device,
+                             f"{name} epoch {epoch} BN statistics", args.quiet, mode=args.bn_reestimation,
+                             averaging=args.bn_averaging, transformations=args.transformations, rng=rng)
+        return evaluate(model, val_x, val_y, eval_batchsize, device,
                         f"{name} epoch {epoch} validation", args.quiet)
+
+    last_saved = [start_epoch if os.path.isfile(snapshot_path) else None]
+
+    def diverged(e, epoch):
+        kept = (f"the last good snapshot, {snapshot_path} (epoch {last_saved[0]}), is kept"
+                if last_saved[0] is not None else "no snapshot was written yet")
+        return TrainingStopped(f"epoch {epoch}, iteration {e.iteration}: the loss is {e.value} ({e.what}); "
+                               f"training stopped ({kept}). A smaller learning rate (--opt_kwargs) may help")
 
     elapsed = log[-1]["elapsed"] if log else 0.0
     val_loss = val_error = None
     for epoch in range(start_epoch + 1, args.epochs + 1):
         t0 = time.perf_counter()
-        lr = base_lr * args.lr_decay_factor ** sum(epoch > e for e in schedule)
+        lr = base_lr * (args.lr_decay_factor ** sum(epoch > e for e in schedule) if schedule else 1.0)
         setattr(optimizer, lr_attr, lr)
         rng = seed_epoch(args.seed, epoch, device)
-        train_loss, train_error = train_epoch(
-            model, optimizer, train_x, train_y, args.batchsize, args.transformations, rng, device,
-            f"{name} epoch {epoch}/{args.epochs}", args.quiet)
-        train_seconds = time.perf_counter() - t0
-        val_loss = val_error = None
-        if epoch % args.val_freq == 0 or epoch == args.epochs:
-            val_loss, val_error = validate(epoch)
+        try:
+            train_loss, train_error = train_epoch(
+                model, optimizer, train_x, train_y, args.batchsize, args.transformations, rng, device,
+                f"{name} epoch {epoch}/{args.epochs}", args.quiet)
+            train_seconds = time.perf_counter() - t0
+            val_loss = val_error = None
+            if epoch % args.val_freq == 0 or epoch == args.epochs:
+                val_loss, val_error = validate(epoch)
+        except TrainingDiverged as e:
+            raise diverged(e, epoch) from None
         seconds = time.perf_counter() - t0
         elapsed += seconds
         entry = dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
                      val_error=val_error, lr=lr, seconds=seconds, train_seconds=train_seconds, elapsed=elapsed)
         log.append(entry)
         with open(log_path, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write(dumps(entry) + "\n")
             f.flush()
             os.fsync(f.fileno())
         val_text = "" if val_error is None else f", val loss {val_loss:.4f} error {100 * val_error:.2f}%"
         print(f"epoch {epoch}: train loss {train_loss:.4f} error {100 * train_error:.2f}%{val_text} "
               f"({seconds:.1f} s)", flush=True)
-        if epoch % args.save_freq == 0 or epoch == args.epochs:
+        if (args.save_freq and epoch % args.save_freq == 0) or epoch == args.epochs:
             save_snapshot(snapshot_path, model, optimizer, epoch)
+            last_saved[0] = epoch
 
-    if val_error is None:  # nothing left to train (resumed at the last epoch): evaluate again
-        val_loss, val_error = validate(args.epochs)
-    if args.testfn:
-        test_x, test_y = read(args.testfn, args.val_size)
-        test_loss, test_error = evaluate(model, test_x, test_y, args.batchsize, device,
-                                         f"{name} test", args.quiet)
-    else:
-        test_loss, test_error = val_loss, val_error
+    try:
+        if val_error is None:  # nothing left to train (resumed at the last epoch): evaluate again
+            val_loss, val_error = validate(args.epochs)
+        if args.testfn:
+            test_x, test_y = splits["testfn"]
+            test_loss, test_error = evaluate(model, test_x, test_y, eval_batchsize, device,
+                                             f"{name} test", args.quiet)
+        else:
+            test_loss, test_error = val_loss, val_error
+    except TrainingDiverged as e:
+        raise diverged(e, args.epochs) from None
+    test_path = os.path.join(args.datadir, args.testfn or args.valfn)
     last = log[-1] if log else {}
     summary = dict(
         model=name, modelfn=args.modelfn, seed=args.seed, epochs=args.epochs, n_params=n_params,
@@ -163,39 +179,30 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         test_file=test_path, test_loss=test_loss, test_error=test_error,
         seconds_total=elapsed,
         seconds_per_epoch=float(np.mean([e["train_seconds"] for e in log])) if log else None,
-        device=str(device), resultdir=out,
+        device=str(device), resultdir=out, fingerprint=record["fingerprint"],
     )
-    write_text(os.path.join(out, SUMMARY_FILE), json.dumps(summary, indent=2, default=_json_default) + "\n")
+    write_text(os.path.join(out, SUMMARY_FILE), dumps(summary, indent=2) + "\n")
     print(f"{name} test error: {100 * test_error:.2f}% on {test_path} after {args.epochs} epochs "
           f"(summary in {os.path.join(out, SUMMARY_FILE)})", flush=True)
     return summary
 
 
-def _probe(model, train_x, train_y, val_x, val_y, args):
-    """Run one example through the model (test mode, no state change) to check data/model fit."""
-    if train_x.shape[1:] != val_x.shape[1:]:
-        raise ConfigError(f"--trainfn images have shape {train_x.shape[1:]} but --valfn images {val_x.shape[1:]}")
-    try:
-        with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-            scores = model.logits(train_x[:1])
-    except Exception as e:
-        raise ConfigError(f"model {type(model).__name__} cannot process images of shape {train_x.shape[1:]} "
-                          f"from {os.path.join(args.datadir, args.trainfn)}: {type(e).__name__}: {e}") from None
-    n_classes = scores.shape[1]
-    for fn, y in ((args.trainfn, train_y), (args.valfn, val_y)):
-        if y.max() >= n_classes:
-            raise ConfigError(f"{os.path.join(args.datadir, fn)}: label {y.max()} out of range "
-                              f"for {type(model).__name__}'s {n_classes} classes")
+class TrainingStopped(RuntimeError):
+    """Training stopped because the loss became NaN or infinite (exit status 3)."""
 
 
 def cli(argv=None, **kwargs):
-    """Command-line entry: run main(); report bad input as `prog: error: message`, exit status 2."""
+    """Command-line entry: run main(); report bad input as `prog: error: message`, exit status 2;
+    a diverged run (non-finite loss) exits with status 3."""
     prog = kwargs.get("prog") or os.path.basename(sys.argv[0])
     try:
         main(argv, **kwargs)
     except (ConfigError, FileNotFoundError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; continue with --resume", file=sys.stderr)
         return 130

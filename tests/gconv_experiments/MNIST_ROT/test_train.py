@@ -55,7 +55,8 @@ def test_two_epochs_write_log_snapshot_summary(datadir, tmp_path, capsys):
     summary = train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "2",
                                   "--transformations", "rotation", "--lr_decay_schedule", "1",
                                   "--weight_decay", "1e-4"])
-    assert sorted(os.listdir(out)) == ["args.json", "log.jsonl", "snapshot.h5", "summary.json"]
+    assert sorted(os.listdir(out)) == ["Z2CNN.py", "args.json", "log.jsonl", "run.json", "snapshot.h5",
+                                       "summary.json"]
     log = read_log(out)
     assert [e["epoch"] for e in log] == [1, 2]
     assert [e["lr"] for e in log] == pytest.approx([1e-3, 1e-4])
@@ -152,9 +153,10 @@ def test_module_invocation_reports_bad_flag(tmp_path):
     (["--transformations", "spin"], "unknown transformation"),
     (["--modelfn", "nowhere/Model.py"], "no such model file"),
     (["--trainfn", "absent.npz"], "absent.npz not found"),
-    (["--trainfn", "bad_labels.npz"], "bad_labels.npz: label 10 out of range for Z2CNN's 10 classes"),
+    (["--trainfn", "bad_labels.npz"], "--trainfn .*bad_labels.npz \\(Z2CNN has 10 classes\\): label 10 at index 2 "
+                                      "is out of range \\(expected 0 <= label < 10\\)"),
     (["--trainfn", "small_images.npz", "--valfn", "small_images.npz"], "cannot process images of shape \\(1, 12, 12\\)"),
-    (["--resume"], "no snapshot.h5 in"),
+    (["--resume"], "--resume: --resultdir .*out is not an existing run folder"),
     (["--opt_kwargs", "{'lr': 'x'}"], "--opt_kwargs: Adam's 'alpha' must be a finite number, got 'x'"),
     (["--opt", "MomentumSGD", "--opt_kwargs", "{'lr': -1}"], "MomentumSGD's 'lr' must be a positive number"),
     (["--opt", "RMSprop", "--opt_kwargs", "{'eps_inside_sqrt': 1}"], "'eps_inside_sqrt' must be True or False"),
@@ -187,7 +189,7 @@ def test_existing_run_and_changed_flags_on_resume(datadir, tmp_path):
     train.main(base)
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
         train.main(base)
-    with pytest.raises(ConfigError, match="--batchsize 32 differs from the run being resumed"):
+    with pytest.raises(ConfigError, match="was trained with other settings: --batchsize: 16 -> 32"):
         train.main(["--resultdir", out, "--resume", "--batchsize", "32"])
 
 
@@ -241,7 +243,7 @@ def test_crash_mid_run_keeps_log_and_snapshot_then_resume_matches(datadir, tmp_p
     monkeypatch.setenv("CRASHY_STEP", "6")  # each run loads the model file afresh: steps start at 0
     with pytest.raises(RuntimeError, match="simulated crash"):
         train.main(common + ["--resultdir", crashed])
-    assert sorted(os.listdir(crashed)) == ["args.json", "log.jsonl", "snapshot.h5"]
+    assert sorted(os.listdir(crashed)) == ["Crashy.py", "args.json", "log.jsonl", "run.json", "snapshot.h5"]
     assert [e["epoch"] for e in read_log(crashed)] == [1]
     with h5py.File(os.path.join(crashed, "snapshot.h5"), "r") as f:
         assert f.attrs["epoch"] == 1

@@ -71,9 +71,9 @@ def test_load_npz_dataset(tmp_path):
     ("corrupt", "cannot read it as .npz"),
     ("nolabels", "missing key"),
     ("3d", "shape \\(N, C, H, W\\)"),
-    ("floatlabels", "1-D integer"),
+    ("floatlabels", "whole numbers, found 0.5 at index 0"),
     ("count", "8 images but 5 labels"),
-    ("negative", "labels must be >= 0"),
+    ("negative", "label -1 at index 0 is out of range"),
 ])
 def test_load_npz_dataset_bad_files(tmp_path, kind, message):
     path = tmp_path / "bad.npz"
@@ -84,7 +84,7 @@ def test_load_npz_dataset_bad_files(tmp_path, kind, message):
     elif kind == "3d":
         np.savez(path, data=np.zeros((2, 4, 4), np.float32), labels=np.zeros(2, np.int32))
     elif kind == "floatlabels":
-        _write_npz(path, labels=np.zeros(8, np.float32))
+        _write_npz(path, labels=np.full(8, 0.5, np.float32))
     elif kind == "count":
         _write_npz(path, labels=np.zeros(5, np.int32))
     elif kind == "negative":
