@@ -179,3 +179,16 @@ def test_evaluation_at_group_elements():
         f(p4_array.P4Array([0, 2, 0]))
     with pytest.raises(TypeError, match="GArray"):
         f(np.zeros(3, dtype=int))
+
+
+def test_call_returns_a_function_on_the_sample_points_as_the_original():
+    """The original's f(g) returned a copy of f holding the sampled values in ``.v``."""
+    from groupy.gfunc.gfuncarray import GFuncArray
+    v = np.random.default_rng(3).standard_normal((2, 4, 3, 3))
+    f = P4FuncArray(v)
+    g = p4_array.P4Array([[1, 0, 1], [3, -1, 0]])
+    fg = f(g)
+    assert isinstance(fg, GFuncArray) and fg.i2g is g and fg.shape == (2,)
+    # (r, u, v) sits at index (r, u + 1, v + 1) of the centred 3 x 3 grid
+    np.testing.assert_array_equal(fg.v, v[:, [1, 3], [1, 0], [2, 1]])
+    np.testing.assert_array_equal(np.asarray(fg), fg.v)

@@ -202,3 +202,22 @@ def test_gpu_index_table_as_in_the_original():
     w = _w_for(inds, seed=12)
     tw = TransformGFilter(cupy.asarray(inds)).apply((cupy.asarray(w),))[0]
     np.testing.assert_array_equal(cupy.asnumpy(tw.array), transform_filter(w, inds).array)
+
+
+@pytest.mark.parametrize('table', ['c4_z2_k5', 'c4_p4_k3', 'd4_z2_k5', 'd4_p4m_k3'])
+def test_original_call_style(table):
+    """``TransformGFilter(inds)(W)`` as the original's layers and test called it: a Variable,
+    whose creator's ``forward`` recomputes it and whose gradient is the scatter-add."""
+    inds = TABLES[table]()
+    w = chainer.Variable(_w_for(inds, seed=12))
+    transform = TransformGFilter(inds)
+    tw = transform(w)
+    assert isinstance(tw, chainer.Variable) and tw.creator is transform
+    np.testing.assert_array_equal(tw.array, reference_forward(w.array, inds))
+    np.testing.assert_array_equal(tw.creator.forward((w.array,))[0], tw.array)
+    for j, name in enumerate('TUV'):  # the original kept the three coordinate tables
+        np.testing.assert_array_equal(getattr(transform, name), inds[..., j])
+    gy = np.random.RandomState(13).standard_normal(tw.shape)
+    tw.grad = gy
+    tw.backward()
+    np.testing.assert_allclose(w.grad, reference_adjoint(gy, inds), rtol=1e-13, atol=1e-13)
