@@ -70,4 +70,3 @@ setup(
         "dev": ["pytest", "pytest-xdist"],
     },
 )
-)

@@ -13,15 +13,12 @@ imported, whichever of chainer or groupy a program imports first, so two entry p
 
 * ``import groupy`` installs :class:`ChainerImportHook`;
 * the file ``groupy-chainer-compat.pth``, installed into site-packages with the package (the
-  same mechanism as setuptools' ``distutils-precedence.pth``), installs the same hook at
-  interpreter start-up. Installing the hook imports only this module (no numpy, no chainer);
-  the patches run once, when ``chainer`` is first imported. ``GROUPY_CHAINER_COMPAT=0`` in the
-  environment turns the start-up hook off.
+  same mechanism as setuptools' ``distutils-precedence.pth``), imports ``groupy`` at
+  interpreter start-up, which installs the hook. That imports only ``groupy/__init__.py`` and
+  this module (no numpy, no chainer); the patches run once, when ``chainer`` is first imported.
+  ``GROUPY_CHAINER_COMPAT=0`` in the environment turns the start-up import off.
 """
-import os
 import sys
-
-ENV_SWITCH = "GROUPY_CHAINER_COMPAT"
 
 
 def apply():
@@ -59,9 +56,3 @@ def install_import_hook():
 def uninstall_import_hook():
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, ChainerImportHook)]
 
-
-def startup():
-    """Entry point of ``groupy-chainer-compat.pth``: installs the hook unless
-    ``GROUPY_CHAINER_COMPAT=0``."""
-    if os.environ.get(ENV_SWITCH, "1") != "0":
-        install_import_hook()
