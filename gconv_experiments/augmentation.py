@@ -1,30 +1,43 @@
-"""Batch data augmentation for image arrays of shape (N, C, H, W) (numpy in, numpy out).
+"""Batch data augmentation for image arrays of shape (N, C, H, W) (numpy in, numpy out), with
+the transformations of the release (gconv_experiments/augmentation.py of
+tscohen/gconv_experiments ca88c58) under the names its train.py scripts used.
 
 Every random transformation takes an explicit ``numpy.random.Generator`` so that a training
 loop can checkpoint and restore its state; nothing here touches numpy's global RNG.
 
 Geometry convention: row 0 is the top of the displayed image and column 0 its left edge.
 A positive angle rotates the picture counter-clockwise as displayed, about the image centre
-((H - 1) / 2, (W - 1) / 2); ``rotate(x, k * pi / 2)`` equals ``np.rot90(x, k, axes=(2, 3))``
-on square images (and ``scipy.ndimage.rotate(img, degrees, reshape=False)`` in general).
+((H - 1) / 2, (W - 1) / 2), as ``skimage.transform.rotate`` does; ``rotate(x, k * pi / 2)``
+equals ``np.rot90(x, k, axes=(2, 3))`` on square images.
 
-Names accepted by ``--transformations`` (comma-separated, applied left to right):
+Names accepted by ``--transformations`` (comma-separated, applied left to right); see
+``DESCRIPTIONS`` and gconv_experiments/FIDELITY.md:
 
-  rotation     rotate each image by an angle uniform in [0, 2 pi), bilinear, zero fill
-  rot90        rotate each image by a random multiple of 90 degrees (exact; square images)
-  hflip        mirror each image left-right with probability 1/2
-  dihedral     apply one of the 8 elements of D4 (4 rotations x optional mirror) per image
-  translation  shift each image by integers (dy, dx) uniform in [-4, 4], zero padding
+  rotation            AS RELEASED: an angle r uniform in [-pi, pi] is passed to
+                      skimage.transform.rotate, whose angle is in degrees, so each image is
+                      rotated by at most +-3.14 degrees (bilinear, zero fill)
+  uniform_rotation    a true uniform rotation, angle in [0, 2 pi) (bilinear, zero fill)
+  translate           shift by (dy, dx), each uniform in [-2, 2] pixels (continuous), cubic
+                      spline interpolation, reflected borders (scipy.ndimage.shift)
+  hflip               mirror left-right with probability 1/2
+  flip                identity, up-down or left-right mirror, 1/3 each
+  dihedral            one of the 8 elements of D4, uniformly
+  translate_hflip     hflip, then translate (the CIFAR10+ augmentation)
+  translate_dihedral  dihedral, then translate
+  rot90               a random multiple of 90 degrees (not in the release)
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 # Interpolation is done in chunks of at most this many output pixels (bounds temporary memory).
 _CHUNK_PIXELS = 1 << 22
 # Source coordinates this close to an integer are snapped to it, so that rotations by
 # multiples of 90 degrees copy pixels exactly instead of picking up 1e-16 interpolation noise.
 _SNAP = 1e-9
+#: the release's translate: shifts uniform in [-MAX_SHIFT, MAX_SHIFT] ((rand - 0.5) * 4)
+MAX_SHIFT = 2.0
 
 
 def _check_batch(x, name="x"):
@@ -64,10 +77,11 @@ def _sample(x, rows, cols, order):
 
 def rotate(x, angles, order=1):
     """Rotate each image of x (N, C, H, W) by its own angle (radians, counter-clockwise as
-    displayed) about the image centre; bilinear (order=1) or nearest (order=0), zero fill.
+    displayed) about the image centre; bilinear (order=1) or nearest (order=0), zero fill --
+    the interpolation of ``skimage.transform.rotate(img, degrees)`` with its defaults
+    (order 1, mode 'constant', cval 0), vectorised over the batch.
 
     angles: scalar or shape (N,). Returns an array of x's shape and (floating) dtype.
-    Vectorised over the batch (no Python loop over images).
     """
     x = _check_batch(x)
     if not np.issubdtype(x.dtype, np.floating):
@@ -100,11 +114,44 @@ def rotate(x, angles, order=1):
     return out
 
 
-def random_rotation(x, rng):
-    """Rotate each image by an angle uniform in [0, 2 pi) (bilinear, zero fill)."""
+def release_rotation(x, rng):
+    """The release's ``rotation`` (rotate_transform_batch with rotation=2 pi): r uniform in
+    [-pi, pi] given to skimage.transform.rotate as DEGREES, i.e. a rotation by r degrees
+    (at most +-3.14 degrees), bilinear, zero fill. (The release rotated channel 0 only and
+    left the others uninitialised; here every channel gets the image's rotation.)"""
+    x = _check_batch(x)
+    degrees = _check_rng(rng).uniform(-np.pi, np.pi, size=x.shape[0])
+    return rotate(x, np.deg2rad(degrees))
+
+
+def uniform_rotation(x, rng):
+    """Rotate each image by an angle uniform in [0, 2 pi) radians (bilinear, zero fill)."""
     x = _check_batch(x)
     angles = _check_rng(rng).uniform(0.0, 2.0 * np.pi, size=x.shape[0])
     return rotate(x, angles)
+
+
+def shift_images(x, shifts):
+    """Shift image i of x (N, C, H, W) by shifts[i] = (dy, dx) pixels (content moves down by dy
+    and right by dx), each channel with scipy.ndimage.shift(order=3, mode='reflect'): cubic
+    spline interpolation, borders filled by reflecting the image about its edge."""
+    x = _check_batch(x)
+    shifts = np.asarray(shifts, dtype=np.float64)
+    if shifts.shape != (x.shape[0], 2):
+        raise ValueError(f"shifts must have shape ({x.shape[0]}, 2) to match x {x.shape}, "
+                         f"got shape {shifts.shape}")
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            ndimage.shift(x[i, c], shift=shifts[i], output=out[i, c], order=3, mode="reflect")
+    return out
+
+
+def translate(x, rng):
+    """The release's ``translate``: shift each image by (dy, dx), each uniform in [-2, 2]
+    pixels, cubic spline, reflected borders (see shift_images)."""
+    x = _check_batch(x)
+    return shift_images(x, _check_rng(rng).uniform(-MAX_SHIFT, MAX_SHIFT, size=(x.shape[0], 2)))
 
 
 def _rot90_each(x, ks):
@@ -124,52 +171,94 @@ def random_rot90(x, rng):
     return _rot90_each(x, _check_rng(rng).integers(0, 4, size=x.shape[0]))
 
 
-def random_hflip(x, rng):
-    """Mirror each image left-right (reverse the column axis) with probability 1/2."""
+def hflip(x, rng):
+    """The release's ``hflip``: mirror each image left-right (reverse the columns) with
+    probability 1/2."""
     x = _check_batch(x)
-    flip = _check_rng(rng).random(x.shape[0]) < 0.5
+    flip = _check_rng(rng).integers(0, 2, size=x.shape[0]) == 1
     return np.where(flip[:, None, None, None], x[:, :, :, ::-1], x)
 
 
-def random_dihedral(x, rng):
-    """Apply one of the 8 elements of D4 per image, index e = 4 m + r uniform in 0..7:
-    rotate by r quarter turns counter-clockwise, then mirror left-right if m = 1."""
+def flip(x, rng):
+    """The release's ``flip``: per image, g uniform in {0, 1, 2}: 0 keeps it, 1 mirrors it
+    up-down (reverses the rows), 2 mirrors it left-right (reverses the columns)."""
     x = _check_batch(x)
-    e = _check_rng(rng).integers(0, 8, size=x.shape[0])
-    out = _rot90_each(x, e % 4)
-    return np.where((e // 4 == 1)[:, None, None, None], out[:, :, :, ::-1], out)
+    g = _check_rng(rng).integers(0, 3, size=x.shape[0])[:, None, None, None]
+    return np.where(g == 1, x[:, :, ::-1, :], np.where(g == 2, x[:, :, :, ::-1], x))
 
 
-def random_translation(x, rng, max_shift=4):
-    """Shift each image by integers (dy, dx), each uniform in [-max_shift, max_shift]
-    (content moves down by dy and right by dx); vacated pixels are zero."""
+# The release's D4 elements in its order g = 0..7, as maps of a (C, n, n) image:
+# rotations by 0, 1, 2, 3 quarter turns counter-clockwise (np.rot90), then left-right mirror,
+# anti-transpose, up-down mirror, transpose.
+_D4 = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1, axes=(1, 2)),
+    lambda a: np.rot90(a, 2, axes=(1, 2)),
+    lambda a: np.rot90(a, 3, axes=(1, 2)),
+    lambda a: a[:, :, ::-1],
+    lambda a: a[:, ::-1, ::-1].transpose(0, 2, 1),
+    lambda a: a[:, ::-1, :],
+    lambda a: a.transpose(0, 2, 1),
+)
+
+
+def dihedral(x, rng):
+    """The release's ``dihedral``: one of the 8 elements of D4 per image, g uniform in 0..7
+    (the release's order, see _D4); square images only."""
     x = _check_batch(x)
-    if int(max_shift) != max_shift or max_shift < 0:
-        raise ValueError(f"max_shift must be a non-negative integer, got {max_shift!r}")
-    s = int(max_shift)
-    n, c, h, w = x.shape
-    shifts = _check_rng(rng).integers(-s, s + 1, size=(2, n))
-    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))
-    rows = np.arange(h)[None, :] + s - shifts[0][:, None]  # (N, H)
-    cols = np.arange(w)[None, :] + s - shifts[1][:, None]  # (N, W)
-    return padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+    if x.shape[2] != x.shape[3]:
+        raise ValueError(f"dihedral needs square images, got x of shape {x.shape}")
+    g = _check_rng(rng).integers(0, 8, size=x.shape[0])
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = _D4[g[i]](x[i])
+    return out
+
+
+def translate_hflip(x, rng):
+    """The release's ``translate_hflip``: hflip, then translate."""
+    return translate(hflip(x, rng), rng)
+
+
+def translate_dihedral(x, rng):
+    """The release's ``translate_dihedral``: dihedral, then translate."""
+    return translate(dihedral(x, rng), rng)
 
 
 TRANSFORMATIONS = {
-    "rotation": random_rotation,
+    "rotation": release_rotation,
+    "uniform_rotation": uniform_rotation,
+    "translate": translate,
+    "hflip": hflip,
+    "flip": flip,
+    "dihedral": dihedral,
+    "translate_hflip": translate_hflip,
+    "translate_dihedral": translate_dihedral,
     "rot90": random_rot90,
-    "hflip": random_hflip,
-    "dihedral": random_dihedral,
-    "translation": random_translation,
 }
+DESCRIPTIONS = {
+    "rotation": "as released: r uniform in [-pi, pi] read as DEGREES, i.e. at most +-3.14 deg",
+    "uniform_rotation": "true uniform rotation, angle in [0, 2 pi) radians",
+    "translate": "continuous shift uniform in [-2, 2] px, cubic spline, reflected borders",
+    "hflip": "left-right mirror with probability 1/2",
+    "flip": "identity / up-down / left-right mirror, 1/3 each",
+    "dihedral": "uniform element of D4 (rotations by 90 deg and mirrors)",
+    "translate_hflip": "hflip then translate (CIFAR10+)",
+    "translate_dihedral": "dihedral then translate",
+    "rot90": "random multiple of 90 degrees (not in the release)",
+}
+
+
+def help_text():
+    """One line per name, for --help."""
+    return "; ".join(f"{name} = {text}" for name, text in DESCRIPTIONS.items())
 
 
 def parse_transformations(spec):
     """Validate a ``--transformations`` string and return its names as a tuple.
 
     '' (or None) means no augmentation; otherwise comma-separated names from TRANSFORMATIONS,
-    e.g. 'rotation' or 'translation,hflip'. Unknown names raise ValueError listing the valid ones.
+    e.g. 'rotation' or 'hflip,translate'. Unknown names raise ValueError listing the valid ones.
     """
     if spec is None:
         return ()

@@ -1,5 +1,6 @@
 """Tests for gconv_experiments/augmentation.py: exact quarter turns, agreement with
-scipy.ndimage.rotate, rotation direction, composition, the random transforms and the registry."""
+scipy.ndimage.rotate and skimage.transform.rotate, rotation direction, composition, the
+release's random transforms (each against an independent computation) and the registry."""
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -9,12 +10,6 @@ from gconv_experiments import augmentation as aug
 
 def _batch(n=6, c=2, h=9, w=9, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).random((n, c, h, w)).astype(dtype)
-
-
-def _d4_images(img):
-    """The 8 D4 transforms of one (C, H, W) image."""
-    rots = [np.rot90(img, k, axes=(1, 2)) for k in range(4)]
-    return rots + [r[:, :, ::-1] for r in rots]
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3, -1, 5])
@@ -80,59 +75,147 @@ def test_random_transforms_shape_dtype_and_determinism(name):
     assert y1.shape == x.shape and y1.dtype == x.dtype
     np.testing.assert_array_equal(y1, y2)
     assert not np.array_equal(y1, fn(x, np.random.default_rng(8)))
+    assert name in aug.DESCRIPTIONS and name in aug.help_text()
 
 
-@pytest.mark.parametrize("name,group", [("rot90", slice(0, 4)), ("dihedral", slice(0, 8)),
-                                        ("hflip", [0, 4])])
-def test_discrete_transforms_pick_group_elements(name, group):
-    x = _batch(n=64)
+def test_rotate_matches_skimage_rotate_with_the_release_arguments():
+    """skimage.transform.rotate(img, degrees) with its defaults (order 1, constant 0), the call
+    of the release's rotate_transform_batch, is a second, independent implementation."""
+    skt = pytest.importorskip("skimage.transform")
+    x = _batch(n=4, c=1, h=28, w=28, dtype=np.float64) * 4 - 2  # negative values too
+    degrees = np.array([3.1, -2.0, 45.0, 181.0])
+    y = aug.rotate(x, np.deg2rad(degrees))
+    for i in range(4):
+        ref = skt.rotate(x[i, 0], degrees[i], preserve_range=True)
+        np.testing.assert_allclose(y[i, 0], ref, rtol=0, atol=1e-9)
+
+
+def _blob_angles(fn, n=300, seed=0):
+    """Rotate a blob 10 px right of the centre of a 29x29 image with fn; the angle (degrees,
+    counter-clockwise) by which its centroid moved, per image."""
+    size = 29
+    r, c = np.mgrid[0:size, 0:size].astype(np.float64)
+    centre = (size - 1) / 2
+    blob = np.exp(-((r - centre) ** 2 + (c - centre - 10) ** 2) / 2.0)
+    y = fn(np.repeat(blob[None, None], n, axis=0), np.random.default_rng(seed))[:, 0]
+    rows = (y * r).sum(axis=(1, 2)) / y.sum(axis=(1, 2)) - centre
+    cols = (y * c).sum(axis=(1, 2)) / y.sum(axis=(1, 2)) - centre
+    return np.degrees(np.arctan2(-rows, cols))
+
+
+def test_release_rotation_turns_images_by_at_most_3_14_degrees():
+    angles = _blob_angles(aug.TRANSFORMATIONS["rotation"])
+    assert np.abs(angles).max() <= 3.2  # no pixel moves more than a 3.2-degree rotation would
+    assert angles.min() < -2.5 and angles.max() > 2.5  # the whole range +-pi "degrees" is used
+    assert abs(angles.mean()) < 0.5
+
+
+def test_uniform_rotation_turns_images_by_any_angle():
+    angles = _blob_angles(aug.TRANSFORMATIONS["uniform_rotation"]) % 360
+    assert np.abs(((angles + 180) % 360) - 180).max() > 90
+    counts = np.histogram(angles, bins=4, range=(0, 360))[0]
+    assert counts.min() > 40, counts  # about 75 per quadrant
+
+
+def test_rotation_applies_one_angle_to_every_channel():
+    x = _batch(n=8, c=1, h=15, w=15)
+    x3 = np.repeat(x, 3, axis=1) * np.array([1, -2, 3], np.float32)[:, None, None]
+    for name in ("rotation", "uniform_rotation"):
+        y = aug.TRANSFORMATIONS[name](x3, np.random.default_rng(4))
+        np.testing.assert_allclose(y[:, 1], -2 * y[:, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(y[:, 2], 3 * y[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_translate_is_a_continuous_cubic_shift_within_2_pixels():
+    """Cubic splines reproduce polynomials of degree <= 3 away from the border: on the images
+    (row, column, row * column / 32) the output equals the polynomial at the shifted position."""
+    n, size = 200, 32
+    r, c = np.mgrid[0:size, 0:size].astype(np.float64)
+    x = np.repeat(np.stack([r, c, r * c / 32])[None], n, axis=0).astype(np.float32)
+    y = aug.TRANSFORMATIONS["translate"](x, np.random.default_rng(0)).astype(np.float64)
+    inner = (slice(None), slice(10, 22), slice(10, 22))
+    dy = (r[None] - y[:, 0])[inner].mean(axis=(1, 2))
+    dx = (c[None] - y[:, 1])[inner].mean(axis=(1, 2))
+    assert np.abs(dy).max() <= 2 and np.abs(dx).max() <= 2
+    assert min(dy.min(), dx.min()) < -1.8 and max(dy.max(), dx.max()) > 1.8
+    assert np.abs(dy - np.round(dy)).max() > 0.3  # continuous, not integer, shifts
+    for i in range(n):
+        expected = (r - dy[i]) * (c - dx[i]) / 32
+        np.testing.assert_allclose(y[i, 2][10:22, 10:22], expected[10:22, 10:22], atol=2e-3)
+
+
+def test_shift_images_reflects_the_border():
+    x = _batch(n=2, c=3, h=8, w=8, dtype=np.float64)
+    y = aug.shift_images(x, [[1, 0], [0, -1]])
+    np.testing.assert_allclose(y[0, :, 1:], x[0, :, :-1], atol=1e-9)  # content moves down
+    np.testing.assert_allclose(y[0, :, 0], x[0, :, 0], atol=1e-9)  # row -1 reflects to row 0
+    np.testing.assert_allclose(y[1, :, :, :-1], x[1, :, :, 1:], atol=1e-9)  # moves left
+    np.testing.assert_allclose(y[1, :, :, -1], x[1, :, :, -1], atol=1e-9)
+    const = np.full((3, 3, 10, 10), 0.7, np.float32)  # no zero fill anywhere
+    np.testing.assert_allclose(aug.translate(const, np.random.default_rng(1)), const, atol=1e-5)
+
+
+def _release_d4(img):
+    """The release's dihedral_transform_batch elements g = 0..7 (its D4 matrices applied to the
+    centred grid), written out as index formulas out[a, b] = img[row(a, b), col(a, b)]."""
+    n = img.shape[-1] - 1
+    a, b = np.mgrid[0:n + 1, 0:n + 1]
+    index = [(a, b), (b, n - a), (n - a, n - b), (n - b, a),
+             (a, n - b), (n - b, n - a), (n - a, b), (b, a)]
+    return [img[:, i, j] for i, j in index]
+
+
+def test_dihedral_draws_the_releases_elements_in_its_order():
+    x = _batch(n=64, c=3, h=7, w=7)
+    y = aug.TRANSFORMATIONS["dihedral"](x, np.random.default_rng(3))
+    g = np.random.default_rng(3).integers(0, 8, size=64)  # the draw of the release's g
+    for i in range(64):
+        np.testing.assert_array_equal(y[i], _release_d4(x[i])[g[i]])
+    assert set(g) == set(range(8))
+    # the 8 elements are distinct: D4 as a group
+    assert len({e.tobytes() for e in _release_d4(x[0])}) == 8
+
+
+@pytest.mark.parametrize("name, candidates", [
+    ("hflip", lambda img: [img, img[:, :, ::-1]]),
+    ("flip", lambda img: [img, img[:, ::-1, :], img[:, :, ::-1]]),
+    ("rot90", lambda img: [np.rot90(img, k, axes=(1, 2)) for k in range(4)]),
+])
+def test_discrete_transforms_pick_each_element_about_equally_often(name, candidates):
+    x = _batch(n=300, c=1, h=5, w=5)
     y = aug.TRANSFORMATIONS[name](x, np.random.default_rng(3))
-    used = set()
+    counts = np.zeros(len(candidates(x[0])), int)
     for i in range(len(x)):
-        candidates = np.array(_d4_images(x[i]))[group]
-        hits = [j for j, cand in enumerate(candidates) if np.array_equal(cand, y[i])]
-        assert hits, f"image {i} is not a {name} transform of its input"
-        used.add(hits[0])
-    assert len(used) == len(np.array(_d4_images(x[0]))[group])  # every element drawn
+        hits = [j for j, cand in enumerate(candidates(x[i])) if np.array_equal(cand, y[i])]
+        assert len(hits) == 1, f"image {i} is not one {name} transform of its input"
+        counts[hits[0]] += 1
+    expected = len(x) / len(counts)
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected)), counts
 
 
-def test_random_rotation_angles_uniform_and_bilinear():
-    x = _batch(n=4, h=15, w=15, dtype=np.float64)
-    rng = np.random.default_rng(11)
-    angles = np.random.default_rng(11).uniform(0, 2 * np.pi, size=4)
-    np.testing.assert_array_equal(aug.random_rotation(x, rng), aug.rotate(x, angles))
-
-
-def test_translation_shifts_within_range_with_zero_fill():
-    x = np.ones((200, 1, 12, 12), np.float64)
-    y = aug.random_translation(x, np.random.default_rng(0), max_shift=3)
-    zero_rows = (y[:, 0].sum(axis=2) == 0).sum(axis=1)
-    zero_cols = (y[:, 0].sum(axis=1) == 0).sum(axis=1)
-    assert zero_rows.max() == 3 and zero_cols.max() == 3 and zero_rows.min() == 0
-    # The content is an exact shifted copy of the input.
-    x = _batch(n=50, h=12, w=12)
-    y = aug.random_translation(x, np.random.default_rng(1), max_shift=2)
-    for i in range(50):
-        assert any(np.array_equal(y[i, :, max(dy, 0):12 + min(dy, 0), max(dx, 0):12 + min(dx, 0)],
-                                  x[i, :, max(-dy, 0):12 + min(-dy, 0), max(-dx, 0):12 + min(-dx, 0)])
-                   for dy in range(-2, 3) for dx in range(-2, 3))
-    assert np.array_equal(aug.random_translation(x, np.random.default_rng(1), max_shift=0), x)
+@pytest.mark.parametrize("name, first", [("translate_hflip", "hflip"),
+                                         ("translate_dihedral", "dihedral")])
+def test_compound_release_names_apply_their_parts_in_the_release_order(name, first):
+    x = _batch(n=8, c=3, h=8, w=8)
+    rng = np.random.default_rng(9)
+    expected = aug.translate(aug.TRANSFORMATIONS[first](x, rng), rng)
+    np.testing.assert_array_equal(aug.TRANSFORMATIONS[name](x, np.random.default_rng(9)), expected)
 
 
 def test_parse_and_apply_transformations():
     assert aug.parse_transformations("") == ()
     assert aug.parse_transformations(None) == ()
-    assert aug.parse_transformations("translation, hflip") == ("translation", "hflip")
+    assert aug.parse_transformations("translate, hflip") == ("translate", "hflip")
     x = _batch()
     assert aug.apply_transformations(x, "", np.random.default_rng(0)) is x
     y = aug.apply_transformations(x, "rot90,hflip", np.random.default_rng(5))
     rng = np.random.default_rng(5)
-    np.testing.assert_array_equal(y, aug.random_hflip(aug.random_rot90(x, rng), rng))
+    np.testing.assert_array_equal(y, aug.hflip(aug.random_rot90(x, rng), rng))
 
 
-@pytest.mark.parametrize("spec", ["rotate", "rotation,,hflip", "hflip,shear"])
+@pytest.mark.parametrize("spec", ["rotate", "rotation,,hflip", "hflip,shear", "translation"])
 def test_unknown_transformation_lists_valid_names(spec):
-    with pytest.raises(ValueError, match="valid names.*rotation.*rot90.*hflip.*dihedral.*translation"):
+    with pytest.raises(ValueError, match="valid names.*rotation.*uniform_rotation.*translate.*hflip"):
         aug.parse_transformations(spec)
     with pytest.raises(ValueError, match="unknown transformation"):
         aug.apply_transformations(_batch(), spec, np.random.default_rng(0))
@@ -149,10 +232,12 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="floating"):
         aug.rotate(x.astype(np.uint8), 0.1)
     with pytest.raises(TypeError, match="Generator"):
-        aug.random_rotation(x, np.random.RandomState(0))
+        aug.uniform_rotation(x, np.random.RandomState(0))
     with pytest.raises(ValueError, match="square"):
         aug.random_rot90(_batch(h=4, w=6), np.random.default_rng(0))
-    with pytest.raises(ValueError, match="max_shift"):
-        aug.random_translation(x, np.random.default_rng(0), max_shift=-1)
+    with pytest.raises(ValueError, match="square"):
+        aug.dihedral(_batch(h=4, w=6), np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"shifts must have shape \(6, 2\)"):
+        aug.shift_images(x, np.zeros((6, 3)))
     with pytest.raises(TypeError, match="string"):
         aug.parse_transformations(["rotation"])
