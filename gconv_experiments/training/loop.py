@@ -118,11 +118,12 @@ class _BatchNormPass(chainer.LinkHook):
         if self.exact:
             x = args.args[0]
             x = x.array if isinstance(x, chainer.Variable) else x
+            axis = link.axis if link.axis is not None else (0,) + tuple(range(2, x.ndim))
             x64 = x.astype(np.float64)
             entry = self.sums.setdefault(id(link), [link, 0, 0.0, 0.0])
-            entry[1] += x.size // int(np.prod([d for i, d in enumerate(x.shape) if i not in link.axis]))
-            entry[2] = entry[2] + x64.sum(axis=link.axis)
-            entry[3] = entry[3] + (x64 * x64).sum(axis=link.axis)
+            entry[1] += int(np.prod([x.shape[i] for i in axis]))
+            entry[2] = entry[2] + x64.sum(axis=axis)
+            entry[3] = entry[3] + (x64 * x64).sum(axis=axis)
 
     def forward_postprocess(self, args):
         if self.force_train and isinstance(args.link, L.BatchNormalization):
@@ -163,6 +164,8 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
         return
     decays = [bn.decay for bn in bns]
     order = np.arange(len(x)) if rng is None else rng.permutation(len(x))
+    if rng is None:
+        rng = np.random.default_rng(0)  # augmentation of an unshuffled pass
     hook = _BatchNormPass(force_train=mode == "clean", exact=averaging == "exact")
     bar = _bar(len(x), label, quiet)
     try:
