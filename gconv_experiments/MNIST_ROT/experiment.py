@@ -50,7 +50,7 @@ def build_parser():
                     "snapshots every 25 epochs, augmentation 'rotation' as released. Flags not listed "
                     "here (e.g. --batchsize, --opt_kwargs, --normalization, --bn_reestimation) are "
                     "passed on to every MNIST_ROT/train.py run.")
-    p.add_argument("--datadir", default=os.environ.get("DATADIR", train.DEFAULTS["datadir"]),
+    p.add_argument("--datadir", default=os.environ.get("DATADIR") or train.DEFAULTS["datadir"],
                    help="folder with the MNIST-rot .npz files (default: $DATADIR, as the release, else "
                         "MNIST_ROT/data); --trainfn/--valfn are relative to it")
     p.add_argument("--trainfn", default=train.DEFAULTS["trainfn"], help="training file (the release: 12k train_all)")

@@ -1,15 +1,22 @@
-"""The MNIST-rot sweep on a tiny rotated-digits set: table, CSV and plot; a re-run skips finished
-runs, resumes snapshotted ones and restarts runs killed before their first snapshot."""
+"""The MNIST-rot sweep on a tiny rotated-digits set: the released protocol by default, the
+release's command line, the reported statistics (checked against the runs' own summary files),
+continuing a killed sweep, and sweep edge cases ending in one clear error."""
 import csv
 import json
 import os
+import shutil
+import statistics
+import subprocess
+import sys
 
 import pytest
 
+from gconv_experiments import sweep_report
 from gconv_experiments.MNIST_ROT import experiment
 from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
 from gconv_experiments.training import ConfigError
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TINY = ["--models", "Z2CNN,P4CNN", "--repeats", "2", "--train_size", "32", "--val_size", "16",
         "--batchsize", "16", "--net_kwargs", "{'channels': 3}", "--quiet"]
 
@@ -26,33 +33,109 @@ def read_log_epochs(path):
         return [json.loads(line)["epoch"] for line in f]
 
 
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_defaults_are_the_released_protocol(datadir):
+    """The release's command line (flags as released), checked without training: models, epochs,
+    seeds and every resolved setting of each run."""
+    result = experiment.main([f"--trainfn={datadir}/train_all.npz", f"--valfn={datadir}/test.npz",
+                              "--modelpath=MNIST_ROT/models/", "--repeats", "5", "--dry_run"])
+    runs = [(p.run.group, p.run.seed, p.run.epochs) for p in result["planned"]]
+    assert sorted(runs) == sorted((m, s, e) for m, e in (("Z2CNN", 300), ("P4CNN", 100), ("P4CNN_RP", 100))
+                                  for s in range(5))
+    for p in result["planned"]:
+        c = p.record["config"]
+        assert (c["modelfn"], c["seed"], c["epochs"]) == (p.run.group, p.run.seed, p.run.epochs)
+        assert os.path.samefile(c["model_path"], os.path.join(REPO, "gconv_experiments", "MNIST_ROT", "models",
+                                                              p.run.group + ".py"))
+        assert (c["batchsize"], c["opt"], c["opt_kwargs"]["alpha"]) == (128, "Adam", 0.001)
+        assert (c["val_freq"], c["save_freq"], c["transformations"]) == (25, 25, ["rotation"])
+        assert (c["weight_decay"], c["lr_decay_schedule"], c["train_size"], c["val_size"]) == (0.0, [], None, None)
+        assert (c["normalization"], c["bn_reestimation"]) == ("train_scalar", "augmented")
+        assert os.path.samefile(p.record["data"]["trainfn"]["path"], os.path.join(datadir, "train_all.npz"))
+        assert os.path.samefile(p.record["data"]["valfn"]["path"], os.path.join(datadir, "test.npz"))
+        assert p.action == "train"
+
+
+def test_help_states_the_released_protocol_and_the_rotations():
+    text = " ".join(experiment.build_parser().format_help().split())
+    assert "Every default is the released protocol" in text
+    assert "'rotation' = as released" in text and "at most +-3.14 degrees" in text
+    assert "'uniform_rotation' = true rotations uniform in [0, 2 pi)" in text
+
+
 @pytest.mark.slow
-def test_sweep_writes_table_and_plot_then_continues(datadir, tmp_path, capsys):
+def test_release_command_line_runs_unchanged(tmp_path):
+    """`MNIST_ROT/experiment.py --trainfn=DIR/train_all.npz --valfn=DIR/test.npz
+    --modelpath=MNIST_ROT/models/ --repeats 1` as a script, full models and epochs, on 4 digits."""
+    data = tmp_path / "mnist-rot"
+    save_digits_rot(str(data), n_train=4, n_test=4, n_valid=1)
+    cmd = [sys.executable, os.path.join(REPO, "gconv_experiments", "MNIST_ROT", "experiment.py"),
+           f"--trainfn={data}/train_all.npz", f"--valfn={data}/test.npz", "--modelpath=MNIST_ROT/models/",
+           "--repeats", "1"]
+    result = subprocess.run(cmd, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_csv(tmp_path / "results" / "mnist_rot" / "results.csv")
+    assert {(r["model"], r["epochs"]) for r in rows} == {("Z2CNN", "300"), ("P4CNN", "100"), ("P4CNN_RP", "100")}
+    assert read_log_epochs(tmp_path / "results" / "mnist_rot" / "Z2CNN" / "seed0")[-1] == 300
+
+
+def test_model_statistics_by_hand():
+    """Errors 2% and 3%: mean 2.5%, np.std (ddof 0) 0.005, sample std 0.7071%."""
+    s = sweep_report.model_statistics([0.02, 0.03])
+    assert s["paper_style"] == "2.50 ± 0.0050"
+    assert s["test_error_mean"] == pytest.approx(0.025, abs=1e-15)
+    assert s["test_error_std"] == pytest.approx(0.005, abs=1e-15)
+    assert s["test_error_pct_sample_std"] == pytest.approx(100 * 0.01 / 2 ** 0.5, rel=1e-12)
+    assert sweep_report.model_statistics([0.0228])["test_error_pct_sample_std"] is None
+
+
+def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
+    """Mean and std per model in results.csv / results.md recomputed with the statistics module
+    from each run's own summary.json."""
     out = str(tmp_path / "sweep")
-    argv = TINY + ["--datadir", datadir, "--resultdir", out]
-    result = experiment.main(argv + ["--epochs", "1"])
-    assert len(result["summaries"]) == 4
-    with open(os.path.join(out, "results.csv")) as f:
-        rows = list(csv.DictReader(f))
-    assert [(r["model"], r["seed"]) for r in rows] == [("Z2CNN", "0"), ("Z2CNN", "1"), ("P4CNN", "0"), ("P4CNN", "1")]
-    assert all(0 <= float(r["test_error"]) <= 1 for r in rows)
+    experiment.main(TINY + ["--repeats", "3", "--epochs", "1", "--datadir", datadir, "--resultdir", out])
+    rows = {r["model"]: r for r in read_csv(os.path.join(out, "results.csv"))}
     with open(os.path.join(out, "results.md")) as f:
         table = f.read()
-    assert "| Z2CNN | 2 | 1 |" in table and "5.03 ± 0.0020" in table and "2.28 ± 0.0004" in table
-    with open(result["plot"], "rb") as f:
+    assert list(rows) == ["Z2CNN", "P4CNN"]
+    for model in ("Z2CNN", "P4CNN"):
+        errors = []
+        for seed in range(3):
+            with open(os.path.join(out, model, f"seed{seed}", "summary.json")) as f:
+                errors.append(json.load(f)["test_error"])
+        mean, pstd, sstd = statistics.fmean(errors), statistics.pstdev(errors), statistics.stdev(errors)
+        row = rows[model]
+        assert float(row["test_error_mean"]) == pytest.approx(mean, abs=1e-12)
+        assert float(row["test_error_std"]) == pytest.approx(pstd, abs=1e-12)
+        assert float(row["test_error_pct_mean"]) == pytest.approx(100 * mean, abs=1e-10)
+        assert float(row["test_error_pct_sample_std"]) == pytest.approx(100 * sstd, abs=1e-10)
+        paper_style = "%.2f ± %.4f" % (100 * mean, pstd)
+        assert row["paper_style"] == paper_style and (row["runs"], row["seeds"]) == ("3", "0 1 2")
+        assert f"| {model} | 3 | 1 | {100 * mean:.2f} ± {100 * sstd:.2f} | {paper_style} |" in table
+    runs = read_csv(os.path.join(out, "runs.csv"))
+    assert [(r["model"], r["seed"]) for r in runs] == [(m, str(s)) for m in ("Z2CNN", "P4CNN") for s in range(3)]
+    assert "| Z2CNN | 3 | 1 |" in table and "5.03 ± 0.0020" in table and "2.28 ± 0.0004" in table
+    with open(os.path.join(out, "learning_curves.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert os.path.getsize(result["plot"]) > 5000
-    capsys.readouterr()
 
-    # Re-running the same command redoes nothing.
+
+@pytest.mark.slow
+def test_sweep_reuses_then_continues(datadir, tmp_path, capsys):
+    out = str(tmp_path / "sweep")
+    argv = TINY + ["--datadir", datadir, "--resultdir", out]
+    experiment.main(argv + ["--epochs", "1"])
+    capsys.readouterr()
     stamps = {p: os.path.getmtime(p) for p in (os.path.join(out, m, f"seed{s}", "summary.json")
                                                for m in ("Z2CNN", "P4CNN") for s in (0, 1))}
-    experiment.main(argv + ["--epochs", "1"])
+    experiment.main(argv + ["--epochs", "1"])  # redoes nothing
     assert capsys.readouterr().out.count("finished earlier") == 4
     assert all(os.path.getmtime(p) == t for p, t in stamps.items())
 
-    # A sweep killed mid-way: one run lost its summary (killed after its snapshot), one was killed
-    # before its first snapshot (args and a partial log only). Asking for 2 epochs continues all.
+    # one run lost its summary (killed after its snapshot), one never reached a snapshot
     z0, p1 = os.path.join(out, "Z2CNN", "seed0"), os.path.join(out, "P4CNN", "seed1")
     os.remove(os.path.join(z0, "summary.json"))
     for name in ("summary.json", "snapshot.h5"):
@@ -63,8 +146,69 @@ def test_sweep_writes_table_and_plot_then_continues(datadir, tmp_path, capsys):
     for m in ("Z2CNN", "P4CNN"):
         for s in (0, 1):
             assert read_log_epochs(os.path.join(out, m, f"seed{s}")) == [1, 2]
-    with open(os.path.join(out, "results.md")) as f:
-        assert "| P4CNN | 2 | 2 |" in f.read()
+    assert "| P4CNN | 2 | 2 |" in open(os.path.join(out, "results.md")).read()
+
+
+@pytest.fixture
+def one_run(datadir, tmp_path):
+    """A finished 1-run sweep (Z2CNN seed 0, 1 epoch): (argv, run folder, its summary)."""
+    out = str(tmp_path / "sweep")
+    argv = ["--models", "Z2CNN", "--repeats", "1", "--train_size", "16", "--val_size", "8", "--batchsize", "16",
+            "--net_kwargs", "{'channels': 2}", "--quiet", "--epochs", "1", "--datadir", datadir, "--resultdir", out]
+    summary = experiment.main(argv)["summaries"][0]
+    return argv, os.path.join(out, "Z2CNN", "seed0"), summary
+
+
+@pytest.mark.parametrize("keep_snapshot", [True, False])
+def test_damaged_summary_is_named_and_the_run_redone(one_run, capsys, keep_snapshot):
+    argv, folder, first = one_run
+    path = os.path.join(folder, "summary.json")
+    with open(path, "w") as f:
+        f.write('{"model": "Z2')
+    if not keep_snapshot:
+        os.remove(os.path.join(folder, "snapshot.h5"))
+    capsys.readouterr()
+    again = experiment.main(argv)["summaries"][0]
+    out = capsys.readouterr().out
+    assert f"{path} is damaged" in out
+    assert ("resuming from" in out) == keep_snapshot and ("training for 1 epochs" in out) != keep_snapshot
+    assert again["test_error"] == first["test_error"]
+
+
+def test_summary_with_nan_counts_as_damaged(one_run, capsys):
+    argv, folder, first = one_run
+    path = os.path.join(folder, "summary.json")
+    with open(path, "w") as f:
+        f.write(json.dumps(dict(first, test_error=None)).replace("null", "NaN"))
+    again = experiment.main(argv)["summaries"][0]
+    assert f"{path} is damaged" in capsys.readouterr().out and again["test_error"] == first["test_error"]
+
+
+def test_removed_snapshot_and_more_epochs_is_refused(one_run, capsys):
+    argv, folder, _ = one_run
+    os.remove(os.path.join(folder, "snapshot.h5"))
+    status = experiment.cli(argv + ["--epochs", "3"])
+    err = capsys.readouterr().err
+    assert status == 2 and folder in err and "snapshot.h5 was removed" in err and "--epochs Z2CNN=1" in err
+    assert read_log_epochs(folder) == [1]
+
+
+def test_fewer_epochs_than_trained_is_refused(one_run, capsys):
+    argv, folder, _ = one_run
+    shutil.copy(os.path.join(folder, "summary.json"), os.path.join(folder, "kept.json"))
+    with open(os.path.join(folder, "summary.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump(dict(summary, epochs=5), f)
+    assert experiment.cli(argv) == 2
+    assert "trained for 5 epochs, more than the 1 requested" in capsys.readouterr().err
+
+
+def test_resultdir_that_is_a_file(tmp_path, capsys):
+    path = tmp_path / "a_file"
+    path.write_text("x")
+    assert experiment.cli(["--resultdir", str(path), "--datadir", str(tmp_path)]) == 2
+    assert f"--resultdir {path} is an existing file" in capsys.readouterr().err
 
 
 def test_parse_epochs():
@@ -83,6 +227,9 @@ def test_parse_epochs():
     (["--seeds", "1,1"], "repeated"),
     (["--repeats", "0"], "--repeats must be"),
     (["--seed", "3"], "--seed is set by the sweep"),
+    (["--workers", "0"], "--workers must be a positive integer"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    (["--threads", "0"], "--threads must be a positive integer"),
 ])
 def test_bad_sweep_flags(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
@@ -93,18 +240,5 @@ def test_cli_reports_missing_data(tmp_path, capsys):
     status = experiment.cli(["--resultdir", str(tmp_path / "r"), "--datadir", str(tmp_path / "nodata"),
                              "--models", "Z2CNN", "--repeats", "1", "--epochs", "1"])
     assert status == 2
-    assert "error: data file" in capsys.readouterr().err
-
-
-def test_unreadable_summary_is_redone_from_the_snapshot(datadir, tmp_path, capsys):
-    """A summary.json cut short (killed while writing) does not stop the sweep: the run resumes
-    from its snapshot and rewrites it."""
-    out = str(tmp_path / "sweep")
-    argv = ["--models", "Z2CNN", "--repeats", "1", "--train_size", "16", "--val_size", "8", "--batchsize", "16",
-            "--net_kwargs", "{'channels': 2}", "--quiet", "--epochs", "1", "--datadir", datadir, "--resultdir", out]
-    first = experiment.main(argv)["summaries"][0]
-    with open(os.path.join(out, "Z2CNN", "seed0", "summary.json"), "w") as f:
-        f.write('{"model": "Z2')
-    again = experiment.main(argv)["summaries"][0]
-    assert "Z2CNN seed 0: resuming from" in capsys.readouterr().out
-    assert again["test_error"] == first["test_error"]
+    err = capsys.readouterr().err
+    assert "error:" in err and os.path.join(str(tmp_path / "nodata"), "train_all.npz") in err

@@ -1,0 +1,269 @@
+"""Sweeps on Dask and under faults: a LocalCluster sweep, one whose worker is killed mid-run, one
+on a scheduler + worker started here on 127.0.0.1, and a sweep killed before / after a run's
+first snapshot all end with the same results.csv / runs.csv as one uninterrupted serial sweep;
+settings changed between invocations are detected. Runs are tiny (rotated 8x8 digits)."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gconv_experiments import sweep
+from gconv_experiments.MNIST_ROT import experiment
+from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
+from gconv_experiments.training import ConfigError
+
+pytest.importorskip("distributed")
+
+FAST = ["--models", "Z2CNN,P4CNN", "--repeats", "2", "--epochs", "2", "--train_size", "32", "--val_size", "16",
+        "--batchsize", "16", "--net_kwargs", "{'channels': 3}", "--quiet"]
+# runs of a few seconds each (6 epochs of ~0.3 s), snapshots every 2 epochs: time to kill one mid-way
+SLOW = ["--models", "Z2CNN,P4CNN", "--repeats", "2", "--epochs", "6", "--batchsize", "16",
+        "--net_kwargs", "{'channels': 3}", "--save_freq", "2", "--val_freq", "3", "--quiet"]
+RUNS = [("Z2CNN", 0), ("Z2CNN", 1), ("P4CNN", 0), ("P4CNN", 1)]
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def datadir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("digits_rot")
+    save_digits_rot(str(d), n_train=256, n_test=64, n_valid=8)
+    return str(d)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def tables(resultdir):
+    return read(os.path.join(resultdir, "results.csv")), read(os.path.join(resultdir, "runs.csv"))
+
+
+def trajectory(folder):
+    """The per-epoch numbers of a run's log (timings left out)."""
+    with open(os.path.join(folder, "log.jsonl")) as f:
+        return [{k: v for k, v in json.loads(line).items() if "seconds" not in k and k != "elapsed"} for line in f]
+
+
+@pytest.fixture(scope="module")
+def reference(datadir, tmp_path_factory):
+    """Uninterrupted serial sweeps (in this process) of the FAST and SLOW settings."""
+    out = {}
+    for name, flags in (("fast", FAST), ("slow", SLOW)):
+        resultdir = str(tmp_path_factory.mktemp(f"serial_{name}"))
+        experiment.main(flags + ["--datadir", datadir, "--resultdir", resultdir])
+        out[name] = resultdir
+    return out
+
+
+def sweep_command(datadir, resultdir, flags):
+    return [sys.executable, "-m", "gconv_experiments.MNIST_ROT.experiment", "--datadir", datadir,
+            "--resultdir", resultdir] + flags
+
+
+def test_local_cluster_sweep_equals_serial(datadir, reference, tmp_path):
+    out = str(tmp_path / "dask")
+    result = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--workers", "2"])
+    assert tables(out) == tables(reference["fast"])
+    pids = set()
+    for model, seed in RUNS:  # each run ran in a worker process, its lines in output.log
+        text = read(os.path.join(out, model, f"seed{seed}", sweep.OUTPUT_FILE))
+        pids.update(int(p) for p in re.findall(r"on pid (\d+)", text))
+        assert "test error" in text
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert [s["seed"] for s in result["summaries"]] == [0, 1, 0, 1]
+    sweep_file = json.loads(read(os.path.join(out, "sweep.json")))
+    assert [(r["model"], r["seed"]) for r in sweep_file["runs"]] == RUNS
+    for r in sweep_file["runs"]:  # the fingerprints written by the client are the runs' own
+        run_json = json.loads(read(os.path.join(out, r["folder"], "run.json")))
+        assert r["fingerprint"] == run_json["fingerprint"]
+
+
+@pytest.mark.parametrize("workers, threads", [(2, 1), (1, 2)])
+def test_worker_processes_get_their_thread_counts(workers, threads):
+    from distributed import Client
+    with sweep.local_cluster(workers, threads) as cluster, Client(cluster) as client:
+        reports = list(client.run(sweep.thread_report).values())
+    assert len(reports) == workers
+    for report in reports:
+        assert report["env"] == {k: str(threads) for k in sweep.THREAD_VARIABLES}
+        assert report["groupy"] == threads
+        assert report["blas"] == [threads]
+        assert report["pid"] != os.getpid()
+
+
+def test_limited_threads_restores_the_process_settings():
+    from groupy import fast_cpu
+    before = fast_cpu.get_num_threads()
+    with sweep.limited_threads(1):
+        assert sweep.thread_report()["groupy"] == 1 and sweep.thread_report()["blas"] == [1]
+    assert fast_cpu.get_num_threads() == before
+
+
+def _attempts(folder):
+    path = os.path.join(folder, sweep.OUTPUT_FILE)
+    return [int(p) for p in re.findall(r"on pid (\d+)", read(path))] if os.path.exists(path) else []
+
+
+def _log_lines(folder):
+    path = os.path.join(folder, "log.jsonl")
+    return len(read(path).splitlines()) if os.path.exists(path) else 0
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_is_retried_with_identical_results(datadir, reference, tmp_path):
+    out = str(tmp_path / "killed")
+    proc = subprocess.Popen(sweep_command(datadir, out, SLOW + ["--workers", "2"]), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        victim, deadline = None, time.monotonic() + TIMEOUT
+        while victim is None and proc.poll() is None and time.monotonic() < deadline:
+            for model, seed in RUNS:
+                folder = os.path.join(out, model, f"seed{seed}")
+                if _attempts(folder) and 1 <= _log_lines(folder) <= 4:
+                    os.kill(_attempts(folder)[-1], signal.SIGKILL)
+                    victim = folder
+                    break
+            time.sleep(0.01)
+        output, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert victim is not None, "no run was caught mid-way"
+    assert proc.returncode == 0, output
+    assert len(_attempts(victim)) == 2, read(os.path.join(victim, sweep.OUTPUT_FILE))  # retried by Dask
+    assert tables(out) == tables(reference["slow"])
+    for model, seed in RUNS:
+        rel = os.path.join(model, f"seed{seed}")
+        assert trajectory(os.path.join(out, rel)) == trajectory(os.path.join(reference["slow"], rel))
+
+
+def _start(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, **kwargs)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_scheduler_and_worker_started_here(datadir, reference, tmp_path):
+    scheduler_file = str(tmp_path / "scheduler.json")
+    procs = []
+    try:
+        procs.append(_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                             "--no-dashboard", "--scheduler-file", scheduler_file]))
+        deadline = time.monotonic() + 60
+        while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is written at once, but let it be complete
+        address = json.loads(read(scheduler_file))["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        env = dict(os.environ, **sweep.thread_environment(1))
+        procs.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
+                             "--no-dashboard", "--memory-limit", "0"], env=env, cwd=str(tmp_path)))
+        from distributed import Client
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        out = str(tmp_path / "on_scheduler")
+        experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--scheduler", address])
+        assert tables(out) == tables(reference["fast"])
+        out_file = str(tmp_path / "via_file")  # the scheduler file works as an address too
+        experiment.main(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir", out_file,
+                                "--scheduler", scheduler_file])
+        assert read(os.path.join(out_file, "runs.csv")).splitlines()[1:] == \
+            read(os.path.join(reference["fast"], "runs.csv")).splitlines()[1:3]
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+    assert all(proc.poll() is not None for proc in procs)
+
+
+@pytest.mark.slow
+def test_sweep_killed_before_and_after_a_first_snapshot_resumes_to_identical_results(datadir, reference, tmp_path):
+    """SIGKILL the whole (serial) sweep while a run is before its first snapshot, rerun, SIGKILL
+    while a run is past a snapshot, rerun to the end: the tables and every run's per-epoch
+    numbers equal the uninterrupted sweep's."""
+    out = str(tmp_path / "interrupted")
+    caught = []
+    for wanted in ("before", "after"):
+        proc = subprocess.Popen(sweep_command(datadir, out, SLOW), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while proc.poll() is None and time.monotonic() < deadline:
+                state = None
+                for model, seed in RUNS:
+                    folder = os.path.join(out, model, f"seed{seed}")
+                    n, snap = _log_lines(folder), os.path.exists(os.path.join(folder, "snapshot.h5"))
+                    if wanted == "before" and n == 1 and not snap:
+                        state = (folder, n)
+                    elif wanted == "after" and n == 3 and snap and not os.path.exists(os.path.join(folder, "summary.json")):
+                        state = (folder, n)
+                if state:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=30)
+                    caught.append((wanted,) + state)
+                    break
+                time.sleep(0.01)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+    assert [c[0] for c in caught] == ["before", "after"], caught
+    assert not os.path.exists(os.path.join(caught[0][1], "summary.json"))
+    result = subprocess.run(sweep_command(datadir, out, SLOW), capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from" in result.stdout
+    assert tables(out) == tables(reference["slow"])
+    for model, seed in RUNS:
+        rel = os.path.join(model, f"seed{seed}")
+        assert trajectory(os.path.join(out, rel)) == trajectory(os.path.join(reference["slow"], rel))
+    assert not [f for model, seed in RUNS for f in os.listdir(os.path.join(out, model, f"seed{seed}"))
+                if f.startswith(".")]  # no temporary files left behind
+
+
+def test_settings_changed_between_invocations_are_named(datadir, reference, tmp_path, capsys):
+    import shutil
+    out = str(tmp_path / "changed")
+    shutil.copytree(reference["fast"], out)
+    status = experiment.cli(FAST + ["--datadir", datadir, "--resultdir", out, "--batchsize", "8",
+                                    "--opt_kwargs", "{'alpha':0.002}"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "4 run folder(s)" in err and os.path.join(out, "P4CNN", "seed1") in err
+    assert "--batchsize: 16 -> 8" in err and "alpha" in err and "--fresh_on_change" in err
+    assert tables(out) == tables(reference["fast"])  # nothing was touched
+
+    # the same settings written differently are the same run: reused, nothing retrained
+    same = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--opt_kwargs", "{'alpha':0.001}"])
+    assert [p.action for p in same["planned"]] == ["done"] * 4
+
+    # other data under the same file names is detected through the content hashes
+    other = str(tmp_path / "other_data")
+    save_digits_rot(other, n_train=256, n_test=64, n_valid=8, seed=123)
+    with pytest.raises(ConfigError, match=r"--trainfn \(with --datadir\)"):
+        experiment.main(FAST + ["--datadir", other, "--resultdir", out])
+
+    # --fresh_on_change: the changed runs go to new folders, the old ones stay as they were
+    before = read(os.path.join(out, "Z2CNN", "seed0", "summary.json"))
+    result = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--batchsize", "8",
+                                     "--models", "Z2CNN", "--fresh_on_change"])
+    folders = [p.run.folder for p in result["planned"]]
+    assert all(re.fullmatch(r".*seed[01]-[0-9a-f]{8}", f) for f in folders)
+    assert read(os.path.join(out, "Z2CNN", "seed0", "summary.json")) == before
+    again = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--batchsize", "8", "--models", "Z2CNN"])
+    assert [p.action for p in again["planned"]] == ["done", "done"]  # found without the flag too
+    assert [p.run.folder for p in again["planned"]] == folders
