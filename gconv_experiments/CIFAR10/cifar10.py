@@ -1,39 +1,45 @@
-"""CIFAR-10 preparation: read the official python archive, normalise, whiten, cache.
+"""CIFAR-10 preparation as gconv_experiments/CIFAR10/cifar10.py of the release
+(tscohen/gconv_experiments ca88c58) does it: read the official python archive, normalise,
+whiten, cache.
 
 Source: the official ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py/``
 folder. It holds six pickles (written by Python 2, hence ``encoding='bytes'``), each a dict
 with ``b'data'``, a uint8 array (n, 3072) of channel-major 32x32 RGB images, and
 ``b'labels'``, n ints in 0..9. Any n works (tests use tiny archives).
 
-Splits (the paper's protocol):
+Splits (the release's, in its image order):
 
-* ``train``      data_batch_1..4   (40 000 images)
-* ``valid``      data_batch_5      (10 000)
-* ``train_all``  data_batch_1..5   (50 000)
-* ``test``       test_batch        (10 000)
+* ``train``      data_batch_1..4 (the first 40 000 training images)
+* ``val``        data_batch_5    (the last 10 000; ``valid`` is accepted as an alias)
+* ``train_all``  data_batch_1..5 (50 000)
+* ``test``       test_batch      (10 000)
 
-Preprocessing (the pylearn2 recipe used for maxout networks and All-CNN-C, on which the
-G-CNN paper builds; constants as recalled from pylearn2's CIFAR-10 script, which could not be
-consulted offline -- both can be changed through ``prepare``):
+Preprocessing, with the release's constants and order of operations:
 
 1. Global contrast normalisation, per image, on pixel values in [0, 255]:
-   ``x <- (x - mean(x)) / max(sqrt(GCN_SQRT_BIAS + var(x)), GCN_MIN_DIVISOR)``
-   with the sample variance (ddof=1) over the 3072 values, ``GCN_SQRT_BIAS = 10``
-   and ``GCN_MIN_DIVISOR = 1e-8`` (a constant image becomes all zeros).
-2. ZCA whitening fitted on the ``train`` split (40k) ONLY and applied to all four splits,
-   so validation and test images never influence the transform; ``train_all`` runs use
-   the same transform (the 10k validation images are not part of the fit):
-   ``x <- (x - mu) W``, ``W = U diag(1 / sqrt(lambda + ZCA_EPSILON)) U^T`` where
-   ``U diag(lambda) U^T`` is the covariance of the training split and
-   ``ZCA_EPSILON = 1`` (pylearn2's "filter bias"; after GCN each pixel has variance
-   about 1, and the regulariser keeps the many low-variance directions from being
-   amplified to noise).
+   ``x <- x - mean(x)``, then ``x <- x / s`` with ``s = sqrt(var(x))`` (sample variance,
+   ddof 1, over the 3072 values), ``s`` replaced by 1 where ``s < GCN_MIN_STD = 1e-8``.
+   No other scale factor.
+2. ZCA whitening, fitted on ``train`` (40k) for the ``train`` and ``val`` files and on
+   ``train_all`` (50k) for the ``train_all`` and ``test`` files:
+   ``x <- W (x - m)`` with ``m`` the mean image of the fitting set and
+   ``W = U diag(1 / (S + ZCA_REGULARIZER)) U^T``, ``ZCA_REGULARIZER = 1e-5``, where
+   ``U diag(S) V^T`` is the SVD of the centred fitting set divided by sqrt(n - 1): ``S`` are
+   the square roots of the eigenvalues of its covariance (ddof 1), so the inverse scale is
+   1 / (sqrt(eigenvalue) + 1e-5). With n >= 3072 images (real CIFAR-10) we take ``U``, ``S``
+   from the eigendecomposition of the covariance (the same W, cheaper); with fewer (tiny test
+   archives) from the SVD as the release does, whose last direction, orthogonal to the
+   fitting data, then gets the weight 1e5 as in the release. We compute in float64 (the
+   release: float32) and store float32.
 
-The result is cached in ``<datadir>/preprocessed/{train,valid,train_all,test}.npz`` (keys
+The result is cached in ``<datadir>/preprocessed/{train,val,train_all,test}.npz`` (keys
 ``data`` float32 (N, 3, 32, 32), ``labels`` int32 (N,)) plus ``fingerprint.json``, each
 written atomically (temp file + rename, fingerprint last). The fingerprint holds the SHA-256
-of the source files and the preprocessing settings; a changed source or setting rebuilds
-the cache. When the source is gone but a complete cache is present, the cache is used.
+of the source files, the preprocessing settings and the size and SHA-256 of every cached
+file: a changed source or setting rebuilds the cache, and a truncated or damaged cache file
+is detected (size at ``prepare``, content hash when a split is loaded) and rebuilt from the
+source, or, without the source, named with the command that rebuilds it. When the source is
+gone but an intact cache is present, the cache is used.
 
 Command line::
 
@@ -64,14 +70,17 @@ TRAIN_BATCHES = ('data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4')
 VALID_BATCHES = ('data_batch_5',)
 TEST_BATCHES = ('test_batch',)
 ALL_BATCHES = TRAIN_BATCHES + VALID_BATCHES + TEST_BATCHES
-SPLITS = ('train', 'valid', 'train_all', 'test')
+SPLITS = ('train', 'val', 'train_all', 'test')
+SPLIT_ALIASES = {'valid': 'val'}
+# the split whose images the ZCA of each split is fitted on (release cifar10.py:65-78)
+ZCA_FIT_ON = {'train': 'train', 'val': 'train', 'train_all': 'train_all', 'test': 'train_all'}
 IMAGE_SHAPE = (3, 32, 32)
 N_CLASSES = 10
 
-GCN_SQRT_BIAS = 10.0
-GCN_MIN_DIVISOR = 1e-8
-ZCA_EPSILON = 1.0
-CACHE_VERSION = 1
+GCN_MIN_STD = 1e-8       # release normalize(): std[std < eps] = 1 with eps = 1e-8
+ZCA_REGULARIZER = 1e-5   # release PCA.transform(): Sinv = 1 / (S + 10 ** -5)
+CACHE_VERSION = 2
+_CHUNK = 4096            # images per matrix product (bounds temporary memory)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -185,60 +194,76 @@ def split_batches(batches: dict) -> dict:
     def cat(names):
         return (np.concatenate([batches[n][0] for n in names]),
                 np.concatenate([batches[n][1] for n in names]))
-    return {'train': cat(TRAIN_BATCHES), 'valid': cat(VALID_BATCHES),
+    return {'train': cat(TRAIN_BATCHES), 'val': cat(VALID_BATCHES),
             'train_all': cat(TRAIN_BATCHES + VALID_BATCHES), 'test': cat(TEST_BATCHES)}
 
 
 # ----------------------------------------------------------------------------- preprocessing
 
-def global_contrast_normalize(x, sqrt_bias=GCN_SQRT_BIAS, min_divisor=GCN_MIN_DIVISOR):
-    """Per-image GCN. x: (N, ...) any real dtype -> float64 (N, ...), see module docstring."""
-    x = np.asarray(x, dtype=np.float64)
-    flat = x.reshape(len(x), -1)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    ddof = 1 if flat.shape[1] > 1 else 0
-    scale = np.sqrt(sqrt_bias + flat.var(axis=1, ddof=ddof, keepdims=True))
-    return (flat / np.maximum(scale, min_divisor)).reshape(x.shape)
+def global_contrast_normalize(x, min_std=GCN_MIN_STD):
+    """The release's per-image GCN: x (N, ...) any real dtype -> float32 (N, ...).
+    Subtract each image's mean, divide by its std (ddof 1), a std below min_std counting as 1."""
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=np.float32)
+    for start in range(0, len(x), _CHUNK):
+        flat = x[start:start + _CHUNK].reshape(min(_CHUNK, len(x) - start), -1).astype(np.float64)
+        flat -= flat.mean(axis=1, keepdims=True)
+        std = np.sqrt(flat.var(axis=1, ddof=1, keepdims=True))
+        std[std < min_std] = 1.0
+        out[start:start + _CHUNK] = (flat / std).reshape(flat.shape[:1] + x.shape[1:])
+    return out
 
 
-def fit_zca(x, epsilon=ZCA_EPSILON):
-    """Fit ZCA whitening on x (N, D...) -> (mean (D,), W (D, D)), both float64.
-
-    ``(x - mean) @ W`` has covariance ``U diag(lambda / (lambda + epsilon)) U^T``: the
-    identity on the span of the data when epsilon << the eigenvalues.
-    """
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    if len(flat) < 2:
-        raise ValueError(f'fit_zca needs at least 2 samples, got {len(flat)}')
-    mean = flat.mean(axis=0)
-    centred = flat - mean
-    n, d = centred.shape
+def fit_zca(x, regularizer=ZCA_REGULARIZER):
+    """Fit the release's ZCA on x (n, D...) -> (mean (D,), W (D, D)), both float64, with
+    ``W = U diag(1 / (S + regularizer)) U^T`` and ``U diag(S) V^T`` the SVD of the centred
+    data / sqrt(n - 1) (see the module docstring)."""
+    n = len(x)
+    if n < 2:
+        raise ValueError(f'fit_zca needs at least 2 samples, got {n}')
+    d = int(np.prod(np.shape(x)[1:]))
+    mean = np.zeros(d)
+    for start in range(0, n, _CHUNK):
+        mean += np.asarray(x[start:start + _CHUNK], dtype=np.float64).reshape(-1, d).sum(axis=0)
+    mean /= n
     if n >= d:
-        eigval, eigvec = np.linalg.eigh(centred.T @ centred / n)
-        eigval = np.clip(eigval, 0.0, None)
-        w = (eigvec / np.sqrt(eigval + epsilon)) @ eigvec.T
+        cov = np.zeros((d, d))
+        for start in range(0, n, _CHUNK):
+            c = np.asarray(x[start:start + _CHUNK], dtype=np.float64).reshape(-1, d) - mean
+            cov += c.T @ c
+        eigval, u = np.linalg.eigh(cov / (n - 1))
+        s = np.sqrt(np.clip(eigval, 0.0, None))
     else:
-        # fewer samples than dimensions: the covariance is zero off the row space of the
-        # data, so the same W follows from a thin SVD (cheap) plus 1/sqrt(eps) elsewhere
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        coef = 1.0 / np.sqrt(s ** 2 / n + epsilon) - 1.0 / np.sqrt(epsilon)
-        w = (vt.T * coef) @ vt + np.eye(d) / np.sqrt(epsilon)
-    return mean, w
+        centred = (np.asarray(x, dtype=np.float64).reshape(n, d) - mean) / np.sqrt(n - 1)
+        u, s, _ = np.linalg.svd(centred.T, full_matrices=False)
+    return mean, (u / (s + regularizer)) @ u.T
 
 
 def apply_zca(x, mean, w, dtype=np.float32):
-    """Whiten x (N, D...) with a fitted (mean, W); keeps the shape, returns ``dtype``."""
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    return ((flat - mean) @ w).astype(dtype).reshape(np.shape(x))
+    """Whiten x (N, D...) with a fitted (mean, W): ``W (x - mean)`` per image; keeps the
+    shape, returns ``dtype``."""
+    out = np.empty(np.shape(x), dtype=dtype)
+    d = len(mean)
+    for start in range(0, len(x), _CHUNK):
+        c = np.asarray(x[start:start + _CHUNK], dtype=np.float64).reshape(-1, d) - mean
+        out[start:start + _CHUNK] = (c @ w.T).reshape((len(c),) + np.shape(x)[1:])
+    return out
 
 
-def preprocess(splits: dict, zca_epsilon=ZCA_EPSILON, gcn_sqrt_bias=GCN_SQRT_BIAS) -> dict:
-    """GCN every split, fit ZCA on ``train`` only, whiten all: {split: (float32, int32)}."""
-    mean, w = fit_zca(global_contrast_normalize(splits['train'][0], sqrt_bias=gcn_sqrt_bias),
-                      epsilon=zca_epsilon)
-    # one split at a time keeps only one float64 copy of the data alive
-    return {k: (apply_zca(global_contrast_normalize(x, sqrt_bias=gcn_sqrt_bias), mean, w),
-                t.astype(np.int32)) for k, (x, t) in splits.items()}
+def preprocess(splits: dict, regularizer=ZCA_REGULARIZER, emit=None) -> dict:
+    """GCN every split, fit the ZCA on ``train`` and on ``train_all``, whiten each split with
+    the fit ZCA_FIT_ON names: {split: (float32, int32)}. ``emit(split, data, labels)``, when
+    given, receives each split instead (one split in memory at a time) and {} is returned."""
+    fits = {k: fit_zca(global_contrast_normalize(splits[k][0]), regularizer)
+            for k in sorted(set(ZCA_FIT_ON.values()))}
+    out = {}
+    for k, (x, t) in splits.items():
+        data = apply_zca(global_contrast_normalize(x), *fits[ZCA_FIT_ON[k]])
+        if emit is None:
+            out[k] = (data, t.astype(np.int32))
+        else:
+            emit(k, data, t.astype(np.int32))
+    return out
 
 
 # ----------------------------------------------------------------------------- cache
@@ -260,7 +285,7 @@ def _sha256(fn: str) -> str:
     return _DIGESTS[key]
 
 
-def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
+def _fingerprint(source: str, regularizer) -> dict:
     files = ([os.path.join(source, n) for n in ALL_BATCHES] if os.path.isdir(source)
              else [source])
     digests = {}
@@ -272,88 +297,158 @@ def _fingerprint(source: str, zca_epsilon, gcn_sqrt_bias) -> dict:
             digests[os.path.basename(fn)] = _sha256(fn)
         except OSError as e:
             raise ValueError(f'{fn}: cannot read CIFAR-10 source file ({e})') from None
-    return {'version': CACHE_VERSION, 'sha256': digests,
-            'gcn_sqrt_bias': float(gcn_sqrt_bias), 'gcn_min_divisor': GCN_MIN_DIVISOR,
-            'zca_epsilon': float(zca_epsilon), 'zca_fit_split': 'train'}
+    return {'version': CACHE_VERSION, 'sha256': digests, 'gcn_min_std': GCN_MIN_STD,
+            'zca_regularizer': float(regularizer), 'zca_fit_on': ZCA_FIT_ON}
+
+
+class CacheError(ValueError):
+    """A cached split that is missing, truncated or damaged."""
 
 
 def cache_dir(datadir: str) -> str:
     return os.path.join(datadir, 'preprocessed')
 
 
+def _split_file(datadir, split):
+    return os.path.join(cache_dir(datadir), split + '.npz')
+
+
+def _rebuild_command(datadir):
+    return f'python -m gconv_experiments.CIFAR10.cifar10 --datadir {datadir} --force'
+
+
+def canonical_split(split: str) -> str:
+    """'valid' -> 'val'; a known split name unchanged; anything else is a ValueError."""
+    split = SPLIT_ALIASES.get(split, split)
+    if split not in SPLITS:
+        raise ValueError(f'unknown CIFAR-10 split {split!r}; expected one of {SPLITS} '
+                         f'(or {", ".join(SPLIT_ALIASES)})')
+    return split
+
+
 def _read_fingerprint(datadir):
     fn = os.path.join(cache_dir(datadir), 'fingerprint.json')
     try:
         with open(fn) as f:
-            return json.load(f)
+            fp = json.load(f)
     except (OSError, ValueError):
         return None
+    return fp if isinstance(fp, dict) else None
 
 
-def _cache_complete(datadir) -> bool:
-    return all(os.path.isfile(os.path.join(cache_dir(datadir), s + '.npz')) for s in SPLITS)
+def _damaged_files(datadir, fp) -> list:
+    """Cached split files that are missing or whose size differs from the fingerprint's."""
+    outputs = (fp or {}).get('outputs', {})
+    bad = []
+    for split in SPLITS:
+        fn = _split_file(datadir, split)
+        expected = outputs.get(split, {}).get('size')
+        if not os.path.isfile(fn) or os.path.getsize(fn) != expected:
+            bad.append(fn)
+    return bad
 
 
 def prepare(datadir: str, source: str | None = None, force=False,
-            zca_epsilon=ZCA_EPSILON, gcn_sqrt_bias=GCN_SQRT_BIAS) -> bool:
-    """Make sure ``<datadir>/preprocessed/`` holds up-to-date splits; returns True if built.
-
-    ``source`` defaults to ``datadir`` (searched for the archive or the batches folder).
-    """
+            regularizer=ZCA_REGULARIZER, quiet=True) -> bool:
+    """Make sure ``<datadir>/preprocessed/`` holds up-to-date, intact splits; returns True if
+    it (re)built them. ``source`` defaults to ``datadir`` (searched for the archive or the
+    batches folder). Without a source an intact cache is used; a damaged one is a CacheError
+    naming the file and the command that rebuilds it."""
+    old = _read_fingerprint(datadir)
     if source is None:
         try:
             source = find_source(datadir)
         except ValueError:
-            if _cache_complete(datadir) and _read_fingerprint(datadir) and not force:
-                return False  # source removed after preprocessing: keep using the cache
-            raise ValueError(f'{datadir}: no {ARCHIVE_NAME} or {FOLDER_NAME}/ here and no '
-                             f'complete cache in {cache_dir(datadir)} (pass --source PATH)') \
-                from None
+            if old is None:
+                raise ValueError(f'{datadir}: no {ARCHIVE_NAME} or {FOLDER_NAME}/ here and no '
+                                 f'complete cache in {cache_dir(datadir)} (pass --source PATH)') \
+                    from None
+            bad = _damaged_files(datadir, old)
+            if bad:
+                raise CacheError(f'{bad[0]}: missing, truncated or damaged preprocessed CIFAR-10 '
+                                 f'file and no {ARCHIVE_NAME} or {FOLDER_NAME}/ in {datadir} to '
+                                 f'rebuild it from; put the source there and run '
+                                 f'{_rebuild_command(datadir)}') from None
+            return False  # source removed after preprocessing: keep using the cache
     source = find_source(source)
-    fp = _fingerprint(source, zca_epsilon, gcn_sqrt_bias)
-    if not force and _cache_complete(datadir) and _read_fingerprint(datadir) == fp:
-        return False
-    out = preprocess(split_batches(read_batches(source)), zca_epsilon, gcn_sqrt_bias)
+    fp = _fingerprint(source, regularizer)
+    if not force and old is not None and {k: v for k, v in old.items() if k != 'outputs'} == fp:
+        bad = _damaged_files(datadir, old)
+        if not bad:
+            return False
+        if not quiet:
+            print(f'{bad[0]}: truncated or damaged; rebuilding the preprocessed CIFAR-10 cache',
+                  file=sys.stderr)
     os.makedirs(cache_dir(datadir), exist_ok=True)
     stale = os.path.join(cache_dir(datadir), 'fingerprint.json')
     if os.path.exists(stale):
         os.remove(stale)  # a crash while rewriting must not leave a valid-looking cache
-    for split, (data, labels) in out.items():
-        with atomic_path(os.path.join(cache_dir(datadir), split + '.npz')) as tmp:
+    outputs = {}
+
+    def emit(split, data, labels):
+        fn = _split_file(datadir, split)
+        with atomic_path(fn) as tmp:
             np.savez(tmp, data=data, labels=labels)
-    write_text(stale, json.dumps(fp, indent=1))
+        outputs[split] = {'size': os.path.getsize(fn), 'sha256': _sha256(fn)}
+
+    preprocess(split_batches(read_batches(source)), regularizer, emit=emit)
+    write_text(stale, json.dumps(dict(fp, outputs=outputs), indent=1))
     return True
 
 
 def load_split(datadir: str, split: str):
-    """Load one cached split: (float32 (N, 3, 32, 32), int32 (N,)); run prepare() first."""
-    if split not in SPLITS:
-        raise ValueError(f'unknown CIFAR-10 split {split!r}; expected one of {SPLITS}')
-    fn = os.path.join(cache_dir(datadir), split + '.npz')
+    """Load one cached split: (float32 (N, 3, 32, 32), int32 (N,)); run prepare() first.
+    A file that does not match its fingerprint (size, SHA-256) or cannot be read is a
+    CacheError naming it and the command that rebuilds it."""
+    split = canonical_split(split)
+    fn = _split_file(datadir, split)
+    hint = f'(run {_rebuild_command(datadir)})'
+    expected = ((_read_fingerprint(datadir) or {}).get('outputs') or {}).get(split)
+    if not os.path.isfile(fn) or expected is None:
+        raise CacheError(f'{fn}: expected a preprocessed CIFAR-10 split with keys data, labels '
+                         f'and its entry in fingerprint.json {hint}')
+    try:
+        intact = os.path.getsize(fn) == expected.get('size') and _sha256(fn) == expected.get('sha256')
+    except OSError:
+        intact = False
+    if not intact:
+        raise CacheError(f'{fn}: truncated or damaged preprocessed CIFAR-10 file (size or '
+                         f'SHA-256 differs from fingerprint.json) {hint}')
     try:
         with np.load(fn) as f:
             data, labels = f['data'], f['labels']
-    except (OSError, KeyError, ValueError, zlib.error) as e:
-        raise ValueError(f'{fn}: expected a preprocessed CIFAR-10 split with keys data, '
-                         f'labels (run python -m gconv_experiments.CIFAR10.cifar10 '
-                         f'--datadir {datadir}) ({e})') from None
+    except Exception as e:  # BadZipFile, OSError, KeyError, ValueError, zlib.error, ...
+        raise CacheError(f'{fn}: unreadable preprocessed CIFAR-10 split ({type(e).__name__}: '
+                         f'{e}) {hint}') from None
     if data.dtype != np.float32 or data.shape[1:] != IMAGE_SHAPE or labels.dtype != np.int32 \
             or labels.shape != (len(data),):
-        raise ValueError(f'{fn}: expected data float32 (N, 3, 32, 32) and labels int32 (N,), '
-                         f'got {data.dtype} {data.shape} and {labels.dtype} {labels.shape}')
+        raise CacheError(f'{fn}: expected data float32 (N, 3, 32, 32) and labels int32 (N,), '
+                         f'got {data.dtype} {data.shape} and {labels.dtype} {labels.shape} {hint}')
     return data, labels
 
 
-def load(datadir: str, splits=SPLITS, source: str | None = None):
-    """prepare() then load the named splits: {split: (data, labels)}."""
-    prepare(datadir, source)
-    return {s: load_split(datadir, s) for s in splits}
+def load(datadir: str, splits=SPLITS, source: str | None = None, quiet=True):
+    """prepare() then load the named splits: {split: (data, labels)}. A cached file found
+    damaged while loading is rebuilt once from the source (if there is one)."""
+    prepare(datadir, source, quiet=quiet)
+    try:
+        return {s: load_split(datadir, s) for s in splits}
+    except CacheError as e:
+        try:
+            source = find_source(datadir) if source is None else source
+        except ValueError:
+            raise e from None
+        if not quiet:
+            print(f'{e}; rebuilding', file=sys.stderr)
+        prepare(datadir, source, force=True, quiet=quiet)
+        return {s: load_split(datadir, s) for s in splits}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        description='Preprocess CIFAR-10 (GCN + ZCA fitted on the 40k training split) into '
-                    'DATADIR/preprocessed/{train,valid,train_all,test}.npz.')
+        description='Preprocess CIFAR-10 as the release did (per-image GCN, ZCA fitted on the '
+                    '40k training split for train/val and on all 50k for train_all/test) into '
+                    'DATADIR/preprocessed/{train,val,train_all,test}.npz.')
     parser.add_argument('--datadir', required=True,
                         help='folder for preprocessed/ (and default place of the source)')
     parser.add_argument('--source', default=None,
@@ -361,8 +456,8 @@ def main(argv=None) -> int:
     parser.add_argument('--force', action='store_true', help='rebuild even if the cache is valid')
     args = parser.parse_args(argv)
     try:
-        built = prepare(args.datadir, args.source, force=args.force)
-        data = {s: load_split(args.datadir, s) for s in SPLITS}
+        built = prepare(args.datadir, args.source, force=args.force, quiet=False)
+        data = load(args.datadir, source=args.source, quiet=False)
     except (ValueError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

@@ -1,25 +1,31 @@
-"""Train one CIFAR10 model (Cohen & Welling 2016, section 8.2).
+"""Train one CIFAR10 model (Cohen & Welling 2016, section 8.2); the release's command lines run
+unchanged:
 
     cd gconv_experiments && python CIFAR10/train.py --datadir=DIR --resultdir=OUT \\
         --modelfn=CIFAR10/models/P4AllCNNC.py
     python -m gconv_experiments.CIFAR10.train --datadir DIR --modelfn P4MResNet \\
-        --net_kwargs "{'depth': 26}" --transformations translation,hflip
+        --net_kwargs "{'num_blocks': 4, 'nc32': 25, 'nc16': 50, 'nc8': 100}" \\
+        --transformations translate_hflip
 
 DIR holds ``cifar-10-python.tar.gz`` (or ``cifar-10-batches-py/``); the first run preprocesses
-it into ``DIR/preprocessed/`` (GCN + ZCA, see CIFAR10/cifar10.py) and later runs reuse that
-(a changed source is preprocessed again). ``--trainfn``/``--valfn``/``--testfn`` name a split --
-``preprocessed/train.npz`` (40k), ``preprocessed/valid.npz`` (10k), ``preprocessed/train_all.npz``
-(50k), ``preprocessed/test.npz`` (10k), the ``preprocessed/`` prefix may be left out -- or any
-other .npz file inside DIR.
+it into ``DIR/preprocessed/`` as the release did (per-image GCN, ZCA fitted on the 40k training
+split for train/val and on all 50k for train_all/test; see CIFAR10/cifar10.py) and later runs
+reuse that (a changed source is preprocessed again, a damaged cache file rebuilt).
+``--trainfn``/``--valfn``/``--testfn`` name a split -- ``train.npz`` (40k), ``val.npz`` (10k;
+``valid.npz`` too), ``train_all.npz`` (50k), ``test.npz`` (10k), with or without the
+``preprocessed/`` prefix -- or any other .npz file inside DIR.
 
-Defaults (the original gconv_experiments CIFAR10 settings as far as they are known; every one
-can be overridden): MomentumSGD (momentum 0.9) with learning rate 0.05, batch size 125,
-weight decay 0.001, 300 epochs with the learning rate multiplied by 0.1 after epochs 100, 200
-and 300 (``--lr_decay_schedule 100-200-300``), no augmentation (``--transformations
-translation,hflip`` is the "CIFAR10+" regime), training on train_all (50k) and reporting the error
-on test (10k), validated (after re-estimating the BN statistics on the training set) every 10
-epochs and at the end, snapshot every epoch. All flags and the result files are described in
-gconv_experiments/training/ (``--help`` lists them).
+Defaults are the release's CIFAR10/train.py defaults (gconv_experiments/FIDELITY.md): model
+AllCNNC, 100 epochs, batch size 128, MomentumSGD with Chainer's default lr 0.01 and momentum
+0.9 (``--opt_kwargs "{}"``), weight decay 0.001, no learning-rate decay (the release's
+--lr_decay_factor default 0; give e.g. ``--lr_decay_schedule 50-75 --lr_decay_factor 0.1``),
+no augmentation, training on train_all (50k) and validating on test (10k) every 10 epochs
+(snapshot every 10), evaluation with batch size 128 (``--eval_batchsize``: the release used
+--batchsize) and BN population statistics as the training left them (``--bn_reestimation
+none``: the release's "finetune" pass ran its BNs in test mode, updating nothing). The
+ResNets' final BN uses the statistics of each evaluation batch, as in the release
+(``--net_kwargs "{'final_bn_batch_stats': False}"`` for population statistics).
+All flags and the result files are described in gconv_experiments/training/ (``--help``).
 """
 import os
 import sys
@@ -31,22 +37,24 @@ from gconv_experiments import training  # noqa: E402
 from gconv_experiments.CIFAR10 import cifar10  # noqa: E402
 
 MODELS_PACKAGE = "gconv_experiments.CIFAR10.models"
+# release CIFAR10/train.py:230-274 (ca88c58); see gconv_experiments/FIDELITY.md
 DEFAULTS = dict(
-    datadir=os.path.join("CIFAR10", "data"), modelfn="P4AllCNNC", trainfn="preprocessed/train_all.npz",
-    valfn="preprocessed/test.npz", epochs=300, batchsize=125, opt="MomentumSGD",
-    opt_kwargs="{'lr': 0.05, 'momentum': 0.9}", weight_decay=0.001,
-    lr_decay_schedule="100-200-300", lr_decay_factor=0.1, val_freq=10, save_freq=1,
+    datadir=os.path.join("CIFAR10", "data"), modelfn="AllCNNC", trainfn="train_all.npz",
+    valfn="test.npz", epochs=100, batchsize=128, opt="MomentumSGD", opt_kwargs="{}",
+    weight_decay=0.001, lr_decay_schedule="", transformations="", val_freq=10, save_freq=10,
+    seed=0, eval_batchsize=None, normalization="none", bn_reestimation="none",
 )
 DESCRIPTION = "Train an AllCNNC / P4AllCNNC / P4MAllCNNC / ResNet / P4MResNet on CIFAR10."
 
 
 def load_data(path):
     """training.load_data hook. ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
-    no such file exists) for a CIFAR-10 split comes from the preprocessed cache, built or
-    refreshed from the source in DIR first; any other .npz file is read as it is.
+    no such file exists) for a CIFAR-10 split comes from the preprocessed cache, built,
+    refreshed or repaired from the source in DIR first; any other .npz file is read as it is.
     Returns (float32 (N, 3, 32, 32), int32 (N,))."""
     folder, name = os.path.split(path)
     split = name[:-len(".npz")] if name.endswith(".npz") else None
+    split = cifar10.SPLIT_ALIASES.get(split, split)
     if split in cifar10.SPLITS:
         if os.path.basename(os.path.normpath(folder)) == "preprocessed":
             datadir = os.path.dirname(os.path.normpath(folder))
@@ -56,8 +64,7 @@ def load_data(path):
             datadir = None
         if datadir is not None:
             try:
-                cifar10.prepare(datadir)
-                return cifar10.load_split(datadir, split)
+                return cifar10.load(datadir, splits=(split,), quiet=False)[split]
             except ValueError as e:
                 raise training.ConfigError(str(e)) from None
     return training.load_npz_dataset(path)

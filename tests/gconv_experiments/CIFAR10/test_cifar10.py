@@ -1,4 +1,5 @@
-"""CIFAR-10 reading, splitting, GCN + ZCA, caching and bad-input errors on tiny archives."""
+"""CIFAR-10 reading, splitting, the release's GCN + ZCA (against a direct computation of its
+formulas), label alignment, caching, damaged caches and bad-input errors on tiny archives."""
 import gzip
 import os
 import pickle
@@ -29,77 +30,102 @@ def test_split_sizes_and_cache_files(tmp_path, tiny_archive):
     datadir = str(tmp_path)
     data = cifar10.load(datadir)
     sizes = {s: len(data[s][0]) for s in cifar10.SPLITS}
-    assert sizes == {'train': 80, 'valid': 20, 'train_all': 100, 'test': 20}
+    assert sizes == {'train': 80, 'val': 20, 'train_all': 100, 'test': 20}
     for s, (x, t) in data.items():
         assert x.dtype == np.float32 and x.shape[1:] == (3, 32, 32)
         assert t.dtype == np.int32 and t.shape == (len(x),)
         assert np.all(np.isfinite(x))
-    np.testing.assert_array_equal(data['train_all'][0][:80], data['train'][0])
-    np.testing.assert_array_equal(data['train_all'][0][80:], data['valid'][0])
     for s in cifar10.SPLITS:
         assert os.path.isfile(os.path.join(datadir, 'preprocessed', s + '.npz'))
     assert not [f for f in os.listdir(os.path.join(datadir, 'preprocessed')) if f.startswith('.')]
+    np.testing.assert_array_equal(cifar10.load_split(datadir, 'valid')[1], data['val'][1])
 
 
-def test_global_contrast_normalize():
+# ---------------------------------------------------------------- the release's formulas, directly
+
+def release_gcn(x):
+    """cifar10.py normalize() of the release, on float32 images (N, 3, 32, 32), in float64."""
+    x = x.astype(np.float64)
+    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
+    std = np.sqrt(x.var(axis=(1, 2, 3), ddof=1, keepdims=True))
+    std[std < 1e-8] = 1.0
+    return x / std
+
+
+def release_pca(fit):
+    """PCA.fit of the release on data (D, n) -> (U, S, m) and its ZCA transform (whiten=True)."""
+    m = fit.mean(axis=1)[:, None]
+    u, s, _ = np.linalg.svd((fit - m) / np.sqrt(fit.shape[1] - 1), full_matrices=False)
+    u, s = u[:, :fit.shape[1]], s[:fit.shape[1]]
+    return lambda d: u @ np.diag(1.0 / (s + 1e-5)) @ u.T @ (d - m), u, s
+
+
+def test_global_contrast_normalize_is_the_releases():
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, size=(7, 3, 4, 4)).astype(np.uint8)
     y = cifar10.global_contrast_normalize(x)
-    flat = y.reshape(7, -1)
-    np.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-12)
-    raw = x.reshape(7, -1).astype(np.float64)
-    expected_std = raw.std(axis=1, ddof=1) / np.sqrt(10 + raw.var(axis=1, ddof=1))
-    np.testing.assert_allclose(flat.std(axis=1, ddof=1), expected_std, rtol=1e-12)
-    # a constant image has no contrast and becomes zeros, not NaN
-    assert np.all(cifar10.global_contrast_normalize(np.full((1, 3, 2, 2), 7.0)) == 0)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, release_gcn(x), rtol=1e-6, atol=1e-6)
+    flat = y.reshape(7, -1).astype(np.float64)
+    np.testing.assert_allclose(flat.std(axis=1, ddof=1), 1, rtol=1e-6)  # no other scale
+    # a constant image has std 0 < 1e-8: it is divided by 1 and becomes zeros, not NaN
+    np.testing.assert_array_equal(cifar10.global_contrast_normalize(np.full((1, 3, 2, 2), 7.0)), 0)
+    tiny = np.zeros((1, 3, 2, 2)); tiny[0, 0, 0, 0] = 1e-9  # std ~ 5e-10: kept, not divided
+    np.testing.assert_allclose(cifar10.global_contrast_normalize(tiny), release_gcn(tiny) * 1, atol=1e-15)
 
 
-def test_zca_whitens_to_identity_when_samples_exceed_dims():
+@pytest.mark.parametrize('n, d', [(50, 12), (9, 20)])  # eigendecomposition / SVD path
+def test_fit_zca_is_the_releases_formula(n, d):
     rng = np.random.default_rng(2)
-    mixing = rng.standard_normal((12, 12)) * np.logspace(0, 1.5, 12)
-    x = rng.standard_normal((4000, 12)) @ mixing + 5.0
-    mean, w = cifar10.fit_zca(x, epsilon=1e-9)
-    np.testing.assert_allclose(w, w.T, atol=1e-12)  # ZCA (not PCA) whitening is symmetric
-    y = cifar10.apply_zca(x, mean, w, dtype=np.float64)
-    cov = np.cov(y, rowvar=False, bias=True)
-    np.testing.assert_allclose(cov, np.eye(12), atol=1e-6)
-    # the regulariser shrinks each direction by lambda / (lambda + eps)
-    _, w_reg = cifar10.fit_zca(x, epsilon=10.0)
-    lam = np.linalg.eigvalsh(np.cov(x, rowvar=False, bias=True))
-    got = np.linalg.eigvalsh(np.cov(cifar10.apply_zca(x, mean, w_reg, np.float64),
-                                    rowvar=False, bias=True))
-    np.testing.assert_allclose(got, lam / (lam + 10.0), rtol=1e-6)
-
-
-def test_zca_fewer_samples_than_dims_matches_eigendecomposition():
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((9, 20)) * np.linspace(1, 4, 20)
-    mean, w = cifar10.fit_zca(x, epsilon=0.3)  # the thin-SVD path
-    centred = x - x.mean(axis=0)
-    lam, u = np.linalg.eigh(centred.T @ centred / 9)
-    expected = u @ np.diag(1 / np.sqrt(np.clip(lam, 0, None) + 0.3)) @ u.T
+    x = rng.standard_normal((n, d)) @ (rng.standard_normal((d, d)) * np.logspace(0, 1.5, d)) + 5
+    mean, w = cifar10.fit_zca(x)
+    transform, u, s = release_pca(x.T)
     np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-12)
-    np.testing.assert_allclose(w, expected, atol=1e-10)
+    np.testing.assert_allclose(w, w.T, atol=1e-9 * np.abs(w).max())  # ZCA, not PCA, whitening
+    z = rng.standard_normal((5, d)) * 3 + 5
+    got = cifar10.apply_zca(z, mean, w, dtype=np.float64)
+    want = transform(z.T).T
+    if n > d:
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7 * np.abs(want).max())
+    else:  # equal on the span of the centred fitting data, where the release's W is defined
+        span = u[:, :n - 1]
+        np.testing.assert_allclose(got @ span, want @ span, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+    # the inverse scale is 1 / (sqrt(eigenvalue) + 1e-5): W's eigenvalues
+    k = min(n - 1, d)
+    lam = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False, ddof=1)))[::-1][:k]
+    eig = np.linalg.eigvalsh(u[:, :k].T @ w @ u[:, :k])
+    np.testing.assert_allclose(np.sort(eig), np.sort(1 / (np.sqrt(lam) + 1e-5)), rtol=1e-6)
     with pytest.raises(ValueError, match='at least 2 samples'):
         cifar10.fit_zca(x[:1])
 
 
-def test_zca_on_training_split_is_identity_on_its_span(tmp_path, tiny_archive):
-    """80 training images span an 79-dim subspace: whitened covariance has 79 unit eigenvalues."""
-    cifar10.prepare(str(tmp_path), zca_epsilon=1e-6)
-    x, _ = cifar10.load_split(str(tmp_path), 'train')
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    centred = flat - flat.mean(axis=0)
-    gram = centred @ centred.T / len(x)  # same nonzero spectrum as the 3072 x 3072 covariance
-    eig = np.sort(np.linalg.eigvalsh(gram))
-    np.testing.assert_allclose(eig[1:], 1.0, atol=2e-3)
-    assert abs(eig[0]) < 1e-3
-    # fitted on train only: train_all (train + valid) is not white on its own span
-    xa, _ = cifar10.load_split(str(tmp_path), 'train_all')
-    centred = xa.reshape(len(xa), -1).astype(np.float64)
-    centred -= centred.mean(axis=0)
-    eig_all = np.sort(np.linalg.eigvalsh(centred @ centred.T / len(xa)))
-    assert np.abs(eig_all[1:] - 1.0).max() > 0.5
+def test_tiny_archive_matches_the_release_computed_from_the_source_batches(tmp_path, tiny_archive,
+                                                                           tiny_batches):
+    """Every cached split equals the release's preprocessing of the source pickles, image by
+    image in the source order, with each image's label from the same position of the source
+    batches; ZCA fitted on train (40k) for train/val and on train_all (50k) for train_all/test."""
+    data = cifar10.load(str(tmp_path))
+    imgs = {k: v[b'data'].reshape(-1, 3, 32, 32).astype(np.float32) for k, v in tiny_batches.items()}
+    labels = {k: np.array(v[b'labels']) for k, v in tiny_batches.items()}
+    batches = {'train': ['data_batch_%d' % i for i in range(1, 5)], 'val': ['data_batch_5'],
+               'train_all': ['data_batch_%d' % i for i in range(1, 6)], 'test': ['test_batch']}
+    src = {k: np.concatenate([imgs[b] for b in v]) for k, v in batches.items()}
+    flat = {k: release_gcn(v).reshape(len(v), -1).T for k, v in src.items()}
+    pcas = {'train': release_pca(flat['train']), 'train_all': release_pca(flat['train_all'])}
+    for split, fit in (('train', 'train'), ('val', 'train'), ('train_all', 'train_all'),
+                       ('test', 'train_all')):
+        x, t = data[split]
+        np.testing.assert_array_equal(t, np.concatenate([labels[b] for b in batches[split]]))
+        transform, u, _ = pcas[fit]
+        want = transform(flat[split]).T
+        got = x.reshape(len(x), -1).astype(np.float64)
+        span = u[:, :u.shape[1] - 1]  # 79 (99) directions of the 80 (100) centred fitting images
+        scale = np.abs(want @ span).max()
+        np.testing.assert_allclose(got @ span, want @ span, atol=2e-4 * scale, err_msg=split)
+        if split == fit:  # fitted on itself: nothing outside the span
+            np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max(), err_msg=split)
+    # fitted on train only, train_all's first 80 images are NOT the train split's
+    assert np.abs(data['train_all'][0][:80] - data['train'][0]).max() > 1e-2
 
 
 def test_cache_reused_then_invalidated(tmp_path, tiny_archive, tiny_batches, cifar_writers):
@@ -116,13 +142,52 @@ def test_cache_reused_then_invalidated(tmp_path, tiny_archive, tiny_batches, cif
     assert cifar10.prepare(datadir) is True
     assert not np.allclose(cifar10.load_split(datadir, 'test')[0], before)
     # changed preprocessing settings rebuild too; the source gone -> cache still served
-    assert cifar10.prepare(datadir, zca_epsilon=0.5) is True
+    assert cifar10.prepare(datadir, regularizer=1e-3) is True
     os.remove(tiny_archive)
     assert cifar10.prepare(datadir) is False
     # a half-written cache (no fingerprint) is not trusted
     os.remove(os.path.join(datadir, 'preprocessed', 'fingerprint.json'))
     with pytest.raises(ValueError, match='no complete cache'):
         cifar10.prepare(datadir)
+
+
+def _damage(fn, how):
+    with open(fn, 'rb') as f:
+        blob = bytearray(f.read())
+    if how == 'truncate':
+        blob = blob[:len(blob) // 2]
+    else:  # flip bytes in the middle of the data, same size
+        mid = len(blob) // 2
+        blob[mid:mid + 8] = bytes(255 - c for c in blob[mid:mid + 8])
+    with open(fn, 'wb') as f:
+        f.write(bytes(blob))
+
+
+@pytest.mark.parametrize('how', ['truncate', 'flip'])
+def test_damaged_cache_is_detected_and_rebuilt(tmp_path, tiny_archive, how):
+    datadir = str(tmp_path)
+    good = cifar10.load(datadir)
+    fn = os.path.join(datadir, 'preprocessed', 'train.npz')
+    _damage(fn, how)
+    with pytest.raises(cifar10.CacheError, match=r'train\.npz: truncated or damaged.*'
+                                                  r'python -m gconv_experiments\.CIFAR10\.cifar10 '
+                                                  r'--datadir .* --force'):
+        cifar10.load_split(datadir, 'train')
+    again = cifar10.load(datadir)  # rebuilt from the source
+    for split in cifar10.SPLITS:
+        np.testing.assert_array_equal(again[split][0], good[split][0])
+        np.testing.assert_array_equal(again[split][1], good[split][1])
+
+
+def test_damaged_cache_without_source_names_the_file_and_the_command(tmp_path, tiny_archive):
+    datadir = str(tmp_path)
+    cifar10.prepare(datadir)
+    os.remove(tiny_archive)
+    fn = os.path.join(datadir, 'preprocessed', 'test.npz')
+    _damage(fn, 'truncate')
+    with pytest.raises(cifar10.CacheError, match=r'test\.npz: missing, truncated or damaged.*'
+                                                  r'cifar10 --datadir'):
+        cifar10.load(datadir)
 
 
 def _expect_error(source, match):
@@ -183,7 +248,7 @@ def test_truncated_and_corrupt_archive(tmp_path, tiny_archive):
 def test_load_split_errors(tmp_path):
     with pytest.raises(ValueError, match='unknown CIFAR-10 split'):
         cifar10.load_split(str(tmp_path), 'validation')
-    with pytest.raises(ValueError, match=r'train\.npz: expected a preprocessed CIFAR-10 split'):
+    with pytest.raises(cifar10.CacheError, match=r'train\.npz: expected a preprocessed CIFAR-10 split'):
         cifar10.load_split(str(tmp_path), 'train')
 
 
