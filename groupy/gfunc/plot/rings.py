@@ -59,20 +59,23 @@ def ring_position(k, radius):
     return np.array([radius * np.cos(angle), radius * np.sin(angle)])
 
 
-def draw_plane(ax, plane, center, style):
-    """Draw `plane` (nu, nv) or (nu, nv, 3) as a SIZE x SIZE image centred at `center`."""
+def draw_plane(ax, plane, center, style, transform=None):
+    """Draw `plane` (nu, nv) or (nu, nv, 3) as a SIZE x SIZE image centred at `center` (in data
+    coordinates mapped by `transform`, default ``ax.transData``)."""
     x, y = center
     h = SIZE / 2
+    transform = ax.transData if transform is None else transform
+    extent = (x - h, x + h, y - h, y + h)
     if plane.ndim == 3:  # colour: scale into [0, 1] together
         ax.imshow(np.clip((plane - style["vmin"]) / (style["vmax"] - style["vmin"]), 0, 1),
-                  interpolation="nearest", extent=(x - h, x + h, y - h, y + h),
-                  origin="upper", zorder=2)
+                  interpolation="nearest", extent=extent, origin="upper", zorder=2,
+                  transform=transform)
     else:
         ax.imshow(plane, cmap=style["cmap"], vmin=style["vmin"], vmax=style["vmax"],
-                  interpolation="nearest", extent=(x - h, x + h, y - h, y + h),
-                  origin="upper", zorder=2)
+                  interpolation="nearest", extent=extent, origin="upper", zorder=2,
+                  transform=transform)
     ax.add_patch(Rectangle((x - h, y - h), SIZE, SIZE, fill=False, lw=1.0, ec="black",
-                           zorder=3))
+                           zorder=3, transform=transform))
 
 
 def draw_label(ax, text, center, direction, pad_points, fontsize):
