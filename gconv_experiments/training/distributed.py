@@ -12,8 +12,8 @@ statistics of the whole global batch (:class:`MultiNodeBatchNormalization`, swap
 ``K * (its examples) / (batch size)`` (:meth:`Ranks.scale_loss`) and
 ``chainermn.create_multi_node_optimizer`` averages the gradients: each step is the step of one
 process on the whole global batch, up to floating-point summation order. BN re-estimation is the
-same pass split the same way; evaluation splits the evaluated set into K contiguous parts and
-sums (:meth:`Ranks.sum`). Rank 0 alone prints, shows progress bars and writes files.
+same pass split the same way; evaluation gives each rank a block of whole evaluation batches
+(:meth:`Ranks.whole_batches`) and sums the results (:meth:`Ranks.sum`). Rank 0 alone prints, shows progress bars and writes files.
 
 Dropout is the one difference from a single process: each rank draws its own masks (seeded from
 (seed, epoch, rank), :meth:`Ranks.reseed`), so a K-rank run with dropout is reproducible for the
@@ -110,6 +110,16 @@ class Ranks:
         """slice of this rank's examples within n consecutive examples (a global batch)."""
         start = self.rank * (n // self.size) + min(self.rank, n % self.size)
         return slice(start, start + n // self.size + (self.rank < n % self.size))
+
+    def whole_batches(self, n, batchsize):
+        """slice of this rank's block of whole batches when n examples are cut into batches of
+        `batchsize` from 0 (blocks of consecutive batches, array_split over the ranks): the
+        batches a rank evaluates are exactly batches of the one-process evaluation, so even a
+        batch-dependent evaluation (a BN on the statistics of the batch) gives its numbers."""
+        n_batches = -(-n // batchsize)
+        first = self.rank * (n_batches // self.size) + min(self.rank, n_batches % self.size)
+        last = first + n_batches // self.size + (self.rank < n_batches % self.size)
+        return slice(min(first * batchsize, n), min(last * batchsize, n))
 
     def scale_loss(self, loss, n):
         """Weight this rank's mean loss over its part of a batch of n so that the averaged
