@@ -325,7 +325,7 @@ def test_resultdir_that_is_a_file_is_a_clear_error(datadir, tmp_path, capsys, ti
     for out in (str(path), str(path / "sub")):
         status, err, _ = run(tiny.SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "1"], tiny, capsys)
         assert_one_line_error(status, err)
-        assert "--resultdir" in err and str(path) in err and "is a file" in err or "existing file" in err
+        assert "--resultdir" in err and str(path) in err and ("is a file" in err or "existing file" in err)
 
 
 @pytest.mark.parametrize("flag", ["trainfn", "valfn"])
