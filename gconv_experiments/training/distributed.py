@@ -68,10 +68,25 @@ def start(args):
             raise ConfigError(f"--communicator {name}: cannot create it ({type(e).__name__}: {e})") from None
     global_except_hook.add_hook()
     _active = Ranks(comm)
+    if gpu < 0:
+        _share_cores(comm.intra_size)
     if not _active.writes:
         args.quiet = True
         sys.stdout = open(os.devnull, "w")
     return _active
+
+
+def _share_cores(processes):
+    """On the CPU: the groupy convolution threads and the BLAS threads of each of the
+    `processes` ranks on this node get an equal share of its usable cores, unless set
+    explicitly (GROUPY_CPU_CONV_THREADS; OMP/OPENBLAS/MKL_NUM_THREADS)."""
+    share = max(1, len(os.sched_getaffinity(0)) // processes)
+    if not os.environ.get("GROUPY_CPU_CONV_THREADS"):
+        from groupy import fast_cpu
+        fast_cpu.set_num_threads(min(share, fast_cpu.get_num_threads()))
+    if not any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")):
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(limits=share)
 
 
 def abort_if_distributed(status):
@@ -182,9 +197,9 @@ class Ranks:
             device.xp.random.seed(((seed * 1000003 + epoch) * 4 + stream) * 65537 + self.rank)
 
     def prepare_model(self, model):
-        """Swap every L.BatchNormalization of `model` (a Chain, on the CPU, before
-        optimizer.setup) for a MultiNodeBatchNormalization with the same state, then give
-        every rank rank 0's parameters. Returns model."""
+        """Swap every L.BatchNormalization of `model` (a Chain, before optimizer.setup) for a
+        MultiNodeBatchNormalization with the same state, then give every rank rank 0's
+        parameters (MPI broadcast through the host, whatever the communicator). Returns model."""
         for parent in list(model.links()):
             if isinstance(parent, chainer.ChainList):
                 children = [(i, child) for i, child in enumerate(parent._children)]
@@ -200,7 +215,11 @@ class Ranks:
                     else:
                         parent.__dict__[key] = new
                     new.name = str(key)
-        self.comm.bcast_data(model)
+        for _, param in sorted(model.namedparams()):
+            if param.array is not None:
+                host = np.ascontiguousarray(cuda.to_cpu(param.array))
+                self.comm.mpi_comm.Bcast(host, root=0)
+                param.array[...] = chainer.backend.get_array_module(param.array).asarray(host)
         return model
 
     def optimizer(self, optimizer):

@@ -89,6 +89,13 @@ def test_a_batch_that_leaves_a_rank_empty_is_refused():
         _ranks(0, 2).check_batches(19, batchsize=19, eval_batchsize=6)
 
 
+def test_pure_nccl_on_the_cpu_is_refused_before_mpi_starts():
+    from gconv_experiments.training import ConfigError, distributed
+    with pytest.raises(ConfigError, match="pure_nccl runs on GPUs: pass --gpu 0.*naive on the CPU"):
+        distributed.start(types.SimpleNamespace(communicator="pure_nccl", gpu=-1, quiet=False))
+    assert distributed.start(types.SimpleNamespace(communicator="none", gpu=-1, quiet=False)) is None
+
+
 # --- batch normalisation synchronised over ranks --------------------------------------------------
 
 def _bn_worker():
