@@ -63,8 +63,8 @@ def build_parser(defaults=None, prog=None, description=None):
                                             "by --lr_decay_factor, e.g. 100-200-300 ('' = none)")
     a("--lr_decay_factor", type=float, help="learning-rate multiplier at each --lr_decay_schedule epoch "
                                             "(0: no decay, the schedule is ignored)")
-    a("--transformations", type=str, help="training augmentation, comma-separated: "
-                                          + ", ".join(augmentation.TRANSFORMATIONS) + " ('' = none)")
+    a("--transformations", type=str, help="training augmentation, comma-separated names applied in "
+                                          "order ('' = none): " + augmentation.help_text())
     a("--val_freq", type=int, help="validate every this many epochs (and after the last)")
     a("--save_freq", type=int, help="snapshot every this many epochs (and after the last; 0: only after the last)")
     a("--gpu", type=int, help="CUDA device id, -1 for the CPU")
