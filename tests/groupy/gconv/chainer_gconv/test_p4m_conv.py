@@ -88,19 +88,3 @@ def test_equivariance(cls, groups, k, size):
     errors = check_equivariance(layer, *groups, input_shape=(1, 2, nis, size, size))
     assert len(errors) == 8
     assert max(errors.values()) < 1e-5, errors
-
-
-@pytest.mark.parametrize('cls, nis', [(P4MConvZ2, 1), (P4MConvP4M, 8)])
-def test_use_cudnn_of_the_original_is_accepted_and_ignored(cls, nis):
-    """The original's signature had use_cudnn (10th argument); it warns and changes nothing."""
-    import warnings
-    w = np.random.RandomState(0).standard_normal((2, 1, nis, 3, 3)).astype(np.float32)
-    x = np.random.RandomState(1).standard_normal((1, 1, nis, 5, 5)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')  # not given: no warning
-        plain = cls(1, 2, 3, initialW=w)
-    for kwargs, args in [({'use_cudnn': False}, ()), ({}, (None, False, 1, 0, 1.0, False, True))]:
-        with pytest.warns(DeprecationWarning, match=r"use_cudnn=.* is ignored.*"
-                          r"chainer.using_config\('use_cudnn'"):
-            link = cls(1, 2, 3, *args, initialW=w, **kwargs)
-        np.testing.assert_array_equal(link(x).array, plain(x).array)

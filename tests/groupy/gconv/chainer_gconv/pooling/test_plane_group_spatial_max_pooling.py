@@ -46,11 +46,3 @@ def test_bad_input():
         plane_group_spatial_max_pooling(np.zeros((2, 3, 4, 4)), 2)
     with pytest.raises(ValueError, match='float16, float32 or float64'):
         plane_group_spatial_max_pooling(np.zeros((2, 3, 4, 4, 4), np.int32), 2)
-
-
-def test_use_cudnn_of_the_original_is_accepted_and_ignored():
-    x = np.random.RandomState(3).standard_normal((1, 2, 4, 4, 4))
-    with pytest.warns(DeprecationWarning, match=r"plane_group_spatial_max_pooling: use_cudnn="
-                      r"True is ignored.*using_config\('use_cudnn'"):
-        y = plane_group_spatial_max_pooling(x, 2, None, 0, True, True)  # the original's order
-    np.testing.assert_array_equal(y.array, plane_group_spatial_max_pooling(x, 2).array)
