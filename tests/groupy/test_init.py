@@ -16,8 +16,8 @@ def test_import_raises_no_warnings():
 # Public names by module, as users of the original GrouPy import them.
 PUBLIC = {
     "groupy.garray.Z2_array": "Z2Array identity rand u_range v_range meshgrid u v",
-    "groupy.garray.C4_array": "C4Array C4Group C4 identity rand rotation r",
-    "groupy.garray.D4_array": "D4Array D4Group D4 identity rand rotation mirror_u mirror_v r m",
+    "groupy.garray.C4_array": "C4Array C4Group C4 identity rand rotation r e",
+    "groupy.garray.D4_array": "D4Array D4Group D4 identity rand rotation mirror_u mirror_v r m e",
     "groupy.garray.p4_array": "P4Array identity rand rotation translation r_range u_range "
                               "v_range meshgrid r u v C4_halfshift",
     "groupy.garray.p4m_array": "P4MArray identity rand rotation mirror_u mirror_v translation "
