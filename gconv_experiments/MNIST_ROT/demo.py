@@ -48,7 +48,8 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the demo; returns {model: test error (fraction)} and the plot path."""
+    """Run the demo; returns dict(errors={model: test error (fraction)}, plot=path, minutes,
+    summaries=[each run's summary dict])."""
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     net_kwargs = {"dropout": args.dropout}
@@ -81,7 +82,7 @@ def main(argv=None):
     print("\n" + "  ".join(f"{m} test error: {100 * e:.2f}%" for m, e in errors.items())
           + f"  ({args.n_test} rotated test digits, {minutes:.1f} min)")
     print(f"learning curves: {os.path.abspath(result['plot'])}", flush=True)
-    return dict(errors=errors, plot=result["plot"], minutes=minutes)
+    return dict(errors=errors, plot=result["plot"], minutes=minutes, summaries=result["summaries"])
 
 
 if __name__ == "__main__":

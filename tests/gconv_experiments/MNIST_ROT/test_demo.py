@@ -40,3 +40,35 @@ def test_make_demo_command(tmp_path):
 def test_bad_options(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
         demo.main(["--resultdir", str(tmp_path)] + extra)
+
+
+def test_tiny_demo_reports_the_errors_its_models_make(tmp_path, capsys):
+    """Each reported test error equals the error recomputed here from the run's snapshot on the
+    demo's test file (inputs normalised with the training pixels' mean and std, computed here),
+    and the printed percentages are those errors."""
+    import json
+
+    import chainer
+    import numpy as np
+
+    from gconv_experiments import training
+
+    out = str(tmp_path / "demo")
+    result = demo.main(["--tiny", "--quiet", "--resultdir", out])
+    printed = capsys.readouterr().out.strip().splitlines()[-2]
+    train_x = np.load(os.path.join(out, "data", "train_all.npz"))["data"].astype(np.float64)
+    mean = train_x.mean()
+    std = np.sqrt(((train_x - mean) ** 2).mean())
+    for summary in result["summaries"]:
+        name = summary["model"]
+        with open(os.path.join(summary["resultdir"], "run.json")) as f:
+            net_kwargs = json.load(f)["config"]["net_kwargs"]
+        model = training.load_model_class(name, "gconv_experiments.MNIST_ROT.models")(**net_kwargs)
+        training.load_weights(os.path.join(summary["resultdir"], "snapshot.h5"), model)
+        test = np.load(summary["test_file"])
+        x = ((test["data"] - mean) / std).astype(np.float32)
+        with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+            predicted = model.logits(x).array.argmax(axis=1)
+        error = float(np.mean(predicted != test["labels"]))
+        assert abs(result["errors"][name] - error) < 1e-6, (name, result["errors"][name], error)
+        assert f"{name} test error: {100 * error:.2f}%" in printed

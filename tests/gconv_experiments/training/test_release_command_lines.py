@@ -43,7 +43,7 @@ def test_release_cifar_train_command_line(tmp_path):
     net_kwargs weight_decay lr_decay_schedule lr_decay_factor transformations val_freq save_freq
     gpu seed; --lr_decay_factor 0. (the release default) means no decay."""
     rng = np.random.default_rng(0)
-    for name, n in (("train_all.npz", 32), ("test.npz", 16)):
+    for name, n in (("train_all.npz", 16), ("test.npz", 8)):
         np.savez(tmp_path / name, data=rng.standard_normal((n, 3, 32, 32)).astype(np.float32),
                  labels=rng.integers(0, 10, n).astype(np.int32))
     out = tmp_path / "res"
