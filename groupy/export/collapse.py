@@ -11,7 +11,10 @@ reshapes, additions) is handled, whatever its forward method looks like. In the 
 * every batch normalisation is a :class:`chainer.links.BatchNormalization` over the C * G
   planar channels (the per-feature-map statistics repeated over the G planes), or, with
   ``fold_bn=True``, folded into the convolution (or linear layer) right before it where that
-  layer feeds nothing else (:mod:`groupy.export.fold_bn`); the others stay;
+  layer feeds nothing else (:mod:`groupy.export.fold_bn`); the others stay; a normalisation
+  with the batch's own statistics in test mode (``F.batch_normalization`` called directly, as
+  the ResNets' final BN does) stays one (:class:`~groupy.export.collapsed_net.
+  BatchStatNormalization`);
 * orientation pooling and averages over the stabiliser axis are a reshape to (N, C, G, H, W)
   and a max/mean; reshapes between (N, C * G, H, W) and (N, C, G, H, W) disappear.
 """
@@ -98,6 +101,12 @@ def _step(op):
         return _conv_link(op)
     if kind == 'bn':
         return _bn_link(op)
+    if kind == 'batch_stat_bn':
+        shape = op.in_shapes[0]
+        return cn.BatchStatNormalization(op.consts['gamma'], op.consts['beta'], p['eps'],
+                                         grouped=tuple(shape[1:3]) if len(shape) == 5 else None)
+    if kind in ('scale', 'shift'):
+        return cn.Affine(kind, p['value'])
     if kind == 'linear':
         return _linear_link(op)
     if kind in ('relu', 'leaky_relu', 'sigmoid', 'tanh'):

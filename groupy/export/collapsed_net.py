@@ -76,6 +76,57 @@ class Pool(chainer.Link):
             self.kind, self.ksize, self.stride, self.pad)
 
 
+class Affine(chainer.Link):
+    """x * value (kind 'scale') or x + value ('shift'), value a scalar."""
+
+    def __init__(self, kind, value):
+        super().__init__()
+        self.kind, self.value = kind, value
+
+    def forward(self, x):
+        return x * self.value if self.kind == 'scale' else x + self.value
+
+    def __repr__(self):
+        return 'Affine({} {:g})'.format('*' if self.kind == 'scale' else '+', self.value)
+
+
+class BatchStatNormalization(chainer.Link):
+    """Batch normalisation with the statistics of the batch at hand (no running averages),
+    written with elementary functions so that ONNX gets the same computation.
+
+    gamma, beta (C,); grouped (C, G) if the traced input was (N, C, G, H, W): one statistic per
+    feature map over its G planes."""
+
+    def __init__(self, gamma, beta, eps, grouped=None):
+        super().__init__()
+        self.eps, self.grouped = eps, grouped
+        shape = (1, gamma.shape[0]) + (1,) * (3 if grouped else 2)
+        with self.init_scope():
+            self.gamma = chainer.Parameter(gamma.reshape(shape).copy())
+            self.beta = chainer.Parameter(beta.reshape(shape).copy())
+
+    def forward(self, x):
+        flat = x.shape
+        if self.grouped is not None:
+            x = F.reshape(x, (flat[0],) + tuple(self.grouped) + tuple(flat[2:]))
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        if self.gamma.shape != shape:  # e.g. a 2-D input (N, C)
+            gamma, beta = F.reshape(self.gamma, shape), F.reshape(self.beta, shape)
+        else:
+            gamma, beta = self.gamma, self.beta
+        d = x - F.broadcast_to(F.mean(x, axis=axes, keepdims=True), x.shape)
+        var = F.mean(d * d, axis=axes, keepdims=True)
+        scale = F.broadcast_to(gamma / F.sqrt(var + self.eps), x.shape)
+        y = d * scale + F.broadcast_to(beta, x.shape)
+        return F.reshape(y, flat) if self.grouped is not None else y
+
+    def __repr__(self):
+        return 'BatchStatNormalization({}, batch statistics{})'.format(
+            self.gamma.size, '' if self.grouped is None else ', over (C, G) = {}'.format(
+                self.grouped))
+
+
 class Reduce(chainer.Link):
     """max / mean / sum over ``axis`` of the traced layout.
 

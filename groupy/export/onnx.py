@@ -1,5 +1,7 @@
 """ONNX export of a collapsed network (:func:`export_onnx`), through onnx-chainer, checked in
 onnxruntime. Needs the ``export`` extra (onnx-chainer, onnx, onnxruntime)."""
+import warnings
+
 import numpy
 
 import chainer
@@ -46,7 +48,8 @@ def export_onnx(net, x, path, opset_version=None, check=True):
     x = numpy.asarray(x)
     # groupy's fast CPU functions have no ONNX converters: trace Chainer's own ones
     with chainer.using_config('train', False), \
-            chainer.using_config('groupy_fast_cpu_conv', False):
+            chainer.using_config('groupy_fast_cpu_conv', False), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=DeprecationWarning, module='onnx_chainer')
         model_proto = onnx_chainer.export(net, x, filename=None, opset_version=opset_version,
                                           input_names=['x'], output_names=['y'])
         with chainer.no_backprop_mode():

@@ -27,7 +27,7 @@ from groupy.fast_cpu.pooling import MaxPooling2x2CPU
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
 #: the kinds of data-path operation understood by collapse() and exactness()
-KINDS = ('reshape', 'conv', 'bn', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'max_pool',
+KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'max_pool',
          'avg_pool', 'max', 'mean', 'sum', 'add', 'linear')
 _UNARY = {relu.ReLU: 'relu', leaky_relu.LeakyReLU: 'leaky_relu', sigmoid.Sigmoid: 'sigmoid',
           tanh.Tanh: 'tanh'}
@@ -45,10 +45,10 @@ class Op(object):
     Attributes:
         kind (str): one of :data:`KINDS`.
         params (dict): kind-specific: conv/pool ``ksize, stride, pad`` (pairs), ``cover_all``,
-            conv ``dilate, groups``; bn ``eps``; reduction ``axis`` (tuple), ``keepdims``;
+            conv ``dilate, groups``; bn, batch_stat_bn ``eps``; scale, shift ``value``; reduction ``axis`` (tuple), ``keepdims``;
             reshape ``shape``; leaky_relu ``slope``.
         consts (dict): NumPy arrays: conv/linear ``W``, ``b`` (or None); bn ``gamma``,
-            ``beta``, ``mean``, ``var``.
+            ``beta``, ``mean``, ``var`` (batch_stat_bn: ``gamma``, ``beta``).
         inputs (list of int): indices of the ops producing the data inputs (INPUT = -1: x).
         in_shapes, out_shape: traced shapes.
         link (str): path of the innermost link running when the function was called; for a
@@ -144,6 +144,19 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
                                         'constant statistics is supported'.format(name))
         return 'bn', {'eps': float(f.eps)}, {k: consts[i] for i, k in
                                              enumerate(('gamma', 'beta', 'mean', 'var'), 1)}
+    if isinstance(f, batch_normalization.BatchNormalization):
+        # normalisation with the statistics of the batch itself (e.g. F.batch_normalization
+        # called in test mode): still a function of the batch, with constant gamma and beta
+        if data_idx != [0] or tuple(f.key_axis) != (1,):
+            raise UnsupportedLayerError('{}: only per-channel (axis 1) batch normalisation is '
+                                        'supported'.format(name))
+        return 'batch_stat_bn', {'eps': float(f.eps)}, {'gamma': consts[1], 'beta': consts[2]}
+    if isinstance(f, (basic_math.MulConstant, basic_math.AddConstant)):
+        if not numpy.isscalar(f.value):
+            raise UnsupportedLayerError('{}: arithmetic with a constant array (only scalars are '
+                                        'supported)'.format(name))
+        kind = 'scale' if isinstance(f, basic_math.MulConstant) else 'shift'
+        return kind, {'value': float(f.value)}, {}
     if type(f) in _UNARY or any(isinstance(f, c) for c in _UNARY):
         kind = next(v for c, v in _UNARY.items() if isinstance(f, c))
         return kind, ({'slope': float(f.slope)} if kind == 'leaky_relu' else {}), {}
@@ -173,9 +186,9 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             raise UnsupportedLayerError('{}: linear layer with data-dependent weights'.format(name))
         return 'linear', {}, {'W': consts[1], 'b': consts.get(2)}
     raise UnsupportedLayerError(
-        '{}: {}.{} is not supported by collapse/exactness (supported: convolution, fixed '
-        'batch normalisation, relu/leaky_relu/sigmoid/tanh, max/average pooling, max/mean/sum '
-        'reductions, reshapes, addition, linear)'.format(
+        '{}: {}.{} is not supported by collapse/exactness (supported: convolution, batch '
+        'normalisation, relu/leaky_relu/sigmoid/tanh, max/average pooling, max/mean/sum '
+        'reductions, reshapes, addition, scalar * and +, linear)'.format(
             name, type(f).__module__, type(f).__name__))
 
 

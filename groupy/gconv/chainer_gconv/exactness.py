@@ -134,10 +134,13 @@ def _conv_filters_reason(op, planes, group):
     if op.filter_group is None:  # a planar convolution
         if planes != 1:
             return 1, 'planar convolution over {}-plane G-feature maps'.format(planes)
-        turned = numpy.rot90(W, 1, axes=(2, 3))
-        ok = turned.shape == W.shape and numpy.array_equal(turned, W)
+        def same(a):  # equal up to float rounding
+            tol = 8 * numpy.finfo(W.dtype).eps * float(numpy.abs(W).max(initial=0))
+            return a.shape == W.shape and float(numpy.abs(a - W).max(initial=0)) <= tol
+
+        ok = same(numpy.rot90(W, 1, axes=(2, 3)))
         if group == 'p4m':
-            ok = ok and numpy.array_equal(W[:, :, ::-1], W)
+            ok = ok and same(W[:, :, ::-1])
         return 1, '' if ok else ('planar convolution whose filters are not invariant under '
                                  '{}'.format('rotations' if group == 'p4' else
                                              'rotations and flips'))
@@ -167,6 +170,8 @@ def _reduce(op, s):
         return s, 'reduction over one spatial axis only'
     planes = 1 if axes & plane_axes else s.planes
     if axes & space:
+        if op.params['keepdims']:  # a 1x1 map
+            return _State('map', planes, 1), ''
         return _State('vector', planes), ''
     return _State('map', planes, s.size), ''
 
@@ -210,11 +215,13 @@ def _analyse(t, size, group):
         elif op.kind in ('max_pool', 'avg_pool'):
             out, reason = _window(op.params, s.size, op.kind.replace('_', ' ') + 'ing')
             new = _State('map', s.planes, out)
-        elif op.kind == 'bn':
+        elif op.kind in ('bn', 'batch_stat_bn'):
             new = s
             if s.planes > 1 and len(op.in_shapes[0]) == 4 and s.what == 'map':
-                rows = numpy.stack([op.consts[k] for k in ('gamma', 'beta', 'mean', 'var')])
-                rows = rows.reshape(4, -1, s.planes)
+                if op.kind == 'batch_stat_bn':
+                    reason = 'batch normalisation with separate statistics per plane'
+                rows = numpy.stack([op.consts[k] for k in op.consts])
+                rows = rows.reshape(len(op.consts), -1, s.planes)
                 if not (rows == rows[:, :, :1]).all():
                     reason = 'batch normalisation with separate statistics per plane'
         elif op.kind == 'add':
