@@ -8,6 +8,7 @@
 * pooling over the plane group: :func:`plane_group_spatial_max_pooling`,
   :func:`orientation_max_pooling`, :func:`orientation_mean_pooling`;
 * :func:`check_equivariance`, to measure how equivariant a link or chain is;
+* :func:`exactness`, which input sizes keep a network exactly equivariant (per layer);
 * :func:`gpu_available`, a CuPy device check that never raises.
 """
 from groupy.gconv.chainer_gconv.check_equivariance import (  # noqa: F401
@@ -22,3 +23,5 @@ from groupy.gconv.chainer_gconv.transform_filter import (  # noqa: F401
     GFilterIndex, TransformGFilter, TransformGFilterAdjoint)
 # Not the function ``transform_filter``: it would hide the submodule of the same name, which
 # ``import groupy.gconv.chainer_gconv.transform_filter as tf`` must give.
+# last: it traces networks with groupy.export, which imports the modules above
+from groupy.gconv.chainer_gconv.exactness import ExactnessReport, exactness  # noqa: F401,E402

@@ -20,8 +20,6 @@ sizes, to propose the closest ones that keep exactness). Numerically, exactness 
 """
 import numpy
 
-from groupy.export.trace import INPUT, trace
-
 _GROUPS = ('p4', 'p4m')
 _PLANE_GROUP = {1: 'Z2', 4: 'p4', 8: 'p4m'}
 
@@ -198,7 +196,8 @@ def _reshape(op, s, traced_size):
 
 def _analyse(t, size, group):
     """(list of LayerExactness, output state) for square inputs of ``size``."""
-    states = {INPUT: _State('map', t.input_shape[2] if len(t.input_shape) == 5 else 1, size)}
+    states = {-1: _State(  # -1: the network input (groupy.export.trace.INPUT)
+        'map', t.input_shape[2] if len(t.input_shape) == 5 else 1, size)}
     if t.input_shape[-1] != t.input_shape[-2]:
         raise ValueError('exactness: input maps must be square, got {}'.format(t.input_shape))
     layers = []
@@ -265,6 +264,8 @@ def exactness(model, input_shape, group='p4', forward=None, search=32):
         ExactnessReport (``print`` it for a per-layer table). Raises UnsupportedLayerError for a
         function the analysis does not know (see :mod:`groupy.export.trace`).
     """
+    # imported here: groupy.export imports this package (the G-filter transform)
+    from groupy.export.trace import trace
     if group not in _GROUPS:
         raise ValueError("exactness: group must be 'p4' or 'p4m', got {!r}".format(group))
     input_shape = tuple(int(s) for s in input_shape)
