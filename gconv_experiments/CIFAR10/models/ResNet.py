@@ -17,8 +17,9 @@ identity elsewhere). 6 * num_blocks + 2 layers. The release's constructor argume
 
 Initialisation: the release passes wscale = sqrt(2) to every convolution, "equal to He et al."
 Chainer <= 1.8 drew N(0, wscale / sqrt(fan_in)), i.e. He's sqrt(2 / fan_in) (``planar_init=
-'he'``, default); Chainer 1.9 - 1.24 drew N(0, sqrt(wscale) / sqrt(fan_in)) = 2**0.25 /
-sqrt(fan_in) for planar convolutions (chainer/chainer#1806; ``planar_init='chainer_v1.9'``).
+'he'``, default); Chainer 1.9 and later v1 releases (at least to 1.17) drew
+N(0, sqrt(wscale) / sqrt(fan_in)) = 2**0.25 / sqrt(fan_in) for planar convolutions
+(chainer/chainer#1806; ``planar_init='chainer_v1.9'``).
 GrouPy's G-convolutions always draw wscale / sqrt(fan_in). Biases start at 0.
 
 The final BN: the release calls it without its test flag, so it normalises with the statistics
