@@ -23,6 +23,7 @@ stabiliser), so the output of a map of size H has size H + 2 * pad - k + 1; use
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy
@@ -111,7 +112,11 @@ class SplitGConv2D(link.Link):
         self.dtype = numpy.dtype(dtype)
         if self.dtype.type not in (numpy.float16, numpy.float32, numpy.float64):
             raise ValueError('dtype must be float16, float32 or float64, got {}'.format(dtype))
-        self.index = _gfilter_index(type(self).make_transformation_indices, self.ksize)
+        if isinstance(inspect.getattr_static(type(self), 'make_transformation_indices'),
+                      (staticmethod, classmethod)):
+            self.index = _gfilter_index(type(self).make_transformation_indices, self.ksize)
+        else:  # an instance method, as subclasses written for the original GrouPy define it
+            self.index = GFilterIndex(self.make_transformation_indices(self.ksize))
 
         self._filter_mask_source = None
         if filter_mask is not None:
