@@ -1,6 +1,7 @@
-"""Sweeps of training runs (models x seeds): checked against their run records, then trained in
-this process or concurrently on a Dask cluster. The one sweep implementation; the experiments'
-``experiment.py`` files only build the list of runs and tabulate (:mod:`gconv_experiments.sweep_report`).
+"""Sweeps of training runs (models x seeds): every run folder checked against its run record,
+then the runs trained in this process or concurrently on a Dask cluster. The one sweep
+implementation: sweep_cli builds an experiment's runs from its command line, sweep_cluster holds
+the Dask and thread-count parts, sweep_report writes the tables.
 
 A :class:`Run` is one train.py run in its own folder. :func:`plan` inspects every folder before
 anything starts and decides, per run:
@@ -9,28 +10,31 @@ anything starts and decides, per run:
   train     nothing there, or a run killed before its first snapshot: (re)started from epoch 0.
 A folder whose run.json fingerprint differs (other data, model, optimiser, seed, augmentation,
 ...) stops the sweep with the differing settings named, before any run starts, unless
-``fresh_on_change``: then that run trains in a new folder ``<folder>-<fingerprint[:8]>``.
-:func:`execute` then runs what is left: in this process (``workers=1``), on a
-``dask.distributed.LocalCluster`` of ``workers`` single-threaded worker processes, or on an
-existing cluster (``scheduler``: an address or a scheduler file). The worker decides resume vs
-restart again from the folder, so a run whose worker was killed is retried (by Dask, or by the
-next invocation) from its last snapshot with identical results.
+``fresh_on_change``: then that run trains in a new folder ``<folder>-<fingerprint[:8]>`` (found
+again by later sweeps with the same settings). :func:`execute` runs what is left: in this
+process (``workers=1``), on a ``dask.distributed.LocalCluster`` of ``workers`` worker
+processes, or on an existing cluster (``scheduler``: an address or a scheduler file). The
+process that runs a run decides resume vs restart again from its folder, so a run whose worker
+was killed is retried (by Dask, or by the next invocation) from its last snapshot with
+identical results.
 """
 import contextlib
 import dataclasses
 import importlib
 import json
 import os
+import sys
 import time
+import traceback
 
 import progressbar
 
+from gconv_experiments import sweep_cluster
 from gconv_experiments.training import (
     ARGS_FILE, LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, differences, resolve_run)
 from gconv_experiments.training.loop import _CurrentStderr
 
 OUTPUT_FILE = "output.log"  # a run's printed lines when it runs on a Dask worker
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GROUPY_CPU_CONV_THREADS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,40 +173,6 @@ def plan(runs, fresh_on_change=False):
     return planned
 
 
-# --------------------------------------------------------------------------- threads
-def thread_environment(threads):
-    """Environment variables giving BLAS, OpenMP and groupy's conv `threads` threads."""
-    return {name: str(threads) for name in THREAD_VARIABLES}
-
-
-@contextlib.contextmanager
-def limited_threads(threads):
-    """BLAS (threadpoolctl) and groupy conv thread counts set to `threads` inside the block
-    (None: unchanged)."""
-    if threads is None:
-        yield
-        return
-    import threadpoolctl
-    from groupy import fast_cpu
-    before = fast_cpu.get_num_threads()
-    fast_cpu.set_num_threads(threads)
-    try:
-        with threadpoolctl.threadpool_limits(limits=threads):
-            yield
-    finally:
-        fast_cpu.set_num_threads(before)
-
-
-def thread_report():
-    """This process's thread settings: the environment variables, the BLAS pools' sizes and
-    groupy's conv threads (run on a worker to check what a run gets)."""
-    import threadpoolctl
-    from groupy import fast_cpu
-    return dict(env={k: os.environ.get(k) for k in THREAD_VARIABLES},
-                blas=sorted({p["num_threads"] for p in threadpoolctl.threadpool_info()}),
-                groupy=fast_cpu.get_num_threads(), pid=os.getpid())
-
-
 # --------------------------------------------------------------------------- running one run
 def execute_run(run, threads=None, output_to_file=False):
     """Train `run` (in whatever process calls this: the client or a Dask worker); returns its
@@ -223,20 +193,13 @@ def execute_run(run, threads=None, output_to_file=False):
                       f"({'resuming' if resume else 'from epoch 0'})\n")
             out.flush()
             stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(limited_threads(threads))
+        stack.enter_context(sweep_cluster.limited_threads(threads))
         return module.main(run.train_argv(resume=resume))
 
 
+
+
 # --------------------------------------------------------------------------- the sweep
-def default_threads(workers):
-    """Each of `workers` processes gets its share of this machine's usable cores (at least 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // workers)
-
-
 def _sweep_bar(done, total, quiet):
     if quiet or total == 0:
         return None
@@ -247,39 +210,11 @@ def _sweep_bar(done, total, quiet):
                                    fd=_CurrentStderr()).start()
 
 
-@contextlib.contextmanager
-def local_cluster(workers, threads):
-    """A LocalCluster of `workers` processes, one task at a time each, whose BLAS, OpenMP and
-    groupy thread counts are `threads`. The variables are set in this process while the cluster
-    lives (and restored after): a Nanny passes the spawning process's values on to a worker
-    before it imports numpy (and again when it restarts a killed worker)."""
-    from distributed import LocalCluster
-    env = thread_environment(threads)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                          dashboard_address=None, env=env, silence_logs=50) as cluster:
-            yield cluster
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def connect(scheduler):
-    """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON)."""
-    from distributed import Client
-    if os.path.isfile(scheduler):
-        return Client(scheduler_file=scheduler, timeout="30s")
-    return Client(scheduler, timeout="30s")
-
-
 def execute(planned, workers=1, scheduler=None, threads=None, quiet=False, log=print):
-    """Train every planned run that is not done; returns the summaries in plan order. Raises
-    SweepError naming the runs that failed (the others are finished and kept)."""
+    """Train every planned run that is not done -- in this process (workers 1, no scheduler), on
+    a LocalCluster of `workers` processes, or on the Dask cluster `scheduler` -- and return the
+    summaries in plan order. Raises SweepError naming the runs that failed (the others are
+    finished and kept; an unexpected error's traceback goes to stderr at once)."""
     for p in planned:
         verb = {"done": "finished earlier, skipping", "resume": "resuming from",
                 "train": f"training for {p.run.epochs} epochs in"}[p.action]
@@ -290,12 +225,15 @@ def execute(planned, workers=1, scheduler=None, threads=None, quiet=False, log=p
     bar = _sweep_bar(len(planned) - len(todo), len(planned), quiet)
     failures = []
 
-    def finished(i, summary=None, error=None):
+    def finished(i, result=None, error=None, trace=None):
+        run = planned[i].run
         if error is None:
-            summaries[i] = summary
-            log(f"{planned[i].run.label}: test error {100 * summary['test_error']:.2f}% ({planned[i].run.folder})")
+            summaries[i] = result
+            log(f"{run.label}: test error {100 * result['test_error']:.2f}% ({run.folder})")
         else:
-            failures.append(f"{planned[i].run.label} ({planned[i].run.folder}): {type(error).__name__}: {error}")
+            failures.append(f"{run.label} ({run.folder}): {type(error).__name__}: {error}")
+            if not isinstance(error, (ConfigError, FileNotFoundError)) and trace:
+                print(f"{run.label} failed:\n{trace}", file=sys.stderr, flush=True)
         if bar is not None:
             bar.update(bar.value + 1)
 
@@ -303,12 +241,15 @@ def execute(planned, workers=1, scheduler=None, threads=None, quiet=False, log=p
         for i in todo:
             try:
                 summary = execute_run(planned[i].run, threads)
-            except ConfigError as e:
-                finished(i, error=e)
+            except Exception as e:
+                finished(i, error=e, trace=traceback.format_exc())
             else:
                 finished(i, summary)
     elif todo:
-        _execute_on_dask(planned, todo, workers, scheduler, threads, finished)
+        stamp = f"{os.getpid()}-{time.time_ns()}"
+        keys = {f"run-{planned[i].run.group}-seed{planned[i].run.seed}-{stamp}": i for i in todo}
+        sweep_cluster.run_on_dask(execute_run, [(key, (planned[i].run, threads, True)) for key, i in keys.items()],
+                                  workers, scheduler, threads, lambda key, **kw: finished(keys[key], **kw))
     if bar is not None:
         bar.finish()
     if failures:
@@ -317,70 +258,8 @@ def execute(planned, workers=1, scheduler=None, threads=None, quiet=False, log=p
     return summaries
 
 
-def _execute_on_dask(planned, todo, workers, scheduler, threads, finished):
-    from distributed import Client, as_completed
-    with contextlib.ExitStack() as stack:
-        if scheduler is None:
-            cluster = stack.enter_context(local_cluster(workers, threads))
-            client = stack.enter_context(Client(cluster))
-        else:
-            client = stack.enter_context(connect(scheduler))
-        futures = {}
-        for i in todo:
-            run = planned[i].run
-            key = f"run-{run.group}-seed{run.seed}-{planned[i].record['fingerprint'][:12]}-{os.getpid()}-{time.time_ns()}"
-            futures[client.submit(execute_run, run, threads, True, key=key, pure=False)] = i
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                finished(i, future.result())
-            except Exception as e:  # a run's own error, or KilledWorker after repeated worker deaths
-                finished(i, error=e)
-
-
-def check_distribution_flags(workers, scheduler, threads):
-    """Validate --workers/--scheduler/--threads; returns the per-run thread count (None: unchanged)."""
-    if workers is None:
-        workers = 1
-    if workers < 1:
-        raise ConfigError(f"--workers must be a positive integer, got {workers}")
-    if scheduler is not None and workers != 1:
-        raise ConfigError("give --workers (a local cluster) or --scheduler (an existing cluster), not both")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be a positive integer, got {threads}")
-    if scheduler is not None or workers > 1:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("--workers > 1 and --scheduler need dask.distributed: "
-                              "pip install \"dask[distributed]\"") from None
-    if threads is None and scheduler is None and workers > 1:
-        threads = default_threads(workers)
-    elif threads is None and scheduler is not None:
-        threads = 1
-    return threads
-
-
-def add_distribution_arguments(parser):
-    """--workers, --scheduler, --threads, --fresh_on_change on an experiment's parser."""
-    g = parser.add_argument_group("running the sweep's runs")
-    g.add_argument("--workers", type=int, default=1,
-                   help="train N runs at a time on a dask.distributed LocalCluster of N worker processes "
-                        "(1: one after another in this process)")
-    g.add_argument("--scheduler", default=None,
-                   help="submit the runs to an existing Dask cluster: its scheduler address "
-                        "(tcp://HOST:8786) or scheduler file; the folders must be on a shared file system")
-    g.add_argument("--threads", type=int, default=None,
-                   help="BLAS / OpenMP / groupy conv threads per run (default: the cores divided by "
-                        "--workers on a local cluster, 1 on --scheduler, unchanged with --workers 1)")
-    g.add_argument("--fresh_on_change", action="store_true",
-                   help="a run folder holding a run made with other settings: train this run in a new "
-                        "folder beside it (<folder>-<fingerprint>) instead of stopping")
-    return parser
-
-
 def fingerprints(planned, resultdir):
-    """The sweep's run list for sweep.json: group, seed, epochs, folder (relative), fingerprint."""
+    """The sweep's run list for sweep.json: model, seed, epochs, folder (relative), fingerprint."""
     return [dict(model=p.run.group, seed=p.run.seed, epochs=p.run.epochs,
                  folder=os.path.relpath(p.run.folder, resultdir), fingerprint=p.record["fingerprint"])
             for p in planned]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gconv_experiments import sweep
+from gconv_experiments import sweep, sweep_cluster
 from gconv_experiments.MNIST_ROT import experiment
 from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
 from gconv_experiments.training import ConfigError
@@ -89,11 +89,11 @@ def test_local_cluster_sweep_equals_serial(datadir, reference, tmp_path):
 @pytest.mark.parametrize("workers, threads", [(2, 1), (1, 2)])
 def test_worker_processes_get_their_thread_counts(workers, threads):
     from distributed import Client
-    with sweep.local_cluster(workers, threads) as cluster, Client(cluster) as client:
-        reports = list(client.run(sweep.thread_report).values())
+    with sweep_cluster.local_cluster(workers, threads) as cluster, Client(cluster) as client:
+        reports = list(client.run(sweep_cluster.thread_report).values())
     assert len(reports) == workers
     for report in reports:
-        assert report["env"] == {k: str(threads) for k in sweep.THREAD_VARIABLES}
+        assert report["env"] == {k: str(threads) for k in sweep_cluster.THREAD_VARIABLES}
         assert report["groupy"] == threads
         assert report["blas"] == [threads]
         assert report["pid"] != os.getpid()
@@ -102,8 +102,8 @@ def test_worker_processes_get_their_thread_counts(workers, threads):
 def test_limited_threads_restores_the_process_settings():
     from groupy import fast_cpu
     before = fast_cpu.get_num_threads()
-    with sweep.limited_threads(1):
-        assert sweep.thread_report()["groupy"] == 1 and sweep.thread_report()["blas"] == [1]
+    with sweep_cluster.limited_threads(1):
+        assert sweep_cluster.thread_report()["groupy"] == 1 and sweep_cluster.thread_report()["blas"] == [1]
     assert fast_cpu.get_num_threads() == before
 
 
@@ -173,7 +173,7 @@ def test_sweep_on_a_scheduler_and_worker_started_here(datadir, reference, tmp_pa
         time.sleep(0.2)  # the file is written at once, but let it be complete
         address = json.loads(read(scheduler_file))["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        env = dict(os.environ, **sweep.thread_environment(1))
+        env = dict(os.environ, **sweep_cluster.thread_environment(1))
         procs.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
                              "--no-dashboard", "--memory-limit", "0"], env=env, cwd=str(tmp_path)))
         from distributed import Client

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gconv_experiments import sweep_report
+from gconv_experiments import sweep_cli, sweep_report
 from gconv_experiments.MNIST_ROT import experiment
 from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
 from gconv_experiments.training import ConfigError
@@ -212,11 +212,11 @@ def test_resultdir_that_is_a_file(tmp_path, capsys):
 
 
 def test_parse_epochs():
-    models = ["Z2CNN", "P4CNN", "P4CNN_RP"]
-    assert experiment.parse_epochs(experiment.build_parser().get_default("epochs"), models) == \
+    models, paper = ["Z2CNN", "P4CNN", "P4CNN_RP"], experiment.PAPER_EPOCHS
+    assert sweep_cli.parse_epochs(experiment.build_parser().get_default("epochs"), models, paper) == \
         {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100}
-    assert experiment.parse_epochs("7", models) == {"Z2CNN": 7, "P4CNN": 7, "P4CNN_RP": 7}
-    assert experiment.parse_epochs("P4CNN=3", models) == {"Z2CNN": 300, "P4CNN": 3, "P4CNN_RP": 100}
+    assert sweep_cli.parse_epochs("7", models, paper) == {"Z2CNN": 7, "P4CNN": 7, "P4CNN_RP": 7}
+    assert sweep_cli.parse_epochs("P4CNN=3", models, paper) == {"Z2CNN": 300, "P4CNN": 3, "P4CNN_RP": 100}
 
 
 @pytest.mark.parametrize("extra, message", [

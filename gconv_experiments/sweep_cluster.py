@@ -1,0 +1,109 @@
+"""Where a sweep's runs compute: thread counts per run, a dask.distributed LocalCluster, a
+connection to an existing Dask cluster, and running a sweep's runs on either.
+
+Each worker process computes one run at a time with `threads` BLAS, OpenMP and groupy conv
+threads: the environment variables THREAD_VARIABLES are set before the worker process starts (so
+before it imports NumPy), and :func:`limited_threads` sets them again at run time (threadpoolctl,
+``groupy.fast_cpu.set_num_threads``), which also covers workers started by hand.
+"""
+import contextlib
+import os
+import traceback
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GROUPY_CPU_CONV_THREADS")
+
+
+def thread_environment(threads):
+    """Environment variables giving BLAS, OpenMP and groupy's conv `threads` threads."""
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
+def usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(workers):
+    """Each of `workers` processes gets its share of this machine's usable cores (at least 1)."""
+    return max(1, usable_cores() // workers)
+
+
+@contextlib.contextmanager
+def limited_threads(threads):
+    """BLAS (threadpoolctl) and groupy conv thread counts set to `threads` inside the block
+    (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    import threadpoolctl
+    from groupy import fast_cpu
+    before = fast_cpu.get_num_threads()
+    fast_cpu.set_num_threads(threads)
+    try:
+        with threadpoolctl.threadpool_limits(limits=threads):
+            yield
+    finally:
+        fast_cpu.set_num_threads(before)
+
+
+def thread_report():
+    """This process's thread settings: the environment variables, the BLAS pools' sizes and
+    groupy's conv threads (run on a worker to see what a run gets)."""
+    import threadpoolctl
+    from groupy import fast_cpu
+    return dict(env={k: os.environ.get(k) for k in THREAD_VARIABLES},
+                blas=sorted({p["num_threads"] for p in threadpoolctl.threadpool_info()}),
+                groupy=fast_cpu.get_num_threads(), pid=os.getpid())
+
+
+@contextlib.contextmanager
+def local_cluster(workers, threads):
+    """A LocalCluster of `workers` processes, one task at a time each, whose BLAS, OpenMP and
+    groupy thread counts are `threads`. The variables are set in this process while the cluster
+    lives (and restored after): a Nanny gives the spawned worker the values of the process that
+    spawns it, before the worker imports NumPy (and again when it restarts a killed worker)."""
+    from distributed import LocalCluster
+    env = thread_environment(threads)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                          dashboard_address=None, env=env, silence_logs=50) as cluster:
+            yield cluster
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def connect(scheduler):
+    """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON)."""
+    from distributed import Client
+    if os.path.isfile(scheduler):
+        return Client(scheduler_file=scheduler, timeout="30s")
+    return Client(scheduler, timeout="30s")
+
+
+def run_on_dask(function, jobs, workers, scheduler, threads, finished):
+    """Submit ``function(*args)`` for each (key, args) of `jobs` to a LocalCluster of `workers`
+    (scheduler None) or to `scheduler`; calls ``finished(key, result=...)`` or
+    ``finished(key, error=...)`` as each ends (a run's own error, or KilledWorker after a run
+    killed its workers repeatedly). Closes what it started."""
+    from distributed import Client, as_completed
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers, threads))))
+        else:
+            client = stack.enter_context(connect(scheduler))
+        futures = {client.submit(function, *args, key=key, pure=False): key for key, args in jobs}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as e:
+                finished(futures[future], error=e, trace=traceback.format_exc())
+            else:
+                finished(futures[future], result=result)
