@@ -10,30 +10,39 @@ A dataset folder's `train.py` only supplies defaults and where its models live::
     if __name__ == '__main__':
         sys.exit(training.cli(None, defaults=DEFAULTS, models_package=..., prog='MNIST_ROT/train.py'))
 
-Modules: `config` (flags, their checks, optimizer, device), `data` (reading .npz data sets),
-`models` (Classifier, --modelfn resolution), `loop` (seeding, epoch, evaluation, BN
-re-estimation, progress bars), `checkpoint` (snapshots, log, resume), `run` (main, cli). Every
-name below is importable from `gconv_experiments.training` itself.
+Modules: `config` (flags, their checks, optimizer, device), `data` (reading and checking .npz
+data sets, --normalization), `models` (Classifier, --modelfn resolution), `loop` (seeding,
+epoch, evaluation, BN re-estimation, progress bars), `checkpoint` (snapshots, log, strict JSON,
+resume), `fingerprint` (run record run.json, resolve_run's record, differences), `prepare`
+(result folder, splits, model probe, run files), `run` (main, cli, resolve_run). Every name
+below is importable from `gconv_experiments.training` itself.
 
 API
   build_parser(defaults=None, prog=None, description=None) -> argparse.ArgumentParser with the
-      DESIGN section 5 flags plus --testfn, --train_size, --val_size, --resume, --quiet.
+      DESIGN section 5 flags plus --testfn, --train_size, --val_size, --resume, --quiet,
+      --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging.
+  resolve_run(argv, *, defaults=None, models_package=None) -> the run record (run.json) that
+      train.py would write for argv, without training. differences(saved, new) -> list of
+      "--flag: old -> new" for settings that change the trajectory ([]: reuse/resume allowed).
   main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_dataset, prog=None,
       description=None) -> dict: trains, writes the result directory, returns the summary.
       Raises ConfigError (a ValueError) or FileNotFoundError for bad flags, files or data.
-  cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input.
+  cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input
+      (status 2), a non-finite loss (status 3, naming epoch and iteration), Ctrl-C (130).
   Classifier: base Chain for models; subclasses define logits(x).
   load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
-      'data' and 'labels'; `load_data` may be replaced by any function with that signature.
+      'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
+      before any cast); `load_data` may be replaced by any function with that signature.
   load_model_class(modelfn, models_package) -> the Chain class named by --modelfn: a path to a
       .py file (relative to the working directory or to gconv_experiments/) defining a class with
       the file's stem name, or a bare name (a module of `models_package`).
   evaluate(model, x, y, batchsize, device, label=..., quiet=True) -> (mean loss, error rate)
       in test mode.
   load_weights(snapshot_path, model): copy a snapshot's weights and BN statistics into model.
-  reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True): recomputes every
-      BatchNormalization's population statistics as the exact average over x (the paper's
-      "finetune" step).
+  reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True, *, mode='clean',
+      averaging='batch', transformations='', rng=None): recomputes every BatchNormalization's
+      population statistics from one pass over x (the release's "finetune" epoch; see
+      --bn_reestimation and --bn_averaging).
 
 Model interface (`Classifier` is a base class providing it): `Model(**net_kwargs)`;
 `model(x, t)` returns (loss, accuracy) Variables and
@@ -41,6 +50,9 @@ Model interface (`Classifier` is a base class providing it): `Model(**net_kwargs
 
 Result directory (--resultdir, default results/<model>_seed<seed>):
   args.json      the arguments of the run
+  run.json       the run record (training.fingerprint): resolved settings, data file hashes,
+                 fingerprint, git commit; --resume refuses settings that differ from it
+  <Model>.py     a copy of the model file
   log.jsonl      one JSON object per epoch: epoch, train_loss, train_error, val_loss,
                  val_error (null on epochs without validation), lr, seconds, elapsed
   snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
@@ -48,8 +60,10 @@ Result directory (--resultdir, default results/<model>_seed<seed>):
                  optimizer (group 'optimizer/') plus the epoch (root attribute), written every
                  --save_freq epochs and at the end into a temporary file beside it, flushed, then renamed
                  over the old one. training.load_weights(path, model) does the same.
-  summary.json   final errors (fractions in [0, 1]), parameter count, timings.
-Errors are fractions everywhere in the files; printed lines show percentages.
+  summary.json   final errors (fractions in [0, 1]), parameter count, timings, fingerprint.
+Errors are fractions everywhere in the files; printed lines show percentages. Every JSON file is
+strict JSON (no NaN). A run killed before its first snapshot is continued by --resume from
+epoch 0; temporary files of writes cut short are removed at the next start.
 
 Reproducibility: the model is initialised from numpy's global RNG seeded with --seed. Each
 epoch then draws its shuffling and augmentation from numpy.random.default_rng([seed, epoch]) and
@@ -70,5 +84,6 @@ from gconv_experiments.training.loop import (  # noqa: F401
     evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
 from gconv_experiments.training.models import (  # noqa: F401
     Classifier, available_models, build_model, count_parameters, load_model_class, resolve_model_file)
-from gconv_experiments.training.fingerprint import RUN_FILE, differences  # noqa: F401
-from gconv_experiments.training.run import cli, main, resolve_args, resolve_run  # noqa: F401
+from gconv_experiments.training.fingerprint import RUN_FILE, build_record, differences, read_record  # noqa: F401
+from gconv_experiments.training.loop import TrainingDiverged  # noqa: F401
+from gconv_experiments.training.run import TrainingStopped, cli, main, resolve_args, resolve_run  # noqa: F401
