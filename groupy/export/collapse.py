@@ -150,7 +150,8 @@ def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
     where = {INPUT: INPUT}  # op index -> step index holding its value
     steps, step_inputs = [], []
     for i, op in enumerate(t.ops):
-        step = _step(op)
+        with chainer.using_config('dtype', x.dtype):  # the links keep the model's dtype
+            step = _step(op)
         if step is None:
             where[i] = where[op.inputs[0]]
             continue

@@ -175,12 +175,8 @@ def _reduce(op, s):
 
 
 def _reshape(op, s, traced_size):
+    from groupy.export.collapsed_net import flat_shape as flat  # (lazy: see exactness())
     src, dst = op.in_shapes[0], op.out_shape
-
-    def flat(shape):
-        return tuple(shape[:1]) + (int(numpy.prod(shape[1:3])),) + tuple(shape[3:]) \
-            if len(shape) == 5 else tuple(shape)
-
     if s.what == 'map' and flat(src) == flat(dst):
         if len(dst) == 5 and dst[2] != s.planes:
             return s, 'reshape splits {} planes into {}'.format(s.planes, dst[2])

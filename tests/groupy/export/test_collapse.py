@@ -124,3 +124,12 @@ def test_unsupported_layer_is_named():
 def test_rejects_non_links():
     with pytest.raises(TypeError, match='chainer.Link'):
         collapse(lambda x: x)
+
+
+def test_float64_model_stays_float64():
+    model = chainer.Sequential(P4ConvZ2(1, 2, ksize=3, dtype=numpy.float64),
+                               lambda h: orientation_mean_pooling(h))
+    x = numpy.random.RandomState(2).standard_normal((2, 1, 7, 7))
+    net = collapse(model, x=x)
+    assert all(p.dtype == numpy.float64 for p in net.params())
+    numpy.testing.assert_allclose(run(net, x), run(model, x), rtol=0, atol=1e-12)

@@ -178,3 +178,35 @@ def test_resnets_agree(name, size):
     error = numeric_error(model.logits, x, 'Z2', 'invariant', 'p4m')
     assert error < 1e-4 or error > 1e-3
     assert report.exact is (error < 1e-4)
+
+
+class Head(chainer.Chain):
+    """p4 features -> orientation max -> global mean or flatten -> linear."""
+
+    def __init__(self, flatten):
+        super().__init__()
+        self.flatten = flatten
+        with self.init_scope():
+            self.conv = P4ConvZ2(1, 2, ksize=3)
+            self.fc = chainer.links.Linear(None, 3)
+
+    def forward(self, x):
+        from groupy.gconv.chainer_gconv import orientation_max_pooling
+        h = orientation_max_pooling(self.conv(x))
+        if not self.flatten:
+            h = chainer.functions.mean(h, axis=(2, 3))
+        return self.fc(h)
+
+
+@pytest.mark.parametrize('flatten', [False, True])
+def test_linear_heads(flatten):
+    net = Head(flatten)
+    x = numpy.random.RandomState(6).standard_normal((2, 1, 7, 7)).astype('f')
+    with chainer.using_config('train', False):
+        net(x)  # initialise the linear layer
+    report = exactness(net, (1, 1, 7, 7), 'p4')
+    assert report.exact is not flatten
+    if flatten:
+        assert 'flattens 5x5 maps' in report.first_lost.reason
+    error = numeric_error(net, x, 'Z2', 'invariant', 'p4')
+    assert (error < 1e-5) is not flatten
