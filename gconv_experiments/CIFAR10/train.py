@@ -21,8 +21,10 @@ AllCNNC, 100 epochs, batch size 128, MomentumSGD with Chainer's default lr 0.01 
 --lr_decay_factor default 0; give e.g. ``--lr_decay_schedule 50-75 --lr_decay_factor 0.1``),
 no augmentation, training on train_all (50k) and validating on test (10k) every 10 epochs
 (snapshot every 10), evaluation with batch size 128 (``--eval_batchsize``: the release used
---batchsize) and BN population statistics as the training left them (``--bn_reestimation
-none``: the release's "finetune" pass ran its BNs in test mode, updating nothing). The
+--batchsize) after re-estimating the BN population statistics in one pass over the training
+set without augmentation or dropout (``--bn_reestimation clean``: the release's "finetune"
+pass with train=False, finetune=True, which accumulated statistics in Chainer 1.8-1.14;
+``none`` gives Chainer >= 1.15's behaviour, where that pass updated nothing). The
 ResNets' final BN uses the statistics of each evaluation batch, as in the release
 (``--net_kwargs "{'final_bn_batch_stats': False}"`` for population statistics).
 All flags and the result files are described in gconv_experiments/training/ (``--help``).
@@ -42,7 +44,7 @@ DEFAULTS = dict(
     datadir=os.path.join("CIFAR10", "data"), modelfn="AllCNNC", trainfn="train_all.npz",
     valfn="test.npz", epochs=100, batchsize=128, opt="MomentumSGD", opt_kwargs="{}",
     weight_decay=0.001, lr_decay_schedule="", transformations="", val_freq=10, save_freq=10,
-    seed=0, eval_batchsize=None, normalization="none", bn_reestimation="none",
+    seed=0, eval_batchsize=None, normalization="none", bn_reestimation="clean",
 )
 DESCRIPTION = "Train an AllCNNC / P4AllCNNC / P4MAllCNNC / ResNet / P4MResNet on CIFAR10."
 

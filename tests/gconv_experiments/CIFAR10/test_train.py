@@ -79,7 +79,7 @@ def test_defaults_are_the_releases():
     assert {k: getattr(args, k) for k in release} == release
     assert training.parse_schedule(args.lr_decay_schedule) == []  # release factor 0: no decay
     assert args.eval_batchsize is None  # evaluation batches of --batchsize, as released
-    assert (args.normalization, args.bn_reestimation) == ("none", "none")
+    assert (args.normalization, args.bn_reestimation) == ("none", "clean")
     optimizer, lr_attr = training.make_optimizer(args.opt, {})
     assert (getattr(optimizer, lr_attr), optimizer.momentum) == (0.01, 0.9)  # Chainer 1 defaults
 
