@@ -217,17 +217,23 @@ def trace(model, x, forward=None):
     # data-path nodes, found by walking back from the output
     depends = {}  # id(VariableNode) -> bool
 
-    def is_data(vnode):
-        key = id(vnode)
-        if key not in depends:
-            if vnode is xv.node:
-                depends[key] = True
-            elif vnode.creator_node is None:
-                depends[key] = False
+    def is_data(root):  # iterative post-order walk (deep networks exceed the recursion limit)
+        stack = [root]
+        while stack:
+            v = stack[-1]
+            if id(v) in depends:
+                stack.pop()
+            elif v is xv.node or v.creator_node is None:
+                depends[id(v)] = v is xv.node
+                stack.pop()
             else:
-                depends[key] = False  # provisional (graphs are acyclic)
-                depends[key] = any(is_data(v) for v in vnode.creator_node.inputs)
-        return depends[key]
+                pending = [u for u in v.creator_node.inputs if id(u) not in depends]
+                if pending:
+                    stack.extend(pending)
+                else:
+                    depends[id(v)] = any(depends[id(u)] for u in v.creator_node.inputs)
+                    stack.pop()
+        return depends[id(root)]
 
     if not is_data(y.node):
         raise UnsupportedLayerError('trace: the output does not depend on the input')

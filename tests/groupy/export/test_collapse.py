@@ -133,3 +133,28 @@ def test_float64_model_stays_float64():
     net = collapse(model, x=x)
     assert all(p.dtype == numpy.float64 for p in net.params())
     numpy.testing.assert_allclose(run(net, x), run(model, x), rtol=0, atol=1e-12)
+
+
+class Deep(chainer.Chain):
+    """A lifting layer and 1500 elementwise functions: deeper than Python's recursion limit."""
+
+    def __init__(self):
+        super().__init__()
+        with self.init_scope():
+            self.conv = P4ConvZ2(1, 2, ksize=3)
+
+    def forward(self, x):
+        h = self.conv(x)
+        for _ in range(750):
+            h = relu(h) * 1.0
+        return orientation_mean_pooling(h)
+
+
+def test_deep_network():
+    model = Deep()
+    x = numpy.random.RandomState(3).standard_normal((2, 1, 6, 6)).astype(numpy.float32)
+    net = collapse(model, x=x)
+    assert len(net.steps) == 1 + 1500 + 1
+    numpy.testing.assert_array_equal(run(net, x), run(model, x))
+    from groupy.gconv.chainer_gconv import exactness
+    assert exactness(model, (1, 1, 6, 6), 'p4').exact

@@ -63,3 +63,18 @@ def test_command_line_errors(tmp_path, capsys):
     assert 'missing.h5' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(['P4CNN', 'w.h5', '--out', 'a.onnx', '--input-shape', '1,1'])
+
+
+def test_command_line_default_shape_and_model_file(tmp_path, capsys):
+    """A model .py path, the default input shape (1, 3, 32, 32 for 3-channel models)."""
+    import inspect
+    import gconv_experiments.CIFAR10.models.P4AllCNNC as module
+    params = inspect.signature(module.P4AllCNNC).parameters
+    kwargs = {'widths': (3, 4)} if 'widths' in params else {}
+    model = module.P4AllCNNC(**kwargs)
+    weights, out = str(tmp_path / 'w.h5'), str(tmp_path / 'a.onnx')
+    chainer.serializers.save_hdf5(weights, model)
+    assert main([module.__file__, weights, '--out', out, '--net_kwargs', repr(kwargs)]) == 0
+    assert 'input 1x3x32x32' in capsys.readouterr().out
+    x = numpy.random.RandomState(6).standard_normal((1, 3, 32, 32)).astype('f')
+    numpy.testing.assert_allclose(run_onnxruntime(out, x)[0], logits(model, x), atol=1e-4)
