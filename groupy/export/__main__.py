@@ -73,7 +73,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from gconv_experiments.training.config import ConfigError
     from groupy.export import collapse, export_onnx
-    from groupy.export.collapse import _input_channels
+    from groupy.export.collapse import guess_input_shape
     try:
         model = load_model(args.model_file, args.weights, args.net_kwargs)
     except ConfigError as e:
@@ -81,13 +81,11 @@ def main(argv=None):
         return 2
     shape = args.input_shape
     if shape is None:
-        channels = _input_channels(model)
-        if channels is None:
-            print('error: cannot infer the input channels of {}: pass --input-shape'.format(
-                type(model).__name__), file=sys.stderr)
+        try:
+            shape = guess_input_shape(model, batch=1)
+        except ValueError as e:
+            print('error: {}: pass --input-shape'.format(e), file=sys.stderr)
             return 2
-        side = 28 if channels == 1 else 32
-        shape = (1, channels, side, side)
     x = numpy.random.RandomState(args.seed).standard_normal(shape).astype(numpy.float32)
     net = collapse(model, fold_bn=args.fold_bn, x=x)
     diff = export_onnx(net, x, args.out, opset_version=args.opset)

@@ -29,30 +29,43 @@ from groupy.export.trace import INPUT, UnsupportedLayerError, trace
 from groupy.fast_cpu import Convolution2D
 
 
-def _input_channels(model):
-    """The input channels of the first convolution, guessed as the in-channel count of a
-    convolution that no convolution produces (None if there is no single such count)."""
-    ins, outs = set(), set()
+def guess_input_shape(model, batch=2, forward=None):
+    """An input shape (batch, C, S, S) the model accepts, S = 28 for C = 1 (MNIST-rot), else 32
+    (CIFAR10). C is tried among the in-channel counts of its convolutions (those no
+    convolution produces first) by running the model once per candidate. Raises ValueError if
+    none works."""
+    ins, outs = [], set()
     for link in model.links():
         w = getattr(link, 'W', None)
         if isinstance(w, chainer.Parameter) and w.array is not None and w.ndim in (4, 5):
-            ins.add(int(w.shape[1]))
+            ins.append(int(w.shape[1]))
             outs.add(int(w.shape[0]))
-    candidates = ins - outs
-    return candidates.pop() if len(candidates) == 1 else None
+    candidates = sorted(set(ins), key=lambda c: (c in outs, c))
+    f = getattr(model, 'logits', model) if forward is None else forward
+    params = [p for p in model.params() if p.array is not None]
+    dtype = params[0].dtype if params else numpy.float32
+    error = None
+    for c in candidates:
+        size = 28 if c == 1 else 32
+        shape = (batch, c, size, size)
+        try:
+            with chainer.using_config('train', False), chainer.no_backprop_mode():
+                f(model.device.send(numpy.zeros(shape, dtype)))
+            return shape
+        except Exception as e:  # the wrong channel count fails in the first layer
+            error = e
+    raise ValueError('cannot infer the input shape of {} (tried {} channels{}); pass it '
+                     'explicitly'.format(type(model).__name__, candidates or 'no',
+                                         '' if error is None else ': {}'.format(error)))
 
 
-def _default_input(model, input_shape):
-    """A standard-normal batch of ``input_shape`` (dtype of the model's parameters); without
-    input_shape, (2, C, 32, 32) with C from :func:`_input_channels`."""
+def _default_input(model, input_shape, forward):
+    """A standard-normal batch of ``input_shape`` (default :func:`guess_input_shape`), in the
+    dtype of the model's parameters."""
     params = [p for p in model.params() if p.array is not None]
     dtype = params[0].dtype if params else numpy.float32
     if input_shape is None:
-        channels = _input_channels(model)
-        if channels is None:
-            raise ValueError('collapse: cannot infer the input shape of {}; pass input_shape '
-                             '(e.g. (1, 3, 32, 32))'.format(type(model).__name__))
-        input_shape = (2, channels, 32, 32)
+        input_shape = guess_input_shape(model, forward=forward)
     return numpy.random.RandomState(0).standard_normal(tuple(input_shape)).astype(dtype)
 
 
@@ -130,9 +143,10 @@ def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
             none) is traced, unless ``forward`` is given.
         fold_bn (bool): fold each batch normalisation into the convolution/linear layer
             before it where possible.
-        input_shape (tuple): the shape of the batch traced (default (2, C, 32, 32), C the
-            input channels of the first convolution, guessed); the collapsed net takes any batch size,
-            and any spatial size unless the network reshapes its maps into vectors.
+        input_shape (tuple): the shape of the batch traced (default: from
+            :func:`guess_input_shape`, (2, C, 28 or 32, 28 or 32)); the collapsed net takes
+            any batch size, and any spatial size unless the network reshapes its maps into
+            vectors.
         x (ndarray): the batch to trace, instead of a random one of ``input_shape``.
         forward (callable): the function to trace instead of ``model.logits``.
 
@@ -144,7 +158,7 @@ def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
         raise TypeError('collapse: model must be a chainer.Link, got {}'.format(
             type(model).__name__))
     if x is None:
-        x = _default_input(model, input_shape)
+        x = _default_input(model, input_shape, forward)
     x = numpy.asarray(chainer.backend.CpuDevice().send(x))
     t = trace(model, model.device.send(x), forward=forward)
     where = {INPUT: INPUT}  # op index -> step index holding its value
