@@ -27,8 +27,8 @@ from groupy.fast_cpu.pooling import MaxPooling2x2CPU
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
 #: the kinds of data-path operation understood by collapse() and exactness()
-KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'max_pool',
-         'avg_pool', 'max', 'mean', 'sum', 'add', 'linear')
+KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu',
+         'sigmoid', 'tanh', 'max_pool', 'avg_pool', 'max', 'mean', 'sum', 'add', 'linear')
 _UNARY = {relu.ReLU: 'relu', leaky_relu.LeakyReLU: 'leaky_relu', sigmoid.Sigmoid: 'sigmoid',
           tanh.Tanh: 'tanh'}
 _REDUCTIONS = {minmax.Max: 'max', average.Mean: 'mean', sum_.Sum: 'sum'}
@@ -45,8 +45,8 @@ class Op(object):
     Attributes:
         kind (str): one of :data:`KINDS`.
         params (dict): kind-specific: conv/pool ``ksize, stride, pad`` (pairs), ``cover_all``,
-            conv ``dilate, groups``; bn, batch_stat_bn ``eps``; scale, shift ``value``; reduction ``axis`` (tuple), ``keepdims``;
-            reshape ``shape``; leaky_relu ``slope``.
+            conv ``dilate, groups``; bn, batch_stat_bn ``eps``; scale, shift ``value``;
+            reduction ``axis`` (tuple), ``keepdims``; reshape ``shape``; leaky_relu ``slope``.
         consts (dict): NumPy arrays: conv/linear ``W``, ``b`` (or None); bn ``gamma``,
             ``beta``, ``mean``, ``var`` (batch_stat_bn: ``gamma``, ``beta``).
         inputs (list of int): indices of the ops producing the data inputs (INPUT = -1: x).
