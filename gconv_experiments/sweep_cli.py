@@ -101,7 +101,7 @@ def check_distribution_flags(workers, scheduler, threads):
 
 
 def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs, models_known=None,
-                   paper=None, title="learning curves", prog="experiment.py"):
+                   paper=None, paper_label="paper", title="learning curves", prog="experiment.py"):
     """An experiment's sweep from its parsed command line: `args` (with add_sweep_arguments' flags
     and .resultdir), `extra` (train.py flags passed to every run), `argv` (recorded in sweep.json).
     run_flags(model) -> the train.py flags of that model's runs (data, model file, protocol);
@@ -136,7 +136,8 @@ def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs
     summaries = execute(planned, workers=args.workers, scheduler=args.scheduler, threads=threads,
                         quiet=args.quiet, log=lambda text: print(text, flush=True))
     report = sweep_report.write_report(resultdir, [p.run for p in planned], summaries,
-                                       fingerprints(planned, resultdir), [prog] + list(argv), paper=paper, title=title)
+                                       fingerprints(planned, resultdir), [prog] + list(argv), paper=paper,
+                                       paper_label=paper_label, title=title)
     print("\n" + report["table"])
     print(f"results: {os.path.join(args.resultdir, 'results.md')}, {os.path.join(args.resultdir, 'results.csv')}")
     print(f"learning curves: {report['plot']}", flush=True)

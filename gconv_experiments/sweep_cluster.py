@@ -70,7 +70,8 @@ def local_cluster(workers, threads):
     os.environ.update(env)
     try:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                          dashboard_address=None, env=env, silence_logs=50) as cluster:
+                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                          env=env, silence_logs=50) as cluster:  # no dashboard; its HTTP port: any free one
             yield cluster
     finally:
         for name, value in saved.items():

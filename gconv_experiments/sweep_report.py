@@ -66,11 +66,12 @@ def model_rows(runs, summaries):
     return rows
 
 
-def markdown_table(rows, paper=None):
-    """results.md: mean ± std per model, in percent and paper-style, beside `paper` {model: text}."""
+def markdown_table(rows, paper=None, paper_label="paper"):
+    """results.md: mean ± std per model, in percent and paper-style, beside `paper` {model: text}
+    in a column headed `paper_label`."""
     head = "| model | runs | epochs | test error (%), mean ± sample std | paper-style mean ± std |"
     if paper is not None:
-        head += " paper (Table 1) |"
+        head += f" {paper_label} |"
     head += " parameters | s / epoch |"
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for row in rows:
@@ -85,11 +86,12 @@ def markdown_table(rows, paper=None):
         lines.append("| " + " | ".join(cells) + " |")
     notes = ("Test error over the seeds of each model. Percent column: mean ± sample standard deviation "
              "(ddof 1). Paper-style column: the mean in percent ± np.std (ddof 0) of the error as a "
-             "fraction, the way the paper's Table 1 prints it (e.g. 2.28 ± 0.0004).")
+             "fraction, the way the paper's MNIST-rot table prints it (e.g. 2.28 ± 0.0004).")
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
-def write_report(resultdir, runs, summaries, fingerprints, command, paper=None, title="learning curves"):
+def write_report(resultdir, runs, summaries, fingerprints, command, paper=None, paper_label="paper",
+                 title="learning curves"):
     """Write every file of the module docstring into `resultdir`; returns {'table': markdown,
     'plot': png path, 'rows': per-model rows}."""
     rows = model_rows(runs, summaries)
@@ -97,7 +99,7 @@ def write_report(resultdir, runs, summaries, fingerprints, command, paper=None, 
                      fingerprint=fp["fingerprint"]) for r, s, fp in zip(runs, summaries, fingerprints)]
     write_text(os.path.join(resultdir, "runs.csv"), _csv_text(RUN_FIELDS, run_rows))
     write_text(os.path.join(resultdir, "results.csv"), _csv_text(MODEL_FIELDS, rows))
-    table = markdown_table(rows, paper)
+    table = markdown_table(rows, paper, paper_label)
     write_text(os.path.join(resultdir, "results.md"), table)
     write_text(os.path.join(resultdir, "sweep.json"),
                json.dumps(dict(command=list(command), runs=fingerprints), indent=2, allow_nan=False) + "\n")

@@ -101,7 +101,7 @@ def main(argv=None, dataset="MNIST-rot"):
     known = training.available_models(train.MODELS_PACKAGE) if args.modelpath is None else None
     return sweep_cli.run_experiment(
         args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags, default_epochs=PAPER_EPOCHS,
-        models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None,
+        models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, paper_label="paper (Table 1)",
         title=f"{dataset} learning curves", prog=PROG)
 
 

@@ -166,7 +166,7 @@ def test_sweep_on_a_scheduler_and_worker_started_here(datadir, reference, tmp_pa
     procs = []
     try:
         procs.append(_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                             "--no-dashboard", "--scheduler-file", scheduler_file]))
+                             "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", scheduler_file]))
         deadline = time.monotonic() + 60
         while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
             time.sleep(0.1)
