@@ -13,14 +13,14 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 comma  := ,
 # Extras installed into the venv: dev always; gpu (CuPy + NVRTC) only where nvidia-smi sees a
-# GPU. Add others with `make gpu`, `make mpi`, `make export` or EXTRAS=dev,gpu,mpi,export.
+# GPU. Add others with `make gpu|nvrtc|mpi|export` or EXTRAS=dev,gpu,mpi,export.
 HAVE_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
 EXTRAS ?= dev$(if $(HAVE_GPU),$(comma)gpu)
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # tests and demos find the venv's own tools first (mpiexec of the mpi extra)
 RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 
-.PHONY: venv demo test tour gpu mpi export clean-venv
+.PHONY: venv demo test tour gpu nvrtc mpi export clean-venv
 
 # chainer 7.8.1 only ships an sdist whose setup.py imports pkg_resources, so it is built
 # with the pinned setuptools<70 already in the venv and without build isolation.
@@ -44,8 +44,9 @@ test: venv
 tour: venv
 	$(RUN) -m groupy.tour --out groupy_tour.png
 
-# add one extra to the venv (gpu: CuPy + NVRTC, mpi: mpi4py + MPICH, export: onnx + onnxruntime)
-gpu mpi export: venv
+# add one extra to the venv (gpu: CuPy for a GPU, nvrtc: CuPy + NVRTC to compile the kernels
+# without one, mpi: mpi4py + MPICH, export: onnx + onnxruntime)
+gpu nvrtc mpi export: venv
 	$(PIP) --no-build-isolation -e ".[$@]"
 
 clean-venv:

@@ -52,17 +52,22 @@ setup(
         "dask[distributed]",  # hyper-parameter sweeps
     ],
     extras_require={
-        # CuPy for the GPU path, with NVRTC (which also compiles the kernel sources on a machine
-        # without a GPU, for the tests). Only worth installing where there is a CUDA GPU; `gpu`
-        # picks each stack's CUDA major version, cuda12 / cuda13 pick one explicitly.
+        # gpu: CuPy for the GPU path, per stack. On 3.11 cupy-cuda12x 13 + NVRTC 12 (cuBLAS,
+        # cuRAND, ... from a system CUDA 12 toolkit); on 3.12 cupy-cuda13x 14 with every CUDA
+        # library it loads from wheels ([ctk]). Worth installing only where there is a GPU.
         "gpu": [
+            'cupy-cuda12x>=13,<14 ; python_version < "3.12"',
+            'nvidia-cuda-nvrtc-cu12>=12,<13 ; python_version < "3.12"',
+            'cupy-cuda13x[ctk]>=14,<15 ; python_version >= "3.12"',
+        ],
+        # nvrtc: CuPy + NVRTC only, enough to compile the CuPy kernels without a GPU (the
+        # NVRTC tests; what CI installs)
+        "nvrtc": [
             'cupy-cuda12x>=13,<14 ; python_version < "3.12"',
             'nvidia-cuda-nvrtc-cu12>=12,<13 ; python_version < "3.12"',
             'cupy-cuda13x>=14,<15 ; python_version >= "3.12"',
             'nvidia-cuda-nvrtc>=13,<14 ; python_version >= "3.12"',
         ],
-        "cuda12": ["cupy-cuda12x>=13,<15", "nvidia-cuda-nvrtc-cu12>=12,<13"],
-        "cuda13": ["cupy-cuda13x>=14,<15", "nvidia-cuda-nvrtc>=13,<14"],
         # ChainerMN over MPI: mpi4py and MPICH from its wheel (mpiexec lands in the venv's bin/)
         "mpi": ["mpi4py>=4,<5", "mpich>=4"],
         # ONNX export through chainer's own onnx_chainer package, checked with onnxruntime

@@ -73,9 +73,30 @@ def patch_numpy_sctypes():
 PATCHES = (patch_numpy_distutils, patch_numpy_sctypes)
 
 
+# CuPy >= 14 has no cuDNN binding at all, so chainer's "cuDNN is not enabled. Please reinstall
+# CuPy after you install cudnn" (on first GPU use) gives advice that cannot be followed; chainer
+# then uses its own im2col + cuBLAS convolutions.
+CUDNN_WARNING = r"cuDNN is not enabled"
+CUPY_DISTRIBUTIONS = ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy")
+
+
+def installed_cupy_major():
+    """Major version of the installed CuPy (from its metadata, without importing it), or None."""
+    from importlib import metadata
+    for name in CUPY_DISTRIBUTIONS:
+        try:
+            return int(metadata.version(name).split(".")[0])
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    return None
+
+
 def quiet_import_warnings():
     for message, category in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    major = installed_cupy_major()
+    if major is not None and major >= 14:
+        warnings.filterwarnings("ignore", message=CUDNN_WARNING, category=UserWarning)
 
 
 def apply_all():

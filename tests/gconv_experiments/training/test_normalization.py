@@ -38,7 +38,7 @@ class Recorder(Z2CNN):
             "train" if chainer.config.train else "eval")
         v = np.asarray(x, np.float64)
         with open(os.environ["RECORD"], "a") as f:
-            f.write(f"{mode} {v.sum()!r} {(v * v).sum()!r} {v.size}\\n")
+            f.write(f"{mode} {float(v.sum())!r} {float((v * v).sum())!r} {v.size}\\n")
         return super().logits(x)
 """
 
