@@ -242,3 +242,13 @@ def test_cli_reports_missing_data(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert "error:" in err and os.path.join(str(tmp_path / "nodata"), "train_all.npz") in err
+
+
+def test_run_without_a_run_record_is_not_reused(one_run, capsys):
+    """A finished run whose run.json is gone (made by older code, or removed) cannot be checked
+    against the settings: named, not reused."""
+    argv, folder, _ = one_run
+    os.remove(os.path.join(folder, "run.json"))
+    assert experiment.cli(argv) == 2
+    err = capsys.readouterr().err
+    assert os.path.join(folder, "run.json") in err and "cannot be checked" in err
