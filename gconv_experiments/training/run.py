@@ -26,10 +26,15 @@ from gconv_experiments.training.prepare import (
 from gconv_experiments.training.models import build_model, count_parameters, load_model_class
 
 
-def resolve_args(argv=None, *, defaults=None, prog=None, description=None):
+def resolve_args(argv=None, *, defaults=None, prog=None, description=None, raise_errors=False):
     """Parse `argv` with the train.py parser; fills the default --resultdir and, with --resume,
-    the flags not given from the run's saved arguments. Returns (args, explicit flag names)."""
+    the flags not given from the run's saved arguments. Returns (args, explicit flag names).
+    A bad flag is argparse's usage error and exit 2, or with raise_errors a ConfigError."""
     parser = build_parser(defaults, prog=prog, description=description)
+    if raise_errors:
+        def error(message):
+            raise ConfigError(f"train.py flags: {message}")
+        parser.error = error
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     explicit = _explicit_flags(parser, argv)
@@ -46,7 +51,7 @@ def resolve_args(argv=None, *, defaults=None, prog=None, description=None):
 def resolve_run(argv, *, defaults=None, models_package=None):
     """The run record (see training.fingerprint) that `train.py argv` would write, computed
     without training. Raises ConfigError / FileNotFoundError for bad flags or files."""
-    args, _ = resolve_args(argv, defaults=defaults)
+    args, _ = resolve_args(argv, defaults=defaults, raise_errors=True)
     check_args(args)
     cls = load_model_class(args.modelfn, models_package, verbose=args.verbose)
     return build_record(args, models_package, cls)

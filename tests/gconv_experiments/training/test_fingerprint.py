@@ -78,3 +78,10 @@ def test_data_compared_by_content_and_model_file_by_content(datadir, tmp_path):
 def test_missing_data_file_names_its_flag(datadir):
     with pytest.raises(FileNotFoundError, match="--valfn: data file .*nothere.npz not found"):
         record(datadir, "--valfn", "nothere.npz")
+
+
+def test_bad_flags_are_config_errors_not_exits(datadir):
+    with pytest.raises(training.ConfigError, match="unrecognized arguments: --no_such_flag"):
+        record(datadir, "--no_such_flag")
+    with pytest.raises(training.ConfigError, match="--bn_reestimation: invalid choice: 'sometimes'"):
+        record(datadir, "--bn_reestimation", "sometimes")
