@@ -6,9 +6,11 @@
 It writes the embedded rotated-digits set (MNIST_ROT/digits_rot.py: scikit-learn's bundled 8x8
 digits, upscaled to 28x28 and rotated by uniform random angles, fixed seed) into
 <resultdir>/data, trains each model once (seed 0) with the MNIST-rot sweep and training code
-(MNIST_ROT/experiment.py, gconv_experiments/training/: Adam 1e-3, random-rotation
-augmentation, BN statistics re-estimated before each test evaluation), and prints both test
-errors and the path of the learning-curve PNG. Earlier demo runs in <resultdir> are replaced.
+(MNIST_ROT/experiment.py, gconv_experiments/training/) and their released defaults: Adam 1e-3,
+the release's `rotation` augmentation (at most +-3.14 degrees, see augmentation.py), inputs
+normalised by the training pixels' mean and std, BN statistics re-estimated before each test
+evaluation. It prints both test errors and the path of the learning-curve PNG. Earlier demo
+runs in <resultdir> are replaced.
 
 The models are the paper's except that dropout is off by default (--dropout 0): with only
 ~800 Adam steps, dropout 0.3 after every layer mostly slows learning down (measured after 10
