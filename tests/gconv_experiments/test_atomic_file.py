@@ -35,3 +35,23 @@ def test_permissions_follow_the_umask(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_leftover_temporaries_are_found_and_removed_but_nothing_else(tmp_path):
+    from gconv_experiments.atomic_file import atomic_path, remove_temporaries, temporaries_of
+    target = tmp_path / "snapshot.h5"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            open(tmp, "wb").write(b"new, partial")
+            kept = tmp
+            raise KeyboardInterrupt
+    assert not os.path.exists(kept)  # an exception cleans up itself; a kill leaves the file:
+    left = tmp_path / ".snapshot.h5.ab12cd34.h5"
+    left.write_bytes(b"partial")
+    others = [tmp_path / n for n in ("snapshot.h5.bak", ".snapshot.h5.h5", ".log.jsonl.x1y2z3w4.jsonl", "other.h5")]
+    for p in others:
+        p.write_bytes(b"x")
+    assert temporaries_of(target) == [str(left)]
+    assert remove_temporaries(target) == [str(left)]
+    assert not left.exists() and all(p.exists() for p in others) and target.read_bytes() == b"old"
