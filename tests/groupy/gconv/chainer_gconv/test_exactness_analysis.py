@@ -10,7 +10,7 @@ import chainer
 
 from groupy.gconv.chainer_gconv import (P4ConvP4, P4ConvZ2, P4MConvP4M, P4MConvZ2,
                                         check_equivariance)
-from groupy.gconv.chainer_gconv.exactness import exactness
+from groupy.gconv.chainer_gconv.exactness_analysis import exactness
 from groupy.fast_cpu import Convolution2D
 
 SMALL = {'channels': 3, 'widths': (4, 6), 'num_blocks': 1, 'nc32': 2, 'nc16': 3, 'nc8': 4}
