@@ -35,7 +35,7 @@ def add_sweep_arguments(parser, models, epochs, repeats):
                    help="submit the runs to an existing Dask cluster: its scheduler address "
                         "(tcp://HOST:8786) or scheduler file; folders and data on a shared file system")
     g.add_argument("--threads", type=int, default=None,
-                   help="BLAS / OpenMP / groupy conv threads per run (default: the cores divided by "
+                   help="BLAS / OpenMP / groupy conv threads per run (None: the cores divided by "
                         "--workers on a local cluster, 1 on --scheduler, unchanged with --workers 1)")
     return parser
 

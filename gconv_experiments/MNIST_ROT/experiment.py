@@ -50,15 +50,15 @@ def build_parser():
                     "here (e.g. --batchsize, --opt_kwargs, --normalization, --bn_reestimation) are "
                     "passed on to every MNIST_ROT/train.py run.")
     p.add_argument("--datadir", default=os.environ.get("DATADIR") or train.DEFAULTS["datadir"],
-                   help="folder with the MNIST-rot .npz files (default: $DATADIR, as the release, else "
-                        "MNIST_ROT/data); --trainfn/--valfn are relative to it")
+                   help="folder with the MNIST-rot .npz files ($DATADIR when set, as the release read "
+                        "it); --trainfn/--valfn are relative to it")
     p.add_argument("--trainfn", default=train.DEFAULTS["trainfn"], help="training file (the release: 12k train_all)")
     p.add_argument("--valfn", default=train.DEFAULTS["valfn"],
                    help="file evaluated every --val_freq epochs; its final error is the reported test error")
     p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot"), help="output folder of the sweep")
     p.add_argument("--modelpath", default=None,
                    help="folder of the model files (<model>.py), as the release's --modelpath "
-                        "MNIST_ROT/models/ (default: the package's models)")
+                        "MNIST_ROT/models/ (None: the package's models)")
     p.add_argument("--train_size", type=int, default=None, help="use only the first N training images")
     p.add_argument("--val_size", type=int, default=None, help="use only the first N test images")
     p.add_argument("--transformations", default="rotation",
