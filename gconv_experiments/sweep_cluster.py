@@ -37,15 +37,22 @@ def limited_threads(threads):
     if threads is None:
         yield
         return
-    import threadpoolctl
     from groupy import fast_cpu
     before = fast_cpu.get_num_threads()
     fast_cpu.set_num_threads(threads)
     try:
-        with threadpoolctl.threadpool_limits(limits=threads):
+        with _blas_limits(threads):
             yield
     finally:
         fast_cpu.set_num_threads(before)
+
+
+def _blas_limits(threads):
+    try:
+        import threadpoolctl
+    except ImportError:  # pragma: no cover - then only the environment variables limit the BLAS
+        return contextlib.nullcontext()
+    return threadpoolctl.threadpool_limits(limits=threads)
 
 
 def thread_report():
