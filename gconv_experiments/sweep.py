@@ -201,7 +201,7 @@ def execute_run(run, threads=None, output_to_file=False):
 
 # --------------------------------------------------------------------------- the sweep
 def _sweep_bar(done, total, quiet):
-    if quiet or total == 0:
+    if quiet or done == total:  # nothing to train: no bar
         return None
     widgets = ["sweep: ", progressbar.FormatLabel("%(value)d/%(max_value)d runs"), " ",
                progressbar.Bar(), " ", progressbar.ETA()]

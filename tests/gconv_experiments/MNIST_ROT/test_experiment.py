@@ -252,3 +252,17 @@ def test_run_without_a_run_record_is_not_reused(one_run, capsys):
     assert experiment.cli(argv) == 2
     err = capsys.readouterr().err
     assert os.path.join(folder, "run.json") in err and "cannot be checked" in err
+
+
+def test_progress_bar_counts_the_sweeps_runs(one_run, capsys):
+    """Without --quiet: one bar for the sweep, counting runs (done earlier ones included); the
+    runs' own bars stay off; nothing left to train is no bar at all."""
+    argv, folder, _ = one_run
+    loud = [a for a in argv if a != "--quiet"]
+    capsys.readouterr()
+    experiment.main(loud)
+    assert "sweep:" not in capsys.readouterr().err
+    experiment.main(loud + ["--seeds", "0,1"])
+    err = capsys.readouterr().err
+    assert "sweep: 1/2 runs" in err and "sweep: 2/2 runs" in err
+    assert "epoch 1/1" not in err and "BN statistics" not in err and "validation" not in err
