@@ -11,7 +11,7 @@ import numpy as np
 from gconv_experiments.atomic_file import atomic_path, remove_temporaries, write_text
 from gconv_experiments.training.checkpoint import ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, dumps
 from gconv_experiments.training.config import ConfigError
-from gconv_experiments.training.data import check_labels, normalization_constants, normalize
+from gconv_experiments.training.data import check_data, check_labels, normalization_constants, normalize
 from gconv_experiments.training.fingerprint import RUN_FILE, data_file_record, read_record
 
 SPLITS = (("trainfn", "train_size"), ("valfn", "val_size"), ("testfn", "val_size"))
@@ -41,7 +41,8 @@ def remove_leftovers(out):
 
 def load_splits(args, load_data):
     """{flag: (x float32, y int32)} for --trainfn, --valfn and (when given) --testfn, truncated
-    to --train_size / --val_size. Errors name the flag."""
+    to --train_size / --val_size (which must not exceed the file). What `load_data` returns is
+    checked like an .npz file (finite pixels, labels as returned). Errors name the flag."""
     splits = {}
     for flag, size_flag in SPLITS:
         fn = getattr(args, flag)
@@ -50,11 +51,16 @@ def load_splits(args, load_data):
         path = os.path.join(args.datadir, fn)
         try:
             x, y = load_data(path)
+            x, y = check_data(path, np.asarray(x)), check_labels(path, np.asarray(y))  # whatever load_data is
+            if len(x) != len(y):
+                raise ConfigError(f"{path}: {len(x)} images but {len(y)} labels")
         except FileNotFoundError as e:
             raise FileNotFoundError(f"--{flag} (in --datadir {args.datadir}): {e}") from None
         except ConfigError as e:
             raise ConfigError(f"--{flag}: {e}") from None
         size = getattr(args, size_flag)
+        if size and size > len(x):
+            raise ConfigError(f"--{size_flag} {size} exceeds the {len(x)} examples of --{flag} {path}")
         splits[flag] = (x[:size], y[:size]) if size else (x, y)
     return splits
 

@@ -390,3 +390,24 @@ def test_a_model_file_that_fails_to_import_is_one_line(datadir, tmp_path, capsys
     assert f"--modelfn {path}: {path} fails to import: {error}" in err and "--verbose" in err
     status, err, _ = run(argv + ["--verbose"], tiny, capsys)
     assert status == 2 and "Traceback" in err and error.split(":")[0] in err
+
+
+@pytest.mark.parametrize("extra, message", [(["--train_size", "65"], "--train_size 65 exceeds the 64 examples of --trainfn"),
+                                            (["--val_size", "33"], "--val_size 33 exceeds the 32 examples of --valfn")])
+def test_sizes_beyond_the_file_are_refused(datadir, tmp_path, capsys, tiny, extra, message):
+    status, err, _ = run(tiny.SMALL + ["--datadir", datadir, "--resultdir", str(tmp_path / "o"), "--epochs", "1"] + extra,
+                         tiny, capsys)
+    assert_one_line_error(status, err)
+    assert message in err
+
+
+def test_a_load_data_hook_is_checked_like_a_file(datadir, tmp_path):
+    """Whatever a dataset's load_data hook returns (CIFAR's preprocessed cache) is checked too."""
+    def load(path):
+        x, y = training.load_npz_dataset(path)
+        x = x.copy()
+        x[3, 0, 1, 2] = np.nan
+        return x, y
+    with pytest.raises(training.ConfigError, match=r"--trainfn: .*train_all.npz: non-finite pixel nan at index \(3, 0, 1, 2\)"):
+        training.main(["--modelfn", "Z2CNN", "--datadir", datadir, "--resultdir", str(tmp_path / "o"), "--quiet"],
+                      defaults=train.DEFAULTS, models_package=train.MODELS_PACKAGE, load_data=load)
