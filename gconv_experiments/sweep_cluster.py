@@ -89,11 +89,22 @@ def local_cluster(workers, threads):
 
 
 def connect(scheduler):
-    """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON)."""
+    """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON);
+    ConfigError naming --scheduler if it cannot connect (within dask's
+    distributed.comm.timeouts.connect, 30 s by default)."""
+    import dask
     from distributed import Client
-    if os.path.isfile(scheduler):
-        return Client(scheduler_file=scheduler, timeout="30s")
-    return Client(scheduler, timeout="30s")
+    from gconv_experiments.training import ConfigError
+    timeout = dask.config.get("distributed.comm.timeouts.connect")
+    try:
+        if os.path.isfile(scheduler):
+            return Client(scheduler_file=scheduler, timeout=timeout)
+        return Client(scheduler, timeout=timeout)
+    except (OSError, ValueError, TimeoutError) as e:
+        kind = "scheduler file" if os.path.isfile(scheduler) else "address"
+        raise ConfigError(f"--scheduler {scheduler}: cannot connect to a Dask scheduler at this {kind} "
+                          f"({type(e).__name__}: {e}); expected tcp://HOST:PORT or the file written by "
+                          f"`dask scheduler --scheduler-file FILE`") from None
 
 
 def run_on_dask(function, jobs, workers, scheduler, threads, finished):

@@ -269,3 +269,14 @@ def test_settings_changed_between_invocations_are_named(datadir, reference, tmp_
     again = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--batchsize", "8", "--models", "Z2CNN"])
     assert [p.action for p in again["planned"]] == ["done", "done"]  # found without the flag too
     assert [p.run.folder for p in again["planned"]] == folders
+
+
+@pytest.mark.parametrize("address, message", [("no_such_file.json", "missing port number"),
+                                              ("tcp://127.0.0.1:1", "Timed out")])
+def test_unreachable_scheduler_is_one_error(datadir, tmp_path, capsys, address, message):
+    import dask
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        status = experiment.cli(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir",
+                                        str(tmp_path / "r"), "--scheduler", address])
+    err = capsys.readouterr().err
+    assert status == 2 and f"--scheduler {address}: cannot connect" in err and message in err
