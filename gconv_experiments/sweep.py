@@ -139,8 +139,9 @@ def plan(runs, fresh_on_change=False):
     (naming each folder and its differing settings) before anything is trained."""
     planned, mismatched = [], []
     for run in runs:
-        if os.path.exists(run.folder) and not os.path.isdir(run.folder):
-            raise ConfigError(f"run folder {run.folder} is an existing file, not a folder")
+        for path in (run.folder, os.path.dirname(run.folder)):
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise ConfigError(f"run folder {run.folder}: {path} is an existing file, not a folder")
         record = resolve(run)
         saved_path = os.path.join(run.folder, RUN_FILE)
         saved = _read_record(saved_path)

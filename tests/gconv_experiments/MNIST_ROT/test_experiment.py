@@ -211,6 +211,15 @@ def test_resultdir_that_is_a_file(tmp_path, capsys):
     assert f"--resultdir {path} is an existing file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("inside", [os.path.join("Z2CNN", "seed0"), "Z2CNN"])
+def test_run_folder_that_is_a_file(datadir, tmp_path, capsys, inside):
+    (tmp_path / "r" / "Z2CNN").mkdir(parents=True) if inside != "Z2CNN" else (tmp_path / "r").mkdir()
+    (tmp_path / "r" / inside).write_text("x")
+    status = experiment.cli(TINY + ["--models", "Z2CNN", "--epochs", "1", "--datadir", datadir,
+                                    "--resultdir", str(tmp_path / "r")])
+    assert status == 2 and f"{tmp_path / 'r' / inside} is an existing file" in capsys.readouterr().err
+
+
 def test_parse_epochs():
     models, paper = ["Z2CNN", "P4CNN", "P4CNN_RP"], experiment.PAPER_EPOCHS
     assert sweep_cli.parse_epochs(experiment.build_parser().get_default("epochs"), models, paper) == \
