@@ -11,15 +11,19 @@ Sections of the table (every ratio is ours / reference, so lower is better):
 * ``layers``: each G-conv link (P4ConvZ2, P4ConvP4, P4MConvZ2, P4MConvP4M) forward + backward
   against one plain convolution with the same effective channels (in * nis -> out * nos),
   run through the same ``convolution_2d`` the links use.
-* ``steps``: one training step (forward, backward, Adam update) of Z2CNN and P4CNN (batch
-  128, 28x28) and P4AllCNNC (batch 32, 32x32, 3 channels), the project's Chainer model against
-  its PyTorch twin (``benchmarks/torch_models.py``, in its own virtualenv
-  ``benchmarks/.venv-torch``, created on demand by ``benchmarks/setup_torch_env.sh``). Each
+* ``steps``: one training step (forward, backward, Adam update) of the MNIST-rot models
+  Z2CNN, P4CNN (as released: no dropout), P4CNN_RP, P4MCNN (batch 128, 28x28) and the CIFAR10
+  models P4AllCNNC, P4MAllCNNC, P4MResNet44 (batch 32, 32x32, 3 channels), the project's Chainer
+  model against its PyTorch twin (``benchmarks/torch_models.py``, run by
+  ``benchmarks/torch_worker.py`` in its own virtualenv ``benchmarks/.venv-torch``, created on
+  demand by ``benchmarks/setup_torch_env.sh``), both sides with the same thread count. Each
   side runs in a fresh process, alternating, ``--repeats`` rounds; peak RSS is that process's
   peak resident set (VmHWM, i.e. ``ru_maxrss`` without the parent's peak that Linux carries
   over fork + exec; imports included; "+step" is the growth during the steps). Before timing,
   the twin is loaded with the Chainer model's parameters and must give the same logits
-  (column ``|dlogits|``).
+  (column ``|dlogits|``). For Z2CNN, P4CNN and P4CNN_RP the forward passes of evaluation and
+  BN re-estimation are timed too, and the CPU time of the paper's MNIST-rot sweep is estimated
+  from them (``benchmarks/sweep_estimate.py``).
 
 Timings are medians over the repeats ("best" is the ratio of the fastest runs, which is less
 sensitive to other processes on the machine); the table is also written as JSON (``--json``).
@@ -27,7 +31,7 @@ sensitive to other processes on the machine); the table is also written as JSON 
 for the before/after comparison of ``groupy.fast_cpu.conv2d``.
 ``--native-blas`` drops OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the environment (set on some
 machines to work around old OpenBLAS builds) so that OpenBLAS picks its kernel for the CPU;
-the kernel in use is printed. ``--device gpu`` runs the training steps on CUDA where CuPy sees a
+the kernel in use is printed; it applies to this command and the processes it starts only. ``--device gpu`` runs the training steps on CUDA where CuPy sees a
 device (PyTorch on CUDA if its build has it) and otherwise says that the GPU suite was skipped.
 """
 import argparse
@@ -39,12 +43,18 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 REPO = os.path.dirname(HERE)
 TORCH_PYTHON = os.path.join(HERE, '.venv-torch', 'bin', 'python')
 BLAS_ENV = ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')
 
 # (model, batch, size, input channels, timed steps per process)
-STEP_MODELS = [('Z2CNN', 128, 28, 1, 5), ('P4CNN', 128, 28, 1, 5), ('P4AllCNNC', 32, 32, 3, 2)]
+STEP_MODELS = [('Z2CNN', 128, 28, 1, 5), ('P4CNN', 128, 28, 1, 5), ('P4CNN_RP', 128, 28, 1, 5),
+               ('P4MCNN', 128, 28, 1, 5), ('P4AllCNNC', 32, 32, 3, 2),
+               ('P4MAllCNNC', 32, 32, 3, 2), ('P4MResNet44', 32, 32, 3, 2)]
+OPTIONAL_MODELS = [('AllCNNC', 32, 32, 3, 2)]  # only with --models
+SWEEP_MODELS = ('Z2CNN', 'P4CNN', 'P4CNN_RP')  # forward passes timed for the sweep estimate
+FORWARD_PASSES = 5
 
 
 def parse_args(argv=None):
@@ -60,7 +70,8 @@ def parse_args(argv=None):
     p.add_argument('--native-blas', action='store_true',
                    help='unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run')
     p.add_argument('--threads', type=int,
-                   help='threads for both sides (BLAS, OpenMP, torch, our conv); default: all')
+                   help='threads for both sides (BLAS, OpenMP, torch, our conv); default: the '
+                        'usable cores')
     p.add_argument('--only', default='transform,layers,steps',
                    help='comma-separated sections to run')
     p.add_argument('--models', default=','.join(m[0] for m in STEP_MODELS),
@@ -77,7 +88,10 @@ def parse_args(argv=None):
         p.error('--only: unknown sections {} (choose from transform, layers, steps)'.format(
             sorted(unknown)))
     args.sections = sections
-    known = {m[0] for m in STEP_MODELS}
+    if args.threads is None:
+        args.threads = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
+            else (os.cpu_count() or 1)
+    known = {m[0] for m in STEP_MODELS + OPTIONAL_MODELS}
     args.model_list = [m for m in args.models.split(',') if m]
     if set(args.model_list) - known:
         p.error('--models: unknown {} (choose from {})'.format(
@@ -269,7 +283,7 @@ def check_twin(model, batch, size, chans, env, torch_python, tmpdir):
               '--channels', str(chans)]
     _run_json([sys.executable, os.path.join(HERE, 'step_worker.py')] + common
               + ['--check', npz], env)
-    _run_json([torch_python, os.path.join(HERE, 'torch_models.py')] + common
+    _run_json([torch_python, os.path.join(HERE, 'torch_worker.py')] + common
               + ['--check', npz, '--out', npy], env)
     ours = np.load(npz)['logits']
     return float(np.abs(ours - np.load(npy)).max())
@@ -279,17 +293,19 @@ def bench_steps(args, env, device):
     import tempfile
     torch_python = ensure_torch_env()
     rows = []
-    for model, batch, size, chans, steps in STEP_MODELS:
+    sweep_times = {'ours': {}, 'PyTorch': {}}
+    for model, batch, size, chans, steps in STEP_MODELS + OPTIONAL_MODELS:
         if model not in args.model_list:
             continue
         if args.quick:
             batch, steps = max(4, batch // 8), 2
+        passes = FORWARD_PASSES if model in SWEEP_MODELS and not args.quick else 0
         common = ['--model', model, '--batch', str(batch), '--size', str(size),
                   '--channels', str(chans), '--steps', str(steps), '--warmup', '1',
-                  '--device', device]
+                  '--device', device, '--forward-passes', str(passes)]
         ours_cmd = [sys.executable, os.path.join(HERE, 'step_worker.py')] + common
         ref_cmd = None if torch_python is None else (
-            [torch_python, os.path.join(HERE, 'torch_models.py')] + common)
+            [torch_python, os.path.join(HERE, 'torch_worker.py')] + common)
         dlogits = None
         if ref_cmd is not None and device == 'cpu':
             with tempfile.TemporaryDirectory() as tmp:
@@ -306,6 +322,8 @@ def bench_steps(args, env, device):
                     print('PyTorch side failed, skipped: {}'.format(err))
                     ref_cmd = None
         ours_t = [t for r in ours for t in r['times']]
+        if passes:
+            sweep_times['ours'][model] = _sweep_times(ours_t, ours)
         extra = {'batch': batch, 'size': size,
                  'ours_peak_rss_mib': max(r['peak_rss_mib'] for r in ours),
                  'ours_step_rss_growth_mib': max(r['peak_rss_mib'] - r['peak_rss_before_steps_mib']
@@ -315,6 +333,8 @@ def bench_steps(args, env, device):
         name = '{} step, batch {}, {}x{}'.format(model, batch, size, size)
         if ref:
             ref_t = [t for r in ref for t in r['times']]
+            if passes:
+                sweep_times['PyTorch'][model] = _sweep_times(ref_t, ref)
             extra.update({'ref_peak_rss_mib': max(r['peak_rss_mib'] for r in ref),
                           'ref_step_rss_growth_mib': max(
                               r['peak_rss_mib'] - r['peak_rss_before_steps_mib'] for r in ref),
@@ -324,7 +344,13 @@ def bench_steps(args, env, device):
             rows.append(dict(row('steps', name + ' (no PyTorch)', ours_t, ours_t, **extra),
                              ref_ms=None, ratio=None, ratio_best=None))
         print('  measured {}'.format(name), flush=True)
-    return rows
+    return rows, sweep_times
+
+
+def _sweep_times(step_times, results):
+    """(median step s, median training-mode forward s, median test-mode forward s)."""
+    return (median(step_times), median([t for r in results for t in r['fwd_train_times']]),
+            median([t for r in results for t in r['fwd_test_times']]))
 
 
 def _sync(xp):
@@ -417,18 +443,25 @@ def main(argv=None):
         else:
             print('GPU suite skipped: no usable CUDA device (gpu_available() is False)')
             suites = []
-    rows = []
+    rows, sweep_times = [], {}
     for device_name, xp, device in suites:
         if 'transform' in args.sections:
             rows += bench_transform(args, xp, device)
         if 'layers' in args.sections:
             rows += bench_layers(args, xp, device)
         if 'steps' in args.sections:
-            rows += bench_steps(args, env, device_name)
+            step_rows, sweep_times = bench_steps(args, env, device_name)
+            rows += step_rows
     meta['loadavg_end'] = os.getloadavg()
     if rows:
         print()
         print_table(rows)
+    if sweep_times and args.device == 'cpu':
+        from sweep_estimate import estimate, print_estimate
+        print_estimate(sweep_times, args.threads)
+        meta['sweep_estimate'] = {side: estimate(t, args.threads)
+                                  for side, t in sweep_times.items()}
+        meta['sweep_times_s'] = sweep_times
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'meta': meta, 'rows': rows}, f, indent=1)

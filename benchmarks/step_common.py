@@ -12,7 +12,7 @@ import numpy as np
 
 def step_parser(description, models, check_help):
     """Parser for --model (one of `models`) --batch --size --channels --steps --warmup --seed
-    --device --check."""
+    --device --check --forward-passes."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument('--model', choices=sorted(models), required=True)
     p.add_argument('--batch', type=int, default=128)
@@ -23,6 +23,9 @@ def step_parser(description, models, check_help):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', choices=['cpu', 'gpu'], default='cpu')
     p.add_argument('--check', help=check_help)
+    p.add_argument('--forward-passes', type=int, default=0,
+                   help='after the steps, also time this many forward passes without backprop '
+                        'in training mode (BN re-estimation) and in test mode (evaluation)')
     return p
 
 
@@ -66,3 +69,21 @@ def run_worker(parser, argv, run_check, run_steps):
     args = parser.parse_args(argv)
     print(json.dumps(run_check(args) if args.check else run_steps(args)))
     return 0
+
+
+def time_forward(forward, args):
+    """``forward(train)`` (no backprop) args.forward_passes times in each mode after one
+    warm-up call; returns {'fwd_train_times': [s, ...], 'fwd_test_times': [s, ...]} (empty
+    dict when --forward-passes is 0)."""
+    if args.forward_passes < 1:
+        return {}
+    out = {}
+    for train in (True, False):
+        forward(train)
+        times = []
+        for _ in range(args.forward_passes):
+            start = time.perf_counter()
+            forward(train)
+            times.append(time.perf_counter() - start)
+        out['fwd_train_times' if train else 'fwd_test_times'] = times
+    return out

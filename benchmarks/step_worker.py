@@ -20,20 +20,29 @@ import groupy  # noqa: F401  (its warning filter must precede the first chainer 
 import chainer
 
 from groupy import fast_cpu
-from step_common import random_batch, run_worker, step_parser, time_steps
+from step_common import random_batch, run_worker, step_parser, time_forward, time_steps
 
+# name -> (module, class, constructor kwargs, kwargs that switch dropout off)
 MODELS = {
-    'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', {'dropout': 0}),
-    'P4CNN': ('gconv_experiments.MNIST_ROT.models.P4CNN', {'dropout': 0}),
-    'AllCNNC': ('gconv_experiments.CIFAR10.models.AllCNNC', {'dropout': False}),
-    'P4AllCNNC': ('gconv_experiments.CIFAR10.models.P4AllCNNC', {'dropout': False}),
+    'Z2CNN': ('gconv_experiments.MNIST_ROT.models.Z2CNN', 'Z2CNN', {}, {'dropout': 0}),
+    'P4CNN': ('gconv_experiments.MNIST_ROT.models.P4CNN', 'P4CNN', {}, {}),
+    'P4CNN_RP': ('gconv_experiments.MNIST_ROT.models.P4CNN_RP', 'P4CNN_RP', {}, {}),
+    'P4MCNN': ('gconv_experiments.MNIST_ROT.models.P4MCNN', 'P4MCNN', {}, {}),
+    'AllCNNC': ('gconv_experiments.CIFAR10.models.AllCNNC', 'AllCNNC', {}, {'dropout': False}),
+    'P4AllCNNC': ('gconv_experiments.CIFAR10.models.P4AllCNNC', 'P4AllCNNC', {},
+                  {'dropout': False}),
+    'P4MAllCNNC': ('gconv_experiments.CIFAR10.models.P4MAllCNNC', 'P4MAllCNNC', {},
+                   {'dropout': False}),
+    # the paper's p4m-ResNet44 (release --net_kwargs)
+    'P4MResNet44': ('gconv_experiments.CIFAR10.models.P4MResNet', 'P4MResNet',
+                    {'num_blocks': 7, 'nc32': 11, 'nc16': 23, 'nc8': 45}, {}),
 }
 
 
 def build_model(name, no_dropout=False):
-    module, no_dropout_kwargs = MODELS[name]
-    cls = getattr(importlib.import_module(module), name)
-    return cls(**(no_dropout_kwargs if no_dropout else {}))
+    module, cls_name, kwargs, no_dropout_kwargs = MODELS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls(**kwargs, **(no_dropout_kwargs if no_dropout else {}))
 
 
 def blas_info():
@@ -72,7 +81,14 @@ def run_steps(args):
         if args.device == 'gpu':
             chainer.backends.cuda.Stream.null.synchronize()
 
+    def forward(train):
+        with chainer.using_config('train', train), chainer.no_backprop_mode():
+            model.logits(x)
+        if args.device == 'gpu':
+            chainer.backends.cuda.Stream.null.synchronize()
+
     measured = time_steps(step, args)
+    measured.update(time_forward(forward, args))
     from groupy.fast_cpu import conv2d as cpu_conv2d
     return {'side': 'chainer', 'model': args.model, **measured,
             'blas': blas_info(), 'fast_conv': bool(chainer.config.groupy_fast_cpu_conv),

@@ -3,145 +3,152 @@
 Runs in the separate PyTorch virtualenv (``benchmarks/.venv-torch``, made by
 ``benchmarks/setup_torch_env.sh``); PyTorch is never a dependency of the project.
 
-The twins have the same layers, shapes, parameter layout and names as the Chainer models
-(``gconv_experiments/MNIST_ROT/models/{Z2CNN,P4CNN}.py``,
-``gconv_experiments/CIFAR10/models/{AllCNNC,P4AllCNNC}.py``), so the Chainer parameters can be
-loaded into them and the logits compared (``--check``):
+The twins have the layers, shapes, parameter layout and names of the Chainer models
+(``gconv_experiments/MNIST_ROT/models/{Z2CNN,P4CNN,P4CNN_RP,P4MCNN}.py``,
+``gconv_experiments/CIFAR10/models/{AllCNNC,P4AllCNNC,P4MAllCNNC,P4MResNet}.py``), so the
+Chainer parameters load into them and the logits are compared (``--check``):
 
-* a p4 convolution keeps ``W`` of shape (out, in, nis, k, k); its conv2d weight stacks, for each
-  output rotation r, ``rot90(W, r)`` on the spatial axes with the input orientation axis rolled
-  by r (``torch.rot90`` + ``torch.roll``), then one ``F.conv2d`` on (N, in * nis, H, W);
-* batch normalisation has one statistic per feature map shared over the orientations
-  (``BatchNorm3d`` on (N, C, 4, H, W)), eps = 2e-5 as Chainer's;
-* dropout, 2x2 max pooling, orientation max / mean pooling as in the Chainer models.
+* a G-convolution keeps ``W`` (out, in, nis, k, k); its conv2d weight stacks the filter moved by
+  every output stabiliser element g, then one ``F.conv2d`` on (N, in * nis, H, W). For p4,
+  g = r: ``rot90(W, r)`` with the input orientation axis rolled by r; for p4m, g = (m, r)
+  (index m * 4 + r): the planes n * 4 + s are taken from n' * 4 + s' with n' = (n + m) % 2,
+  s' = (s - (-1)**(n + m) r) % 4, each rotated by r and, if m, flipped on the row axis (the
+  formulas of ``groupy.gconv.make_gconv_indices``, derived there from the group law);
+* batch normalisation: one statistic per feature map shared over the stabiliser
+  (``BatchNorm3d`` on (N, C, G, H, W)), eps = 2e-5 as Chainer's;
+* dropout, 2x2 max pooling, orientation max, plane max / mean as in the Chainer models.
 
-As a script it is the PyTorch side of ``benchmarks/run_benchmarks.py``: it times training steps
-(forward, backward, Adam update) of one model in a fresh process and prints one JSON line with
-the step times and the peak resident set size (see ``benchmarks/step_worker.py`` for the Chainer
-side and the JSON fields).
+The training-step runner is ``torch_worker.py``.
 """
-import sys
-
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from step_common import random_batch, run_worker, step_parser, time_steps
-
 BN_EPS = 2e-5  # chainer.links.BatchNormalization's default
 
 
-class PlainConv(nn.Module):
-    """Z2 -> Z2 convolution with Chainer's parameter names W (out, in, k, k) and b (out,)."""
+def _p4m_plane_perm(m, r):
+    """Source plane n' * 4 + s' of every target plane n * 4 + s under g = (m, r)."""
+    return [((n + m) % 2) * 4 + (s - (-1) ** (n + m) * r) % 4 for n in (0, 1) for s in range(4)]
 
-    def __init__(self, cin, cout, ksize, stride=1, pad=0, bias=True):
+
+class GConv(nn.Module):
+    """Plain (nos == 1), p4 (nos == 4) or p4m (nos == 8) convolution with Chainer's names W, b.
+
+    x (N, in, nis, H, W) or (N, in, H, W) -> (N, out, nos, H', W') (planar: (N, out, H', W'))."""
+
+    def __init__(self, cin, cout, ksize, nis=1, nos=1, stride=1, pad=0, bias=True):
         super().__init__()
-        self.stride, self.pad = stride, pad
-        self.W = nn.Parameter(torch.randn(cout, cin, ksize, ksize) * (1.0 / (cin * ksize ** 2)) ** 0.5)
+        self.nis, self.nos, self.stride, self.pad = nis, nos, stride, pad
+        shape = (cout, cin, ksize, ksize) if nos == 1 else (cout, cin, nis, ksize, ksize)
+        self.W = nn.Parameter(torch.randn(*shape) * (1.0 / (nis * cin * ksize ** 2)) ** 0.5)
         self.b = nn.Parameter(torch.zeros(cout)) if bias else None
-
-    def forward(self, x):
-        return F.conv2d(x, self.W, self.b, stride=self.stride, padding=self.pad)
-
-
-class P4Conv(nn.Module):
-    """p4 convolution (P4ConvZ2 when nis == 1, P4ConvP4 when nis == 4).
-
-    x (N, in, nis, H, W) or (N, in, H, W) -> (N, out, 4, H', W')."""
-
-    def __init__(self, cin, cout, ksize, nis, stride=1, pad=0, bias=True):
-        super().__init__()
-        self.nis, self.stride, self.pad = nis, stride, pad
-        std = (1.0 / (nis * cin * ksize ** 2)) ** 0.5
-        self.W = nn.Parameter(torch.randn(cout, cin, nis, ksize, ksize) * std)
-        self.b = nn.Parameter(torch.zeros(cout)) if bias else None
+        if nos == 8:
+            self.perms = [torch.tensor(_p4m_plane_perm(m, r) if nis == 8 else [0])
+                          for m in (0, 1) for r in range(4)]
 
     def filter_stack(self):
         w = self.W
-        rotated = []
-        for r in range(4):
-            wr = torch.rot90(w, r, dims=(3, 4))
-            if self.nis == 4:
-                wr = torch.roll(wr, shifts=r, dims=2)
-            rotated.append(wr)
+        if self.nos == 1:
+            return w
         out, cin, nis, k, _ = w.shape
-        return torch.stack(rotated, dim=1).reshape(out * 4, cin * nis, k, k)
+        moved = []
+        for g in range(self.nos):
+            m, r = divmod(g, 4)
+            if self.nos == 8:
+                wg = torch.rot90(w.index_select(2, self.perms[g]), r, dims=(3, 4))
+                if m:
+                    wg = torch.flip(wg, dims=(3,))
+            else:
+                wg = torch.rot90(w, r, dims=(3, 4))
+                if nis == 4:
+                    wg = torch.roll(wg, shifts=r, dims=2)
+            moved.append(wg)
+        return torch.stack(moved, dim=1).reshape(out * self.nos, cin * nis, k, k)
 
     def forward(self, x):
         n = x.shape[0]
         x = x.reshape(n, -1, x.shape[-2], x.shape[-1])
-        b = None if self.b is None else self.b.repeat_interleave(4)
+        b = self.b
+        if b is not None and self.nos > 1:
+            b = b.repeat_interleave(self.nos)
         y = F.conv2d(x, self.filter_stack(), b, stride=self.stride, padding=self.pad)
-        return y.reshape(n, -1, 4, y.shape[-2], y.shape[-1])
+        if self.nos == 1:
+            return y
+        return y.reshape(n, -1, self.nos, y.shape[-2], y.shape[-1])
+
+
+def bn(channels, planar):
+    return (nn.BatchNorm2d if planar else nn.BatchNorm3d)(channels, eps=BN_EPS)
 
 
 class ConvBNAct(nn.Module):
-    """conv -> batch norm (one statistic per feature map, shared over orientations) -> ReLU."""
+    """conv -> batch norm (per feature map, shared over the stabiliser) -> ReLU."""
 
     def __init__(self, conv, channels, planar):
         super().__init__()
-        self.conv = conv
-        self.bn = (nn.BatchNorm2d if planar else nn.BatchNorm3d)(channels, eps=BN_EPS)
+        self.conv, self.bn = conv, bn(channels, planar)
 
     def forward(self, x):
         return F.relu(self.bn(self.conv(x)))
 
 
+def pool2x2(h):
+    """2x2 / stride-2 max pooling of (N, C, H, W) or, per stabiliser channel, (N, C, G, H, W)."""
+    if h.dim() == 4:
+        return F.max_pool2d(h, 2, 2)
+    n, c, g, hh, ww = h.shape
+    return F.max_pool2d(h.reshape(n, c * g, hh, ww), 2, 2).reshape(n, c, g, hh // 2, ww // 2)
+
+
 class MnistCNN(nn.Module):
-    """Z2CNN (planar, 20 channels) or P4CNN (p4, 10 channels) of Cohen & Welling, MNIST-rot."""
+    """Z2CNN ('z2', 20 maps, dropout 0.3 after 1, 3, 4, 5, 6), P4CNN ('p4', 10), P4MCNN
+    ('p4m', 7) (no dropout) and P4CNN_RP ('rp': planar maps, P4ConvZ2 + orientation max)."""
 
-    def __init__(self, group, channels=None, dropout=0.3, in_channels=1, n_classes=10):
+    def __init__(self, kind, dropout=0.0):
         super().__init__()
-        self.group, self.dropout = group, dropout
-        planar = group == 'z2'
-        c = channels or (20 if planar else 10)
+        self.kind, self.dropout = kind, dropout
+        c = {'z2': 20, 'p4': 10, 'p4m': 7, 'rp': 20}[kind]
+        nos = {'z2': 1, 'p4': 4, 'p4m': 8, 'rp': 4}[kind]
+        self.drop_after = (1, 3, 4, 5, 6) if kind == 'z2' else (1, 3, 4, 5)
 
-        def conv(cin, cout, k, first=False):
-            if planar:
-                return PlainConv(cin, cout, k)
-            return P4Conv(cin, cout, k, nis=1 if first else 4)
+        def conv(cin, cout, k, first):
+            nis = 1 if first or kind in ('z2', 'rp') else nos
+            return GConv(cin, cout, k, nis=nis, nos=nos)
 
         for i in range(1, 7):
-            cin = in_channels if i == 1 else c
-            setattr(self, 'l%d' % i, ConvBNAct(conv(cin, c, 3, first=i == 1), c, planar))
-        self.top = conv(c, n_classes, 4)
+            cin = 1 if i == 1 else c
+            setattr(self, 'l%d' % i, ConvBNAct(conv(cin, c, 3, i == 1), c, kind == 'z2'))
+        self.top = conv(c, 10, 4, False)
 
     def forward(self, x):
         h = x
         for i in range(1, 7):
             h = getattr(self, 'l%d' % i)(h)
+            if self.kind == 'rp':
+                h = h.amax(dim=2)
             if i == 2:
-                if self.group == 'z2':
-                    h = F.max_pool2d(h, 2, 2)
-                else:
-                    n, c, g, hh, ww = h.shape
-                    h = F.max_pool2d(h.reshape(n, c * g, hh, ww), 2, 2).reshape(
-                        n, c, g, hh // 2, ww // 2)
-            if self.dropout:
+                h = pool2x2(h)
+            if self.dropout and i in self.drop_after:
                 h = F.dropout(h, self.dropout, self.training)
         h = self.top(h)
-        if self.group != 'z2':
+        if self.kind != 'z2':
             h = h.amax(dim=2)  # orientation max pooling
-        return h.mean(dim=(2, 3))
+        return h.amax(dim=(2, 3))
 
 
 class AllCNNC(nn.Module):
-    """All-CNN-C with BN (planar widths 96/192, p4 widths 48/96), as the CIFAR10 models."""
+    """All-CNN-C with BN + ReLU after all nine convolutions (each with a bias), l7 3x3 pad 1."""
 
-    def __init__(self, group, widths=None, dropout=True, num_classes=10):
+    def __init__(self, kind, dropout=True):
         super().__init__()
-        planar = group == 'z2'
-        w1, w2 = widths or ((96, 192) if planar else (48, 96))
+        nos = {'z2': 1, 'p4': 4, 'p4m': 8}[kind]
+        w1, w2 = {'z2': (96, 192), 'p4': (48, 96), 'p4m': (32, 64)}[kind]
         self.dropout = dropout
 
-        def conv(cin, cout, k=3, stride=1, pad=1, first=False, bias=False):
-            if planar:
-                return PlainConv(cin, cout, k, stride, pad, bias=bias)
-            return P4Conv(cin, cout, k, nis=1 if first else 4, stride=stride, pad=pad, bias=bias)
-
-        def cba(*args, **kwargs):
-            return ConvBNAct(conv(*args, **kwargs), args[1], planar)
+        def cba(cin, cout, k=3, stride=1, pad=1, first=False):
+            conv = GConv(cin, cout, k, nis=1 if first else nos, nos=nos, stride=stride, pad=pad)
+            return ConvBNAct(conv, cout, nos == 1)
 
         self.l1 = cba(3, w1, first=True)
         self.l2 = cba(w1, w1)
@@ -149,9 +156,9 @@ class AllCNNC(nn.Module):
         self.l4 = cba(w1, w2)
         self.l5 = cba(w2, w2)
         self.l6 = cba(w2, w2, stride=2)
-        self.l7 = cba(w2, w2, pad=0)
+        self.l7 = cba(w2, w2)
         self.l8 = cba(w2, w2, k=1, pad=0)
-        self.l9 = conv(w2, num_classes, k=1, pad=0, bias=True)
+        self.l9 = cba(w2, 10, k=1, pad=0)
 
     def _drop(self, h, ratio):
         return F.dropout(h, ratio, self.training) if self.dropout else h
@@ -164,77 +171,61 @@ class AllCNNC(nn.Module):
         return h.mean(dim=tuple(range(2, h.dim())))
 
 
+class ResBlock(nn.Module):
+    """Pre-activation block: conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut(x)."""
+
+    def __init__(self, cin, cout, nos, stride):
+        super().__init__()
+        planar = nos == 1
+        self.bn1 = bn(cin, planar)
+        self.conv1 = ConvBNAct(GConv(cin, cout, 3, nos, nos, stride=stride, pad=1), cout, planar)
+        self.conv2 = GConv(cout, cout, 3, nos, nos, pad=1)
+        self.fiber_map = (GConv(cin, cout, 1, nos, nos, stride=stride)
+                          if cin != cout or stride != 1 else None)
+
+    def forward(self, x):
+        h = self.conv2(self.conv1(F.relu(self.bn1(x))))
+        return h + (x if self.fiber_map is None else self.fiber_map(x))
+
+
+class ResNet(nn.Module):
+    """Pre-activation (p4m-)ResNet: conv1, 3 stages of `num_blocks` blocks, BN-ReLU, the plane
+    mean of the (N, C * G, 8, 8) map, a 1x1 convolution (the release's head)."""
+
+    def __init__(self, kind, num_blocks, widths):
+        super().__init__()
+        nos = {'z2': 1, 'p4m': 8}[kind]
+        self.conv1 = GConv(3, widths[0], 3, 1, nos, pad=1)
+        blocks, cin = [], widths[0]
+        for stage, width in enumerate(widths):
+            for i in range(num_blocks):
+                blocks.append(ResBlock(cin, width, nos, 2 if stage > 0 and i == 0 else 1))
+                cin = width
+        self.blocks = nn.ModuleList(blocks)
+        self.bn_out = bn(widths[-1], nos == 1)
+        self.top = GConv(widths[-1] * nos, 10, 1)
+
+    def forward(self, x):
+        h = self.conv1(x)
+        for block in self.blocks:
+            h = block(h)
+        h = F.relu(self.bn_out(h))
+        h = h.reshape(h.shape[0], -1, h.shape[-2], h.shape[-1]).mean(dim=(2, 3), keepdim=True)
+        return self.top(h).reshape(h.shape[0], -1)
+
+
 MODELS = {
-    'Z2CNN': lambda **kw: MnistCNN('z2', dropout=0 if kw.get('no_dropout') else 0.3),
-    'P4CNN': lambda **kw: MnistCNN('p4', dropout=0 if kw.get('no_dropout') else 0.3),
-    'AllCNNC': lambda **kw: AllCNNC('z2', dropout=not kw.get('no_dropout')),
-    'P4AllCNNC': lambda **kw: AllCNNC('p4', dropout=not kw.get('no_dropout')),
+    'Z2CNN': lambda nd: MnistCNN('z2', dropout=0 if nd else 0.3),
+    'P4CNN': lambda nd: MnistCNN('p4'),
+    'P4CNN_RP': lambda nd: MnistCNN('rp'),
+    'P4MCNN': lambda nd: MnistCNN('p4m'),
+    'AllCNNC': lambda nd: AllCNNC('z2', dropout=not nd),
+    'P4AllCNNC': lambda nd: AllCNNC('p4', dropout=not nd),
+    'P4MAllCNNC': lambda nd: AllCNNC('p4m', dropout=not nd),
+    'P4MResNet44': lambda nd: ResNet('p4m', 7, (11, 23, 45)),
 }
 
 
-def load_chainer_params(model, params):
-    """Copy Chainer parameters {'/l1/conv/W': array, '/l1/bn/gamma': ...} into the twin."""
-    names = {'gamma': 'weight', 'beta': 'bias', 'avg_mean': 'running_mean',
-             'avg_var': 'running_var'}
-    state = model.state_dict()
-    loaded = set()
-    for path, array in params.items():
-        parts = path.strip('/').split('/')
-        key = '.'.join(parts[:-1] + [names.get(parts[-1], parts[-1])])
-        if key not in state:
-            raise KeyError('no parameter {} in the torch twin for Chainer {}'.format(key, path))
-        if tuple(state[key].shape) != tuple(array.shape):
-            raise ValueError('{}: shape {} in torch, {} in Chainer'.format(
-                key, tuple(state[key].shape), array.shape))
-        state[key] = torch.from_numpy(np.asarray(array))
-        loaded.add(key)
-    missing = {k for k, v in model.named_parameters()} - loaded
-    if missing:
-        raise KeyError('torch parameters without a Chainer value: {}'.format(sorted(missing)))
-    model.load_state_dict(state)
-
-
-def run_steps(args):
-    torch.manual_seed(args.seed)
-    device = torch.device('cuda' if args.device == 'gpu' else 'cpu')
-    model = MODELS[args.model]().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, t = random_batch(args)
-    x, t = torch.from_numpy(x).to(device), torch.from_numpy(t.astype(np.int64)).to(device)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), t)
-        loss.backward()
-        opt.step()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
-    measured = time_steps(step, args)
-    return {'side': 'torch', 'model': args.model, **measured,
-            'threads': torch.get_num_threads(), 'version': torch.__version__,
-            'device': args.device}
-
-
-def run_check(args):
-    """Load the Chainer parameters and input from an npz, return the twin's logits there."""
-    data = np.load(args.check)
-    model = MODELS[args.model](no_dropout=True)
-    load_chainer_params(model, {k[len('param:'):]: data[k] for k in data.files
-                                if k.startswith('param:')})
-    model.train()  # batch statistics, as Chainer in training mode
-    with torch.no_grad():
-        logits = model(torch.from_numpy(data['x'])).numpy()
-    np.save(args.out, logits)
-    return {'side': 'torch', 'model': args.model, 'logits': args.out}
-
-
-def main(argv=None):
-    p = step_parser('PyTorch side of benchmarks/run_benchmarks.py', MODELS,
-                    'npz with Chainer parameters and input: compare logits')
-    p.add_argument('--out', help='where --check writes the logits (.npy)')
-    return run_worker(p, argv, run_check, run_steps)
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+def build(name, no_dropout=False):
+    """The twin of model `name` (a key of MODELS); no_dropout for the logits check."""
+    return MODELS[name](no_dropout)
