@@ -24,8 +24,8 @@ from gconv_experiments.training import LOG_FILE, read_log
 
 RUN_FIELDS = ["model", "seed", "epochs", "test_error", "val_error", "train_error", "train_loss",
               "test_loss", "n_params", "folder", "fingerprint"]
-MODEL_FIELDS = ["model", "runs", "epochs", "seeds", "test_error_mean", "test_error_std",
-                "paper_style", "test_error_pct_mean", "test_error_pct_sample_std", "n_params"]
+MODEL_FIELDS = ["model", "runs", "epochs", "seeds", "test_error_mean", "test_error_std_ddof0",
+                "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1", "n_params"]
 
 
 def model_statistics(errors):
@@ -35,8 +35,8 @@ def model_statistics(errors):
     e = np.asarray(errors, dtype=np.float64)
     mean, std = float(e.mean()), float(e.std(ddof=0))
     sample = float(100 * e.std(ddof=1)) if len(e) > 1 else None
-    return dict(test_error_mean=mean, test_error_std=std, paper_style=f"{100 * mean:.2f} ± {std:.4f}",
-                test_error_pct_mean=100 * mean, test_error_pct_sample_std=sample)
+    return dict(test_error_mean=mean, test_error_std_ddof0=std, paper_style=f"{100 * mean:.2f} ± {std:.4f}",
+                test_error_pct_mean=100 * mean, test_error_pct_std_ddof1=sample)
 
 
 def _csv_text(fields, rows):
@@ -76,8 +76,8 @@ def markdown_table(rows, paper=None, paper_label="paper"):
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for row in rows:
         pct = f"{row['test_error_pct_mean']:.2f}"
-        if row["test_error_pct_sample_std"] is not None:
-            pct += f" ± {row['test_error_pct_sample_std']:.2f}"
+        if row["test_error_pct_std_ddof1"] is not None:
+            pct += f" ± {row['test_error_pct_std_ddof1']:.2f}"
         cells = [row["model"], str(row["runs"]), row["epochs"], pct, row["paper_style"]]
         if paper is not None:
             cells.append(paper.get(row["model"], "–"))

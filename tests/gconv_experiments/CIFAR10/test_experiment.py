@@ -39,7 +39,7 @@ def test_sweep_tabulates_and_reuses(datadir, tmp_path, capsys):
     for model in ("AllCNNC", "P4AllCNNC"):
         errors = [json.loads(read(os.path.join(out, model, f"seed{s}", "summary.json")))["test_error"] for s in (0, 1)]
         assert float(rows[model]["test_error_mean"]) == pytest.approx(statistics.fmean(errors), abs=1e-12)
-        assert float(rows[model]["test_error_std"]) == pytest.approx(statistics.pstdev(errors), abs=1e-12)
+        assert float(rows[model]["test_error_std_ddof0"]) == pytest.approx(statistics.pstdev(errors), abs=1e-12)
     table = read(os.path.join(out, "results.md"))
     assert "paper (Table 2), %" in table and "9.44 / +aug 8.86" in table
     capsys.readouterr()

@@ -88,9 +88,9 @@ def test_model_statistics_by_hand():
     s = sweep_report.model_statistics([0.02, 0.03])
     assert s["paper_style"] == "2.50 ± 0.0050"
     assert s["test_error_mean"] == pytest.approx(0.025, abs=1e-15)
-    assert s["test_error_std"] == pytest.approx(0.005, abs=1e-15)
-    assert s["test_error_pct_sample_std"] == pytest.approx(100 * 0.01 / 2 ** 0.5, rel=1e-12)
-    assert sweep_report.model_statistics([0.0228])["test_error_pct_sample_std"] is None
+    assert s["test_error_std_ddof0"] == pytest.approx(0.005, abs=1e-15)
+    assert s["test_error_pct_std_ddof1"] == pytest.approx(100 * 0.01 / 2 ** 0.5, rel=1e-12)
+    assert sweep_report.model_statistics([0.0228])["test_error_pct_std_ddof1"] is None
 
 
 def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
@@ -110,9 +110,9 @@ def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
         mean, pstd, sstd = statistics.fmean(errors), statistics.pstdev(errors), statistics.stdev(errors)
         row = rows[model]
         assert float(row["test_error_mean"]) == pytest.approx(mean, abs=1e-12)
-        assert float(row["test_error_std"]) == pytest.approx(pstd, abs=1e-12)
+        assert float(row["test_error_std_ddof0"]) == pytest.approx(pstd, abs=1e-12)
         assert float(row["test_error_pct_mean"]) == pytest.approx(100 * mean, abs=1e-10)
-        assert float(row["test_error_pct_sample_std"]) == pytest.approx(100 * sstd, abs=1e-10)
+        assert float(row["test_error_pct_std_ddof1"]) == pytest.approx(100 * sstd, abs=1e-10)
         paper_style = "%.2f ± %.4f" % (100 * mean, pstd)
         assert row["paper_style"] == paper_style and (row["runs"], row["seeds"]) == ("3", "0 1 2")
         assert f"| {model} | 3 | 1 | {100 * mean:.2f} ± {100 * sstd:.2f} | {paper_style} |" in table
