@@ -77,7 +77,7 @@ from gconv_experiments.training.checkpoint import (  # noqa: F401
     ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, load_snapshot, load_weights, read_log,
     save_snapshot)
 from gconv_experiments.training.config import (  # noqa: F401
-    BASE_DEFAULTS, BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, PACKAGE_ROOT, RESUMABLE_CHANGES, ConfigError, build_parser,
+    BASE_DEFAULTS, BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, PACKAGE_ROOT, ConfigError, build_parser,
     check_args, get_device, make_optimizer, parse_schedule)
 from gconv_experiments.training.data import load_npz_dataset  # noqa: F401
 from gconv_experiments.training.loop import (  # noqa: F401

@@ -8,10 +8,11 @@ import numpy as np
 from chainer import serializers
 
 from gconv_experiments.atomic_file import atomic_path
-from gconv_experiments.training.config import RESUMABLE_CHANGES, ConfigError
+from gconv_experiments.training.config import ConfigError
 
 
 ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE = "args.json", "log.jsonl", "snapshot.h5", "summary.json"
+RUN_FILE = "run.json"  # the run record (training.fingerprint)
 SNAPSHOT_LAYOUT = "model at the root, optimizer in optimizer/"
 
 
@@ -97,30 +98,27 @@ def dumps(obj, **kwargs):
 
 
 def _resolve_resume(args, explicit):
-    """Fill the flags not given on the command line from the args.json of the run being
-    resumed. The comparison of the settings given against the run's (run.json) is left to the
-    caller; for an older run without run.json, flags outside RESUMABLE_CHANGES must match."""
+    """Fill the flags not given on the command line from the run being resumed: the "args" of
+    its run.json (args.json is a readable copy). The comparison of the settings given against
+    the run's record is left to the caller. A run folder without run.json (written before run
+    records existed) cannot be checked and is refused."""
     out = args.resultdir
-    saved_path = os.path.join(out, ARGS_FILE)
+    record_path = os.path.join(out, RUN_FILE)
     if not os.path.isdir(out):
         raise ConfigError(f"--resume: --resultdir {out} is not an existing run folder; nothing to resume")
-    if not os.path.isfile(saved_path):
-        raise ConfigError(f"--resume: {out} holds no run ({ARGS_FILE} is missing); start it without --resume")
+    if not os.path.isfile(record_path):
+        if os.path.isfile(os.path.join(out, ARGS_FILE)):
+            raise ConfigError(f"--resume: {out} has no {RUN_FILE} (it was made by an older version), so its "
+                              f"settings cannot be checked; start a new run in another --resultdir")
+        raise ConfigError(f"--resume: {out} holds no run ({RUN_FILE} is missing); start it without --resume")
     try:
-        with open(saved_path) as f:
-            saved = json.load(f)
+        with open(record_path) as f:
+            saved = json.load(f)["args"]
         if not isinstance(saved, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"--resume: cannot read {saved_path} ({e}); expected the JSON object of "
-                          f"flags written by the run") from None
-    has_record = os.path.isfile(os.path.join(out, "run.json"))
+            raise ValueError("'args' is not a JSON object")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"--resume: cannot read the run's flags from {record_path} ({type(e).__name__}: {e}); "
+                          f"expected the run record written by the run") from None
     for key, value in saved.items():
-        if not hasattr(args, key) or key in ("resume", "quiet", "verbose"):
-            continue
-        if key not in explicit:
+        if hasattr(args, key) and key not in explicit and key not in ("resume", "quiet", "verbose"):
             setattr(args, key, value)
-        elif not has_record and key not in RESUMABLE_CHANGES and getattr(args, key) != value:
-            changeable = ", ".join("--" + k for k in sorted(RESUMABLE_CHANGES - {"resume", "quiet"}))
-            raise ConfigError(f"--resume: --{key} {getattr(args, key)!r} differs from the run being "
-                              f"resumed ({value!r} in {saved_path}); only {changeable} may change")

@@ -24,11 +24,6 @@ BASE_DEFAULTS = dict(
 BN_AVERAGINGS = ("batch", "exact")
 NORMALIZATIONS = ("train_scalar", "none")
 BN_REESTIMATIONS = ("augmented", "clean", "none")
-# Flags that may take new values when a run written before run.json existed is resumed (newer
-# runs are compared through their run record, training.fingerprint). Flags not given are taken
-# from args.json.
-RESUMABLE_CHANGES = {"epochs", "gpu", "val_freq", "save_freq", "datadir", "resultdir", "resume", "quiet",
-                     "testfn", "verbose"}
 
 
 class ConfigError(ValueError):

@@ -21,11 +21,11 @@ import subprocess
 import chainer
 
 from gconv_experiments import augmentation
+from gconv_experiments.training.checkpoint import RUN_FILE  # noqa: F401  (re-exported)
 from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError, check_args
 from gconv_experiments.training.models import resolve_model_file
 
 
-RUN_FILE = "run.json"
 # Settings that never change the weights a run reaches or the numbers it reports on its
 # validation file; they may differ between a saved run and its --resume / reuse. (datadir,
 # trainfn and valfn are compared through the content hashes of the data files instead;

@@ -122,10 +122,11 @@ def saved_record(out):
 
 
 def write_run_files(out, args, record):
-    """args.json (the flags), run.json (the record) and a copy of the model file, atomically."""
+    """run.json (the record, plus the flags as given under "args", which --resume reads),
+    args.json (a copy of those flags) and a copy of the model file, each atomically."""
     saved_args = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "verbose")}
+    write_text(os.path.join(out, RUN_FILE), dumps(dict(record, args=saved_args), indent=2) + "\n")
     write_text(os.path.join(out, ARGS_FILE), dumps(saved_args, indent=2) + "\n")
-    write_text(os.path.join(out, RUN_FILE), dumps(record, indent=2) + "\n")
     target = os.path.join(out, record["model_file"])
     if os.path.abspath(target) != record["config"]["model_path"]:
         with atomic_path(target) as tmp:

@@ -281,14 +281,14 @@ def test_snapshot_loads_with_plain_chainer_load_hdf5(datadir, tmp_path):
 
 
 @pytest.mark.parametrize("damage, message", [
-    ("args", "cannot read .*args.json"),
+    ("args", "cannot read the run's flags from .*run.json"),
     ("log_middle", "log.jsonl, line 1: expected one JSON object per epoch"),
 ])
 def test_damaged_result_files_on_resume_are_clear_errors(datadir, tmp_path, capsys, damage, message):
     out = str(tmp_path / "run")
     train.main(SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "2"])
     if damage == "args":
-        with open(os.path.join(out, "args.json"), "w") as f:
+        with open(os.path.join(out, "run.json"), "w") as f:
             f.write("{not json")
     else:
         lines = open(os.path.join(out, "log.jsonl")).read().splitlines()

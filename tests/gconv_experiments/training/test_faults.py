@@ -411,3 +411,12 @@ def test_a_load_data_hook_is_checked_like_a_file(datadir, tmp_path):
     with pytest.raises(training.ConfigError, match=r"--trainfn: .*train_all.npz: non-finite pixel nan at index \(3, 0, 1, 2\)"):
         training.main(["--modelfn", "Z2CNN", "--datadir", datadir, "--resultdir", str(tmp_path / "o"), "--quiet"],
                       defaults=train.DEFAULTS, models_package=train.MODELS_PACKAGE, load_data=load)
+
+
+def test_resume_of_a_run_without_a_run_record_is_refused(finished, tmp_path, capsys, tiny):
+    """A run folder from before run.json existed cannot be checked, so it is not continued."""
+    out = _copy(finished, tmp_path)
+    os.remove(os.path.join(out, "run.json"))
+    status, err, _ = run(["--resultdir", out, "--resume", "--epochs", "2"], tiny, capsys)
+    assert_one_line_error(status, err)
+    assert f"{out} has no run.json (it was made by an older version)" in err
