@@ -32,7 +32,7 @@ def check_labels(path, labels, n_classes=None):
     bad = (labels < 0) | (labels > upper)
     if bad.any():
         i = _first_bad(bad)[0]
-        expected = f"0 <= label < {n_classes}" if n_classes is not None else "labels >= 0 (and < 2**31)"
+        expected = f"0 <= label < {n_classes}" if n_classes is not None else "a class index, 0 <= label < 2**31"
         raise ConfigError(f"{path}: label {labels[i].item()!r} at index {i} is out of range (expected {expected})")
     return labels.astype(np.int32)
 
