@@ -6,6 +6,12 @@ printing one JSON object (the script gathers them into one summary):
     check.py train --datadir D --resultdir R [--gpu 0]
                                       P4CNN for one epoch on the embedded rotated digits
                                       (the training command line), loss before vs after
+    check.py steps [--device gpu] [--torch-python PY]
+                                      P4CNN (batch 128, 28x28) and P4AllCNNC (batch 128,
+                                      32x32x3) training steps beside their PyTorch twins
+                                      (benchmarks/step_worker.py, benchmarks/torch_models.py)
+    check.py gpu-tests                every gpu-marked test and the NVRTC kernel compiles
+    check.py env                      versions and the device seen
     check.py summary FILE...          merge the parts into one JSON object
 
 ``--dry-run`` (no GPU) runs the same code with NumPy standing in for CuPy, so everything but the
@@ -24,7 +30,7 @@ import groupy  # noqa: F401  (groupy._compat before chainer)
 import chainer
 
 from groupy.gconv import make_gconv_indices as mgi
-from groupy.gconv.chainer_gconv import P4ConvP4, P4ConvZ2, P4MConvP4M, P4MConvZ2
+from groupy.gconv.chainer_gconv import P4ConvP4, P4ConvZ2, P4MConvP4M, P4MConvZ2, gpu_available
 from groupy.gconv.chainer_gconv.transform_filter import transform_filter
 
 DTYPES = (np.float16, np.float32, np.float64)
@@ -140,6 +146,103 @@ def run_train(args):
     return {'train': out}
 
 
+BENCHMARKS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEP_MODELS = (('P4CNN', 128, 28, 1), ('P4AllCNNC', 128, 32, 3))
+
+
+def _worker(python, script, model, batch, size, channels, args):
+    cmd = [python, os.path.join(BENCHMARKS, script), '--model', model, '--batch', str(batch),
+           '--size', str(size), '--channels', str(channels), '--steps', str(args.steps),
+           '--warmup', str(args.warmup), '--device', args.device]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=BENCHMARKS,
+                              timeout=args.timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {'error': str(e), 'command': ' '.join(cmd)}
+    try:
+        if proc.returncode != 0:
+            raise ValueError('exit status {}'.format(proc.returncode))
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result['times']
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        return {'error': '{}; stdout: {} stderr: {}'.format(e, proc.stdout[-300:],
+                                                           proc.stderr[-1200:]),
+                'command': ' '.join(cmd)}
+    return {'median_s': float(np.median(result['times'])), 'times': result['times'],
+            'peak_rss_mib': result.get('peak_rss_mib')}
+
+
+def run_steps(args):
+    """Median step times (forward, backward, Adam) of each model, ours and the twin's, each in
+    a fresh process, and ours / twin."""
+    rows = []
+    for model, batch, size, channels in STEP_MODELS:
+        batch = args.batch or batch
+        ours = _worker(sys.executable, 'step_worker.py', model, batch, size, channels, args)
+        twin = (_worker(args.torch_python, 'torch_models.py', model, batch, size, channels, args)
+                if args.torch_python else {'error': 'no --torch-python'})
+        row = {'model': model, 'batch': batch, 'input': [channels, size, size],
+               'device': args.device, 'chainer': ours, 'torch': twin}
+        if 'median_s' in ours and 'median_s' in twin:
+            row['ratio_chainer_over_torch'] = ours['median_s'] / twin['median_s']
+        rows.append(row)
+    return {'steps': rows}
+
+
+REPO = os.path.dirname(BENCHMARKS)
+
+
+def _pytest(args_list, timeout):
+    cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', *args_list]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return {'command': ' '.join(cmd), 'returncode': None, 'summary': 'timed out',
+                'output_tail': str(e.stdout or '')[-3000:]}
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return {'command': ' '.join(cmd), 'returncode': proc.returncode,
+            'summary': lines[-1] if lines else '', 'output_tail': proc.stdout[-3000:]}
+
+
+def run_gpu_tests(args):
+    return {'gpu_tests': _pytest(['-m', 'gpu', '-rs', 'tests'], args.timeout),
+            'nvrtc_compile_tests': _pytest(
+                ['tests/groupy/gconv/chainer_gconv/kernels', '-rs'], args.timeout)}
+
+
+def run_env(args):
+    import platform
+    env = {'python': platform.python_version(), 'numpy': np.__version__,
+           'chainer': chainer.__version__, 'compat_patches': list(_applied_patches())}
+    try:
+        import cupy
+        env['cupy'] = cupy.__version__
+        env['cuda_runtime'] = cupy.cuda.runtime.runtimeGetVersion()
+        env['gpu_available'] = gpu_available()
+        if env['gpu_available']:
+            props = cupy.cuda.runtime.getDeviceProperties(0)
+            env['device'] = props['name'].decode() if isinstance(props['name'], bytes) \
+                else props['name']
+            env['compute_capability'] = '{}.{}'.format(props['major'], props['minor'])
+            env['cuda_driver'] = cupy.cuda.runtime.driverGetVersion()
+        env['chainer_cuda_available'] = bool(chainer.backends.cuda.available)
+        env['chainer_cudnn_enabled'] = bool(chainer.backends.cuda.cudnn_enabled)
+    except Exception as e:  # no CuPy, no driver
+        env['cupy_error'] = repr(e)
+    try:
+        import torch
+        env['torch'] = torch.__version__
+        env['torch_cuda'] = bool(torch.cuda.is_available())
+    except Exception as e:
+        env['torch_error'] = repr(e)
+    return {'env': env}
+
+
+def _applied_patches():
+    from groupy._compat import patches
+    return patches.applied()
+
+
 def run_summary(args):
     summary = {}
     for path in args.parts:
@@ -152,6 +255,10 @@ def run_summary(args):
     return summary
 
 
+def _imports(python, module):
+    return subprocess.run([python, '-c', 'import ' + module], capture_output=True).returncode == 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     sub = p.add_subparsers(dest='command', required=True)
@@ -161,10 +268,27 @@ def main(argv=None):
     t.add_argument('--datadir', required=True)
     t.add_argument('--resultdir', required=True)
     t.add_argument('--gpu', type=int, default=0, help='-1: the CPU (dry run)')
+    st = sub.add_parser('steps')
+    st.add_argument('--device', choices=['cpu', 'gpu'], default='gpu')
+    st.add_argument('--torch-python', help='interpreter with torch (default: this one if it '
+                    'imports torch)')
+    st.add_argument('--batch', type=int, help='instead of each model\'s batch of 128 (dry run)')
+    st.add_argument('--steps', type=int, default=10)
+    st.add_argument('--warmup', type=int, default=3)
+    st.add_argument('--timeout', type=float, default=120, help='seconds per worker process')
+    g = sub.add_parser('gpu-tests')
+    g.add_argument('--timeout', type=float, default=140, help='seconds per pytest run')
+    sub.add_parser('env')
     s = sub.add_parser('summary')
     s.add_argument('parts', nargs='+')
     args = p.parse_args(argv)
-    result = {'compare': run_compare, 'train': run_train, 'summary': run_summary}[args.command](args)
+    if args.command == 'steps' and args.torch_python is None:
+        args.torch_python = sys.executable if _imports(sys.executable, 'torch') else None
+    if getattr(args, 'torch_python', None) and os.sep in args.torch_python:
+        args.torch_python = os.path.abspath(args.torch_python)  # the workers run in benchmarks/
+    commands = {'compare': run_compare, 'train': run_train, 'steps': run_steps,
+                'gpu-tests': run_gpu_tests, 'env': run_env, 'summary': run_summary}
+    result = commands[args.command](args)
     print(json.dumps(result, default=str))
     return 0
 
