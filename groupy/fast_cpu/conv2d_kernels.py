@@ -9,12 +9,20 @@ cache; each chunk is copied once, from a stride-trick view, into a reused buffer
 of :mod:`groupy.fast_cpu.threads`.
 
 * :func:`conv2d_forward`: ``y = conv(x, W) + b``;
-* :func:`conv2d_transpose`: the adjoint in ``x``;
+* :func:`conv2d_transpose`: the adjoint in ``x``: for stride 1 the forward convolution of gy
+  with the flipped, transposed filters (one strided copy per chunk instead of the kh * kw
+  scatter-adds of col2im, which stride > 1 keeps);
 * :func:`conv2d_grad_w`: the gradient in ``W``.
+
+Stride-1 3x3 layers go to the Winograd F(2x2, 3x3) kernels of :mod:`groupy.fast_cpu.winograd`
+where :func:`use_winograd` says so (the configured algorithm, :func:`groupy.fast_cpu.switch.
+conv_algorithm`: per shape by default, as measured in benchmarks/README.md).
 """
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
+from groupy.fast_cpu import winograd
+from groupy.fast_cpu.switch import conv_algorithm
 from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
 
 # Bytes of im2col buffer per chunk: small enough to stay in the L2/L3 cache.
@@ -51,6 +59,23 @@ class _Geometry:
                                 parallel=self.n * self.p * self.k * self.o >= _MIN_PARALLEL_MACS)
 
 
+# 'auto' takes Winograd for wide layers on large maps, where it measured faster (README).
+_WINOGRAD_MIN_CHANNELS = 128
+_WINOGRAD_MIN_PIXELS = 256
+
+
+def use_winograd(c, o, kh, kw, stride, out_hw):
+    """Whether a convolution with c input, o output channels, a kh x kw kernel, ``stride`` and
+    output size ``out_hw`` runs as Winograd F(2x2, 3x3) under the configured algorithm."""
+    if (kh, kw) != (3, 3) or tuple(stride) != (1, 1):
+        return False
+    algo = conv_algorithm()
+    if algo != 'auto':
+        return algo == 'winograd'
+    return (min(c, o) >= _WINOGRAD_MIN_CHANNELS
+            and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS)
+
+
 def _im2col_chunk(g, x, n0, n1, dtype):
     """The patches of x[n0:n1] as a matrix (c * kh * kw, nb * ho * wo), rows ordered (c, i, j)
     and columns (n, u, v): one copy from a stride-trick view of a zero-padded scratch copy."""
@@ -78,6 +103,8 @@ def _channel_major_chunk(a, n0, n1, name):
 def conv2d_forward(x, W, b, stride, pad):
     """y[n, o] = sum_{c,i,j} W[o, c, i, j] x_pad[n, c, sy*u + i, sx*v + j] + b[o] (NumPy)."""
     g = _Geometry(x.shape, W.shape, stride, pad)
+    if use_winograd(g.c, g.o, g.kh, g.kw, stride, (g.ho, g.wo)):
+        return winograd.winograd_forward(x, W, b, pad)
     y = numpy.empty((g.n, g.o, g.ho, g.wo), x.dtype)
     w2 = W.reshape(g.o, g.k)
 
@@ -104,6 +131,10 @@ def conv2d_transpose(gy, W, stride, pad, out_hw):
     if (g.ho, g.wo) != (ho, wo):
         raise ValueError('conv2d_transpose: gy has spatial size {}x{} but a {}x{} output is '
                          'expected for input {}x{}'.format(ho, wo, g.ho, g.wo, g.h, g.w))
+    if (g.sy, g.sx) == (1, 1) and g.ph < g.kh and g.pw < g.kw:
+        # the adjoint of a stride-1 correlation: correlate with the flipped W^T, pad k - 1 - p
+        wt = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        return conv2d_forward(gy, wt, None, (1, 1), (g.kh - 1 - g.ph, g.kw - 1 - g.pw))
     gx = numpy.empty((g.n, g.c, g.h, g.w), gy.dtype)
     w2t = W.reshape(g.o, g.k).T
     ey, ex = g.sy * (g.ho - 1) + 1, g.sx * (g.wo - 1) + 1
@@ -132,6 +163,8 @@ def conv2d_grad_w(x, gy, stride, pad, ksize):
     if (g.n, g.ho, g.wo) != (gy.shape[0],) + gy.shape[2:]:
         raise ValueError('conv2d_grad_w: gy has shape {} but {} is expected for x of shape {}'
                          .format(gy.shape, (g.n, g.o, g.ho, g.wo), x.shape))
+    if use_winograd(g.c, g.o, g.kh, g.kw, stride, (g.ho, g.wo)):
+        return winograd.winograd_grad_w(x, gy, pad)
 
     def work(n_start, n_stop, bb):
         gw = numpy.zeros((g.o, g.k), x.dtype)

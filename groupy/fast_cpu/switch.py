@@ -16,6 +16,23 @@ import chainer
 chainer.global_config.groupy_fast_cpu_conv = (
     os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
 
+#: convolution algorithm of the fast CPU path: 'auto' (per shape), 'im2col' or 'winograd'
+#: (F(2x2, 3x3) wherever it applies: stride-1 3x3 layers); GROUPY_FAST_CPU_CONV_ALGO or
+#: ``chainer.config.groupy_fast_cpu_conv_algo``.
+CONV_ALGORITHMS = ('auto', 'im2col', 'winograd')
+chainer.global_config.groupy_fast_cpu_conv_algo = (
+    os.environ.get('GROUPY_FAST_CPU_CONV_ALGO', 'auto').strip() or 'auto')
+
+
+def conv_algorithm():
+    """The configured convolution algorithm (one of CONV_ALGORITHMS); ValueError otherwise."""
+    algo = getattr(chainer.config, 'groupy_fast_cpu_conv_algo', 'auto')
+    if algo not in CONV_ALGORITHMS:
+        raise ValueError('GROUPY_FAST_CPU_CONV_ALGO / chainer.config.groupy_fast_cpu_conv_algo '
+                         'must be one of {}, got {!r}'.format(', '.join(CONV_ALGORITHMS), algo))
+    return algo
+
+
 FAST_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
