@@ -9,7 +9,8 @@ printing one JSON object (the script gathers them into one summary):
     check.py steps [--device gpu] [--torch-python PY]
                                       P4CNN (batch 128, 28x28) and P4AllCNNC (batch 128,
                                       32x32x3) training steps beside their PyTorch twins
-                                      (benchmarks/step_worker.py, benchmarks/torch_models.py)
+                                      (benchmarks/step_worker.py; torch_worker.py runs the
+                                      twins of torch_models.py)
     check.py gpu-tests                every gpu-marked test and the NVRTC kernel compiles
     check.py env                      versions and the device seen
     check.py summary FILE...          merge the parts into one JSON object
@@ -148,6 +149,7 @@ def run_train(args):
 
 BENCHMARKS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEP_MODELS = (('P4CNN', 128, 28, 1), ('P4AllCNNC', 128, 32, 3))
+TWIN_WORKER = 'torch_worker.py'  # runs the twins of torch_models.py
 
 
 def _worker(python, script, model, batch, size, channels, args):
@@ -179,7 +181,7 @@ def run_steps(args):
     for model, batch, size, channels in STEP_MODELS:
         batch = args.batch or batch
         ours = _worker(sys.executable, 'step_worker.py', model, batch, size, channels, args)
-        twin = (_worker(args.torch_python, 'torch_models.py', model, batch, size, channels, args)
+        twin = (_worker(args.torch_python, TWIN_WORKER, model, batch, size, channels, args)
                 if args.torch_python else {'error': 'no --torch-python'})
         row = {'model': model, 'batch': batch, 'input': [channels, size, size],
                'device': args.device, 'chainer': ours, 'torch': twin}
