@@ -49,7 +49,7 @@ def check_data(path, data):
     finite = np.isfinite(x)
     if not finite.all():
         i = _first_bad(~finite)
-        raise ConfigError(f"{path}: non-finite pixel {data[i]!r} at index {i} (image {i[0]}); "
+        raise ConfigError(f"{path}: non-finite pixel {data[i].item()!r} at index {i} (image {i[0]}); "
                           f"every value must be a finite float32")
     return x
 
