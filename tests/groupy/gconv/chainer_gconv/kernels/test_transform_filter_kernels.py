@@ -17,7 +17,7 @@ import pytest
 from groupy.gconv.chainer_gconv.kernels import KERNEL_SPECS, KernelSpec
 
 cupy = pytest.importorskip('cupy', reason='CuPy not installed (the nvrtc or gpu extra: make nvrtc)')
-nvidia = pytest.importorskip('nvidia', reason='no NVRTC wheel installed (extra gpu)')
+nvidia = pytest.importorskip('nvidia', reason='no NVRTC wheel installed (the nvrtc extra)')
 # libnvrtc of the NVRTC wheel for each CUDA major version CuPy may be built for
 NVRTC_WHEEL_LIBS = {12: 'cuda_nvrtc/lib/libnvrtc.so.12', 13: 'cu13/lib/libnvrtc.so.13'}
 
