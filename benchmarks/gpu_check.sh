@@ -42,7 +42,10 @@ echo "gpu_check: dry_run=$DRY_RUN image python: $(command -v "$IMAGE_PYTHON") wo
 ls "$WHEELS"/chainer-*.whl >/dev/null 2>&1 || {
     echo "no wheels in $WHEELS: run benchmarks/gpu/build_wheels.sh and carry $WHEELS" >&2; exit 1; }
 install() {
-    "$IMAGE_PYTHON" -m venv --system-site-packages "$VENV" || return 1
+    # without ensurepip in the image's base Python, the venv uses the image's own pip (below)
+    "$IMAGE_PYTHON" -m venv --system-site-packages "$VENV" ||
+        { rm -rf "$VENV"; "$IMAGE_PYTHON" -m venv --system-site-packages --without-pip "$VENV"; } ||
+        return 1
     local site
     site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     "$IMAGE_PYTHON" -c 'import site, sys; print("\n".join(p for p in sys.path if p.endswith("-packages")))' \
