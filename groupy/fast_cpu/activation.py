@@ -14,7 +14,7 @@ import numpy
 import chainer
 from chainer.functions.activation import relu as _relu
 
-from groupy.fast_cpu.threads import map_batch_slices
+from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
 # Below this many elements the pass runs inline (thread hand-off costs more than it saves).
@@ -30,6 +30,16 @@ def _elementwise(out, args, fn):
 
     map_batch_slices(out.shape[0], work, parallel=out.size >= _MIN_PARALLEL_SIZE)
     return out
+
+
+def _masked_grad(args, out):
+    """out = gy * (b > 0) for a ReLU output b >= 0, as sign(b) * gy (sign(b) is exactly 0 or 1;
+    same-dtype passes, no mask temporaries), in cache-sized blocks of the batch."""
+    gy, b = args
+    for b0, b1 in cache_blocks(0, gy.shape[0], gy[0].nbytes):
+        o = out[b0:b1]
+        numpy.sign(b[b0:b1], out=o)
+        o *= gy[b0:b1]
 
 
 class ReLU(_relu.ReLU):
@@ -59,10 +69,7 @@ class ReLUGrad(_relu.ReLUGrad2):
         b = self.b
         if gy.ndim == 0 or not fast_cpu_enabled(gy, b) or b.shape != gy.shape:
             return super().forward_cpu(inputs)
-        dtype = gy.dtype
-        # A 0/1 mask of gy's dtype: a same-dtype multiply is faster than float * bool.
-        return _elementwise(numpy.empty_like(gy), (gy, b), lambda g, o: numpy.multiply(
-            g[0], numpy.greater(g[1], 0).astype(dtype), out=o)),
+        return _elementwise(numpy.empty_like(gy), (gy, b), _masked_grad),
 
 
 def relu(x):

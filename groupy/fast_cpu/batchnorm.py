@@ -30,7 +30,7 @@ from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
 from chainer.utils import argument
 
-from groupy.fast_cpu.threads import map_batch_slices
+from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
 
@@ -74,18 +74,24 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         x_hat, y = numpy.empty_like(x3), numpy.empty_like(x3)
         mean = (_over_batch(x3, lambda n0, n1: _row_sums(x3[n0:n1])) / m).astype(dtype)
 
-        def center(n0, n1):
-            numpy.subtract(x3[n0:n1], mean[:, None], out=x_hat[n0:n1])
-            return _row_dots(x_hat[n0:n1], x_hat[n0:n1])
+        row_bytes = x3[0].nbytes
+
+        def center(n0, n1):  # x_hat = x - mean and its squares, block by block (cache-hot)
+            dots = 0.
+            for b0, b1 in cache_blocks(n0, n1, row_bytes):
+                numpy.subtract(x3[b0:b1], mean[:, None], out=x_hat[b0:b1])
+                dots = dots + _row_dots(x_hat[b0:b1], x_hat[b0:b1])
+            return dots
 
         var64 = _over_batch(x3, center) / m
         var = var64.astype(dtype)
         inv_std = numpy.reciprocal(numpy.sqrt(var64 + eps)).astype(dtype)
 
         def scale_shift(n0, n1):
-            x_hat[n0:n1] *= inv_std[:, None]
-            numpy.multiply(x_hat[n0:n1], gamma[:, None], out=y[n0:n1])
-            y[n0:n1] += beta[:, None]
+            for b0, b1 in cache_blocks(n0, n1, row_bytes):
+                x_hat[b0:b1] *= inv_std[:, None]
+                numpy.multiply(x_hat[b0:b1], gamma[:, None], out=y[b0:b1])
+                y[b0:b1] += beta[:, None]
 
         _over_batch(x3, scale_shift)
         if running_mean is not None:  # as Chainer: unbiased variance in the running average
@@ -104,8 +110,14 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         x_hat = forward_data
         gy3 = _rows(numpy.ascontiguousarray(gy))
         inv_m = 1. / (x_hat.shape[0] * x_hat.shape[2])
-        sums = _over_batch(gy3, lambda n0, n1: numpy.stack(
-            [_row_sums(gy3[n0:n1]), _row_dots(gy3[n0:n1], x_hat[n0:n1])]))
+        def grad_sums(n0, n1):  # (sum gy, sum gy * x_hat) per channel, block by block
+            acc = 0.
+            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
+                acc = acc + numpy.stack([_row_sums(gy3[b0:b1]),
+                                         _row_dots(gy3[b0:b1], x_hat[b0:b1])])
+            return acc
+
+        sums = _over_batch(gy3, grad_sums)
         gbeta, ggamma = sums
         # gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m)
         a = (ggamma * inv_m).astype(x.dtype)[:, None]
@@ -114,11 +126,12 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         gx = numpy.empty_like(gy3)
 
         def grad_x(n0, n1):
-            g = gx[n0:n1]
-            numpy.multiply(x_hat[n0:n1], a, out=g)
-            g += b
-            numpy.subtract(gy3[n0:n1], g, out=g)
-            g *= coeff
+            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
+                g = gx[b0:b1]
+                numpy.multiply(x_hat[b0:b1], a, out=g)
+                g += b
+                numpy.subtract(gy3[b0:b1], g, out=g)
+                g *= coeff
 
         _over_batch(gy3, grad_x)
         return (gx.reshape(x.shape), None, ggamma.astype(gamma.dtype),

@@ -109,6 +109,17 @@ def map_batch_slices(n, work, parallel=True):
     return [work(*ranges[0])] + [f.result() for f in futures]
 
 
+#: bytes of one block of :func:`cache_blocks`: several passes over a block stay in the L2 cache
+BLOCK_BYTES = 1 << 19
+
+
+def cache_blocks(n0, n1, row_bytes):
+    """(b0, b1) slices of range(n0, n1) of about BLOCK_BYTES each (at least one row), for
+    memory-bound passes that touch the same rows several times."""
+    step = max(1, BLOCK_BYTES // max(1, row_bytes))
+    return [(b, min(n1, b + step)) for b in range(n0, n1, step)]
+
+
 _scratch = threading.local()
 
 
