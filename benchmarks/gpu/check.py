@@ -74,9 +74,13 @@ def compare_transforms(dev, ksize=3):
         inds = make_indices(ksize)
         for dtype in DTYPES:
             w = np.random.RandomState(1).standard_normal((5, 3, nti, ksize, ksize)).astype(dtype)
-            cpu = forward_backward(lambda v: transform_filter(v, inds), [w], 2)
-            gpu = forward_backward(lambda v: transform_filter(v, inds), [dev.send(w)], 2)
-            rows.append(_row('TransformGFilter ' + name, dtype, ('y', 'gW'), gpu, cpu))
+
+            def both():
+                cpu = forward_backward(lambda v: transform_filter(v, inds), [w], 2)
+                gpu = forward_backward(lambda v: transform_filter(v, inds), [dev.send(w)], 2)
+                return gpu, cpu
+
+            rows.append(_guarded_row('TransformGFilter ' + name, dtype, ('y', 'gW'), both))
     return rows
 
 
@@ -87,19 +91,32 @@ def compare_links(dev, batch=2, size=9):
             link = cls(3, 4, ksize=3, pad=1, dtype=dtype, initial_bias=0.1)
             x_shape = (batch, 3, size, size) if nti == 1 else (batch, 3, nti, size, size)
             x = np.random.RandomState(3).standard_normal(x_shape).astype(dtype)
-            cpu = forward_backward(lambda v: _with_param_grads(link, v), [x], 4)
-            gpu_link = link.copy(mode='copy')
-            gpu_link.to_device(dev)
-            gpu = forward_backward(lambda v: _with_param_grads(gpu_link, v), [dev.send(x)], 4)
-            cpu += [link.W.grad, link.b.grad]
-            gpu += [gpu_link.W.grad, gpu_link.b.grad]
-            rows.append(_row(cls.__name__, dtype, ('y', 'gx', 'gW', 'gb'), gpu, cpu))
+
+            def both():
+                cpu = forward_backward(lambda v: _with_param_grads(link, v), [x], 4)
+                gpu_link = link.copy(mode='copy')
+                gpu_link.to_device(dev)
+                gpu = forward_backward(lambda v: _with_param_grads(gpu_link, v), [dev.send(x)], 4)
+                return (gpu + [gpu_link.W.grad, gpu_link.b.grad],
+                        cpu + [link.W.grad, link.b.grad])
+
+            rows.append(_guarded_row(cls.__name__, dtype, ('y', 'gx', 'gW', 'gb'), both))
     return rows
 
 
 def _with_param_grads(link, x):
     link.cleargrads()
     return link(x)
+
+
+def _guarded_row(what, dtype, names, both):
+    """_row of `both()` (-> gpu arrays, cpu arrays), or a failed row naming the exception."""
+    try:
+        gpu, cpu = both()
+    except Exception as e:  # one failing case must not hide the others
+        return {'what': what, 'dtype': np.dtype(dtype).name, 'error': repr(e)[:1000],
+                'max_rel_diff': float('inf'), 'ok': False}
+    return _row(what, dtype, names, gpu, cpu)
 
 
 def _row(what, dtype, names, gpu, cpu):
