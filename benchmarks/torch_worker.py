@@ -71,6 +71,32 @@ def run_steps(args):
             'device': args.device}
 
 
+def run_profile(args):
+    """torch.profiler table (self CPU time per op, forward and backward) of args.steps
+    training steps after args.warmup; printed before the JSON line."""
+    from torch.profiler import ProfilerActivity, profile
+    model = build(args.model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, t = random_batch(args)
+    x, t = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), t).backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step()
+    averages = prof.key_averages()
+    print(averages.table(sort_by='self_cpu_time_total', row_limit=args.profile), file=sys.stderr)
+    self_ms = {e.key: e.self_cpu_time_total / 1e3 / args.steps for e in averages}
+    return {'side': 'torch', 'model': args.model, 'threads': torch.get_num_threads(),
+            'self_ms_per_step': self_ms}
+
+
 def run_check(args):
     data = np.load(args.check)
     model = build(args.model, no_dropout=True)
@@ -87,7 +113,10 @@ def main(argv=None):
     p = step_parser('PyTorch side of benchmarks/run_benchmarks.py', MODELS,
                     'npz with Chainer parameters and input: compare logits')
     p.add_argument('--out', help='where --check writes the logits (.npy)')
-    return run_worker(p, argv, run_check, run_steps)
+    p.add_argument('--profile', type=int, default=0,
+                   help='print the torch.profiler table (this many rows) instead of timing')
+    args = p.parse_known_args(argv)[0]
+    return run_worker(p, argv, run_check, run_profile if args.profile else run_steps)
 
 
 if __name__ == '__main__':

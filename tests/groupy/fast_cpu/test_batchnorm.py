@@ -155,3 +155,23 @@ def test_batch_split_over_threads_equals_chainer(monkeypatch, threads):
     _, ref = _run(F.batch_normalization, x, gamma, beta, gy)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, **TOL[np.float64])
+
+
+@pytest.mark.parametrize('offset', [1e3, -3e3])
+def test_single_pass_statistics_keep_precision_for_a_large_mean(offset):
+    """The one-pass shifted statistics give numpy's float64 mean/variance of float32 data far
+    from zero (no cancellation), and the output Chainer's to float32 tolerance."""
+    rng = np.random.RandomState(7)
+    x = (offset + rng.standard_normal((6, 3, 5, 4))).astype(np.float32)
+    x[:, 1] = (offset + 0.05 * rng.standard_normal((6, 5, 4))).astype(np.float32)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    mean, var = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    y = batch_normalization(x, gamma, beta, eps=0., running_mean=mean, running_var=var,
+                            decay=0.)
+    x64 = x.astype(np.float64)
+    m = x64[:, 0].size
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-7)
+    np.testing.assert_allclose(var, x64.var(axis=(0, 2, 3)) * m / (m - 1), rtol=1e-4)
+    y_ref = F.batch_normalization(x, gamma, beta, eps=0.)
+    np.testing.assert_allclose(y.array, y_ref.array, rtol=0, atol=5e-3)
+    np.testing.assert_allclose(y.array.var(axis=(0, 2, 3)), 1, rtol=1e-3)
