@@ -18,6 +18,7 @@
 # --dry-run: the same install step and every check on the CPU: NumPy stands in for CuPy in the
 # comparisons, training uses --gpu -1, the steps run on the CPU (1 step, batch 16). IMAGE_PYTHON
 # names the interpreter standing in for the image's python3 (TORCH_PYTHON one with torch).
+# GPU_CHECK_WHEELS: another wheel folder (default benchmarks/wheels).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DRY_RUN=0
@@ -28,7 +29,7 @@ case "${1:-}" in
 esac
 OUT=${OUT:-/tmp/gpu_check_out}
 IMAGE_PYTHON=${IMAGE_PYTHON:-python3}
-WHEELS=benchmarks/wheels
+WHEELS=${GPU_CHECK_WHEELS:-benchmarks/wheels}
 WORK=$(mktemp -d /tmp/gpu_check.XXXXXX)
 VENV=$WORK/venv
 PARTS=$WORK/parts
@@ -54,16 +55,25 @@ install() {
                --find-links "$WHEELS" --no-cache-dir --disable-pip-version-check)
     # chainer imports pkg_resources: setuptools<74 from the wheels (the image's may be newer)
     "${pip[@]}" "setuptools<74" || return 1
-    # PEP 660 editable install (also with an old pip): installs groupy-chainer-compat.pth
-    "${pip[@]}" --no-build-isolation --use-pep517 -e . || return 1
+    # PEP 660 editable install (also with an old pip): installs groupy-chainer-compat.pth.
+    # If the image's versions do not satisfy some requirement, fall back to no dependency
+    # resolution (every carried wheel as is, then the project): the checks still run.
+    if ! "${pip[@]}" --no-build-isolation --use-pep517 -e .; then
+        echo "install with dependencies failed: falling back to --no-deps" >&2
+        NO_DEPS=true
+        "${pip[@]}" --no-deps "$WHEELS"/*.whl || return 1
+        "${pip[@]}" --no-deps --no-build-isolation --use-pep517 -e . || return 1
+    fi
     "$VENV/bin/python" -c "import chainer, groupy.gconv.chainer_gconv, gconv_experiments.training"
 }
+NO_DEPS=false
 if ! install; then
     echo '{"install": {"ok": false}}' > "$OUT/gpu_check.json"
     echo "install failed after $((SECONDS - start)) s" >&2
     exit 1
 fi
-echo "{\"install\": {\"ok\": true, \"seconds\": $((SECONDS - start))}}" > "$PARTS/0_install.json"
+echo "{\"install\": {\"ok\": true, \"no_deps_fallback\": $NO_DEPS, \"seconds\": $((SECONDS - start))}}" \
+    > "$PARTS/0_install.json"
 PY="$VENV/bin/python"
 CHECK=benchmarks/gpu/check.py
 
