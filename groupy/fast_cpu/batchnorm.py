@@ -3,12 +3,11 @@
 
 Chainer's CPU batch normalisation reduces over several non-contiguous axes at once
 (``x.var(axis=(0, 2, 3, 4))`` costs four times a plain sum) and recomputes ``x_hat`` with fresh
-temporaries in the backward pass. Here x is viewed as (N, C, M); the forward pass reads x once
-for the statistics (one sum and one batched dot product per (n, c) row of the shifted x,
-accumulated over the batch in float64) and once for ``y = (x - mean) * scale + beta``, and stores
-nothing beyond Chainer's mean and inv_std; the backward pass recomputes ``x_hat`` in
-cache-sized blocks; every pass is split over the batch on the worker threads of
-:mod:`~groupy.fast_cpu.threads`.
+temporaries in the backward pass. Here x is viewed as (N, C, M), the statistics are one sum and
+one batched dot product per (n, c) row (accumulated over the batch in float64), the forward pass
+keeps ``x_hat`` for the backward pass (one activation-sized array per layer, in place of
+Chainer's recomputation), the backward pass works in place on its output, and every pass is
+split over the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
 
 It plugs into Chainer's own :class:`chainer.functions.normalization.batch_normalization.
 BatchNormalization` FunctionNode through its ``impl_selector`` argument, so the running-average
@@ -31,7 +30,7 @@ from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
 from chainer.utils import argument
 
-from groupy.fast_cpu.threads import cache_blocks, map_batch_slices, scratch_buffer
+from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
 
@@ -65,89 +64,71 @@ def _over_batch(a, work):
 class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
     """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes.
 
-    Forward: ONE read of x for the statistics (sums of d = x - s and d * d per channel, with a
-    per-channel shift s, the mean of the first sample, against cancellation; float64 across
-    rows), one pass ``y = (x - mean) * (gamma inv_std) + beta``. Nothing but
-    Chainer's saved mean / inv_std is kept: the backward pass recomputes x_hat block by block
-    in the cache from the retained x."""
+    ``forward_data`` carries x_hat (N, C, M) from the forward to the backward pass."""
 
     def forward(self, axis, gamma, x, x_layout, xp, expander, beta, eps, decay,
                 running_mean, running_var):
         dtype = x.dtype
         x3 = _rows(x)
         m = x3.shape[0] * x3.shape[2]
+        x_hat, y = numpy.empty_like(x3), numpy.empty_like(x3)
+        mean = (_over_batch(x3, lambda n0, n1: _row_sums(x3[n0:n1])) / m).astype(dtype)
+
         row_bytes = x3[0].nbytes
-        shift = x3[0].mean(axis=1, dtype=numpy.float64).astype(dtype)[:, None]
 
-        def stats(n0, n1):  # (sum d, sum d * d) per channel, d = x - shift in a cache block
-            acc = 0.
+        def center(n0, n1):  # x_hat = x - mean and its squares, block by block (cache-hot)
+            dots = 0.
             for b0, b1 in cache_blocks(n0, n1, row_bytes):
-                d = scratch_buffer('bn_block', x3[b0:b1].size, dtype).reshape(x3[b0:b1].shape)
-                numpy.subtract(x3[b0:b1], shift, out=d)
-                acc = acc + numpy.stack([_row_sums(d), _row_dots(d, d)])
-            return acc
+                numpy.subtract(x3[b0:b1], mean[:, None], out=x_hat[b0:b1])
+                dots = dots + _row_dots(x_hat[b0:b1], x_hat[b0:b1])
+            return dots
 
-        sum_d, sum_dd = _over_batch(x3, stats)
-        mean_d = sum_d / m
-        var64 = numpy.maximum(sum_dd / m - mean_d * mean_d, 0.)
-        mean64 = mean_d + shift[:, 0]
-        mean, var = mean64.astype(dtype), var64.astype(dtype)
+        var64 = _over_batch(x3, center) / m
+        var = var64.astype(dtype)
         inv_std = numpy.reciprocal(numpy.sqrt(var64 + eps)).astype(dtype)
-        scale, mean_c, beta_c = (gamma * inv_std)[:, None], mean[:, None], beta[:, None]
-        y = numpy.empty_like(x3)
 
-        def normalize(n0, n1):  # (x - mean) * scale + beta: x - mean first, as Chainer
+        def scale_shift(n0, n1):
             for b0, b1 in cache_blocks(n0, n1, row_bytes):
-                numpy.subtract(x3[b0:b1], mean_c, out=y[b0:b1])
-                y[b0:b1] *= scale
-                y[b0:b1] += beta_c
+                x_hat[b0:b1] *= inv_std[:, None]
+                numpy.multiply(x_hat[b0:b1], gamma[:, None], out=y[b0:b1])
+                y[b0:b1] += beta[:, None]
 
-        _over_batch(x3, normalize)
+        _over_batch(x3, scale_shift)
         if running_mean is not None:  # as Chainer: unbiased variance in the running average
             adjust = m / max(m - 1., 1.)
             running_mean *= decay
             running_mean += (1 - decay) * mean
             running_var *= decay
             running_var += (1 - decay) * adjust * var
-        return y.reshape(x.shape), x_layout, running_mean, running_var, mean, var, inv_std, None
+        return y.reshape(x.shape), x_layout, running_mean, running_var, mean, var, inv_std, x_hat
 
     def backward(self, axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std, eps, var,
                  forward_data):
-        if not (isinstance(gy, numpy.ndarray) and gy.dtype == x.dtype
-                and isinstance(x, numpy.ndarray) and x.flags.c_contiguous):
+        if not (isinstance(gy, numpy.ndarray) and gy.dtype == x.dtype):
             return super().backward(axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std,
                                     eps, var, None)
-        dtype = x.dtype
-        x3 = _rows(x)
+        x_hat = forward_data
         gy3 = _rows(numpy.ascontiguousarray(gy))
-        inv_m = 1. / (x3.shape[0] * x3.shape[2])
-        row_bytes = x3[0].nbytes
-        mean_c, inv_std_c = mean.astype(dtype)[:, None], inv_std.astype(dtype)[:, None]
-
-        def x_hat_block(b0, b1):  # (x - mean) * inv_std of rows b0:b1, in a scratch block
-            h = scratch_buffer('bn_block', x3[b0:b1].size, dtype).reshape(x3[b0:b1].shape)
-            numpy.subtract(x3[b0:b1], mean_c, out=h)
-            h *= inv_std_c
-            return h
-
+        inv_m = 1. / (x_hat.shape[0] * x_hat.shape[2])
         def grad_sums(n0, n1):  # (sum gy, sum gy * x_hat) per channel, block by block
             acc = 0.
-            for b0, b1 in cache_blocks(n0, n1, row_bytes):
+            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
                 acc = acc + numpy.stack([_row_sums(gy3[b0:b1]),
-                                         _row_dots(gy3[b0:b1], x_hat_block(b0, b1))])
+                                         _row_dots(gy3[b0:b1], x_hat[b0:b1])])
             return acc
 
-        gbeta, ggamma = _over_batch(gy3, grad_sums)
+        sums = _over_batch(gy3, grad_sums)
+        gbeta, ggamma = sums
         # gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m)
-        a = (ggamma * inv_m).astype(dtype)[:, None]
-        b = (gbeta * inv_m).astype(dtype)[:, None]
+        a = (ggamma * inv_m).astype(x.dtype)[:, None]
+        b = (gbeta * inv_m).astype(x.dtype)[:, None]
         coeff = (gamma * inv_std)[:, None]
         gx = numpy.empty_like(gy3)
 
         def grad_x(n0, n1):
-            for b0, b1 in cache_blocks(n0, n1, row_bytes):
+            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
                 g = gx[b0:b1]
-                numpy.multiply(x_hat_block(b0, b1), a, out=g)
+                numpy.multiply(x_hat[b0:b1], a, out=g)
                 g += b
                 numpy.subtract(gy3[b0:b1], g, out=g)
                 g *= coeff
