@@ -19,8 +19,9 @@ BASE_DEFAULTS = dict(
     weight_decay=0.0, lr_decay_schedule="", lr_decay_factor=0.1, transformations="",
     val_freq=1, save_freq=1, gpu=-1, seed=0, train_size=None, val_size=None,
     resume=False, quiet=False, eval_batchsize=None, normalization="none", bn_reestimation="clean",
-    verbose=False, bn_averaging="batch",
+    verbose=False, bn_averaging="batch", communicator="none",
 )
+COMMUNICATORS = ("none", "naive", "flat", "non_cuda_aware", "pure_nccl")  # ChainerMN; see training.distributed
 BN_AVERAGINGS = ("batch", "exact")
 NORMALIZATIONS = ("train_scalar", "none")
 BN_REESTIMATIONS = ("augmented", "clean", "none")
@@ -67,6 +68,9 @@ def build_parser(defaults=None, prog=None, description=None):
     a("--train_size", type=int, help="use only the first N training examples")
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
+    a("--communicator", choices=COMMUNICATORS, help="none: one process; else train on the processes "
+      "of `mpiexec -n K` with this ChainerMN communicator (naive on CPUs, pure_nccl on GPUs), one "
+      "--batchsize batch split across them (see gconv_experiments/training/distributed.py)")
     a("--quiet", action="store_true", help="no progress bars (one line per epoch only)")
     a("--verbose", action="store_true", help="show the full traceback of a model file that fails to import")
     a("--eval_batchsize", type=int, help="batch size of evaluation and BN re-estimation passes "

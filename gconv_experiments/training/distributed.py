@@ -30,9 +30,7 @@ from chainer.backends import cuda
 from chainer.functions.normalization import batch_normalization as _bn
 from chainer.utils import argument
 
-from gconv_experiments.training.config import ConfigError
-
-COMMUNICATORS = ("none", "naive", "flat", "non_cuda_aware", "pure_nccl")
+from gconv_experiments.training.config import COMMUNICATORS, ConfigError
 
 _active = None  # the Ranks of this process once start() made them
 

@@ -81,10 +81,12 @@ def _batches(n, batchsize):
     return [(i, min(i + batchsize, n)) for i in range(0, n, batchsize)]
 
 
-def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True):
+def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True, ranks=None):
     """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
     bar labelled `label` unless quiet."""
-    total_loss, total_acc = 0.0, 0.0
+    total_loss, total_acc, n = 0.0, 0.0, len(x)
+    if ranks is not None:  # training.distributed: this rank's block of whole batches; sums all-reduced
+        x, y = x[ranks.whole_batches(n, batchsize)], y[ranks.whole_batches(n, batchsize)]
     bar = _bar(len(x), label, quiet)
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
         for i, j in _batches(len(x), batchsize):
@@ -93,7 +95,9 @@ def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True):
             total_acc += float(acc.array) * (j - i)
             bar.update(j)
     bar.finish()
-    return total_loss / len(x), 1.0 - total_acc / len(x)
+    if ranks is not None:
+        total_loss, total_acc = ranks.sum(total_loss, total_acc)
+    return total_loss / n, 1.0 - total_acc / n
 
 
 class _BatchNormPass(chainer.LinkHook):
@@ -140,7 +144,7 @@ class _BatchNormPass(chainer.LinkHook):
 
 
 def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", quiet=True, *,
-                         mode="clean", averaging="batch", transformations="", rng=None):
+                         mode="clean", averaging="batch", transformations="", rng=None, ranks=None):
     """Replace each BatchNormalization's population mean/variance by statistics of one pass
     over (x, y) (no backprop; weights unchanged); the BN layers normalise by batch statistics
     during the pass, as in training. Decays are restored afterwards.
@@ -175,11 +179,17 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
                 for bn in bns:
                     bn.decay = 1.0 - 1.0 / k
                 xb = x[order[i:j]]
+                yb = y[order[i:j]]
                 if mode == "augmented":
                     xb = augmentation.apply_transformations(xb, transformations, rng)
-                model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(y[order[i:j]]))
+                if ranks is not None:  # training.distributed: this rank's part of the batch
+                    xb, yb = xb[ranks.part(j - i)], yb[ranks.part(j - i)]
+                model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(yb))
                 bar.update(j)
         if averaging == "exact":
+            if ranks is not None:  # the sums over every rank's inputs
+                for entry in hook.sums.values():
+                    entry[1:] = ranks.sum_arrays(entry[1:])
             hook.set_exact_statistics()
     finally:
         for bn, decay in zip(bns, decays):
@@ -187,7 +197,7 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
     bar.finish()
 
 
-def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet):
+def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet, ranks=None):
     """One pass over (x, y) in a random order; returns (mean train loss, train error).
     Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,
     before that step's update."""
@@ -198,14 +208,18 @@ def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device,
     with chainer.using_config("train", True):
         for i, j in _batches(n, batchsize):
             idx = order[i:j]
-            xb = augmentation.apply_transformations(x[idx], transformations, rng)
-            loss, acc = model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(y[idx]))
+            xb, yb = augmentation.apply_transformations(x[idx], transformations, rng), y[idx]
+            if ranks is not None:  # training.distributed: this rank's part of the global batch
+                xb, yb = xb[ranks.part(j - i)], yb[ranks.part(j - i)]
+            loss, acc = model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(yb))
             value = _check_finite(loss, label, i // batchsize + 1)  # before the update: weights stay finite
             model.cleargrads()
-            loss.backward()
+            (loss if ranks is None else ranks.scale_loss(loss, j - i)).backward()
             optimizer.update()
-            total_loss += value * (j - i)
-            total_acc += float(acc.array) * (j - i)
+            total_loss += value * len(yb)
+            total_acc += float(acc.array) * len(yb)
             bar.update(j)
     bar.finish()
+    if ranks is not None:
+        total_loss, total_acc = ranks.sum(total_loss, total_acc)
     return total_loss / n, 1.0 - total_acc / n

@@ -16,6 +16,7 @@ from gconv_experiments.training.checkpoint import (
     save_snapshot)
 from gconv_experiments.training.config import (
     ConfigError, _explicit_flags, build_parser, check_args, get_device, make_optimizer)
+from gconv_experiments.training import distributed
 from gconv_experiments.training.data import load_npz_dataset
 from gconv_experiments.training.fingerprint import build_record, differences
 from gconv_experiments.training.loop import (
@@ -64,10 +65,12 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
     opt_kwargs, net_kwargs, schedule = check_args(args)
     out = args.resultdir
     check_resultdir(out, args.resume)
+    ranks = distributed.start(args)  # None: one process; else this rank of `mpiexec -n K`
+    writes = ranks is None or ranks.writes  # rank 0 alone writes the run folder
     snapshot_path, log_path = os.path.join(out, SNAPSHOT_FILE), os.path.join(out, LOG_FILE)
 
     cls = load_model_class(args.modelfn, models_package, verbose=args.verbose)
-    device = get_device(args.gpu)
+    device = get_device(args.gpu if ranks is None else ranks.device_id(args.gpu))
     if device.xp is np:
         fast_cpu.keep_freed_memory()  # reuse freed pages between steps (see groupy's fast_cpu)
     np.random.seed(args.seed)
@@ -75,7 +78,7 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         device.xp.random.seed(args.seed)
     model = build_model(cls, net_kwargs)  # before the (possibly slow) data loading: fail fast
 
-    splits = load_splits(args, load_data)
+    splits = load_splits(args, load_data) if ranks is None else ranks.rank0_first(load_splits, args, load_data)
     probe_model(model, splits, args, net_kwargs)
     record = build_record(args, models_package, cls, data=data_records(args, splits))
     if args.resume:
@@ -86,26 +89,34 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
                               f"Give the run's settings, or start a new run in another --resultdir")
     splits, _ = normalize_splits(splits, args.normalization)
     (train_x, train_y), (val_x, val_y) = splits["trainfn"], splits["valfn"]
+    if ranks is not None:
+        ranks.check_batches(len(train_x), batchsize=args.batchsize, eval_batchsize=args.eval_batchsize or args.batchsize)
+        ranks.prepare_model(model)
     optimizer, lr_attr = make_optimizer(args.opt, opt_kwargs)
     base_lr = getattr(optimizer, lr_attr)
     optimizer.setup(model)
     if args.weight_decay > 0:
         optimizer.add_hook(optimizer_hooks.WeightDecay(args.weight_decay))
+    if ranks is not None:
+        optimizer = ranks.optimizer(optimizer)
 
     try:
-        os.makedirs(out, exist_ok=True)
+        if writes:
+            os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"--resultdir {out}: cannot create the folder ({e.strerror})") from None
-    remove_leftovers(out)
+    if writes:
+        remove_leftovers(out)
     start_epoch, log = 0, []
     if args.resume and os.path.isfile(snapshot_path):
         start_epoch = load_snapshot(snapshot_path, model, optimizer)
         if start_epoch > args.epochs:
             raise ConfigError(f"--resume: the snapshot in {out} is at epoch {start_epoch}, beyond --epochs {args.epochs}")
         log = [entry for entry in read_log(log_path, drop_partial_last=True) if entry["epoch"] <= start_epoch]
-    if args.resume or os.path.exists(log_path):
+    if writes and (args.resume or os.path.exists(log_path)):
         write_text(log_path, "".join(dumps(e) + "\n" for e in log))
-    write_run_files(out, args, record)
+    if writes:
+        write_run_files(out, args, record)
     model.to_device(device)
     n_params = count_parameters(model)
     name = cls.__name__
@@ -117,11 +128,14 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
 
     def validate(epoch):
         rng = seed_validation(args.seed, epoch, device)
+        if ranks is not None:
+            ranks.reseed(args.seed, epoch, device, stream=1)
         reestimate_batchnorm(model, train_x, train_y, eval_batchsize, device,
                              f"{name} epoch {epoch} BN statistics", args.quiet, mode=args.bn_reestimation,
-                             averaging=args.bn_averaging, transformations=args.transformations, rng=rng)
+                             averaging=args.bn_averaging, transformations=args.transformations, rng=rng,
+                             ranks=ranks)
         return evaluate(model, val_x, val_y, eval_batchsize, device,
-                        f"{name} epoch {epoch} validation", args.quiet)
+                        f"{name} epoch {epoch} validation", args.quiet, ranks=ranks)
 
     last_saved = [start_epoch if os.path.isfile(snapshot_path) else None]
 
@@ -138,10 +152,12 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         lr = base_lr * (args.lr_decay_factor ** sum(epoch > e for e in schedule) if schedule else 1.0)
         setattr(optimizer, lr_attr, lr)
         rng = seed_epoch(args.seed, epoch, device)
+        if ranks is not None:
+            ranks.reseed(args.seed, epoch, device)
         try:
             train_loss, train_error = train_epoch(
                 model, optimizer, train_x, train_y, args.batchsize, args.transformations, rng, device,
-                f"{name} epoch {epoch}/{args.epochs}", args.quiet)
+                f"{name} epoch {epoch}/{args.epochs}", args.quiet, ranks=ranks)
             train_seconds = time.perf_counter() - t0
             val_loss = val_error = None
             if epoch % args.val_freq == 0 or epoch == args.epochs:
@@ -153,14 +169,15 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         entry = dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
                      val_error=val_error, lr=lr, seconds=seconds, train_seconds=train_seconds, elapsed=elapsed)
         log.append(entry)
-        with open(log_path, "a") as f:
-            f.write(dumps(entry) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        if writes:
+            with open(log_path, "a") as f:
+                f.write(dumps(entry) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
         val_text = "" if val_error is None else f", val loss {val_loss:.4f} error {100 * val_error:.2f}%"
         print(f"epoch {epoch}: train loss {train_loss:.4f} error {100 * train_error:.2f}%{val_text} "
               f"({seconds:.1f} s)", flush=True)
-        if (args.save_freq and epoch % args.save_freq == 0) or epoch == args.epochs:
+        if writes and ((args.save_freq and epoch % args.save_freq == 0) or epoch == args.epochs):
             save_snapshot(snapshot_path, model, optimizer, epoch)
             last_saved[0] = epoch
 
@@ -170,7 +187,7 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         if args.testfn:
             test_x, test_y = splits["testfn"]
             test_loss, test_error = evaluate(model, test_x, test_y, eval_batchsize, device,
-                                             f"{name} test", args.quiet)
+                                             f"{name} test", args.quiet, ranks=ranks)
         else:
             test_loss, test_error = val_loss, val_error
     except TrainingDiverged as e:
@@ -186,7 +203,8 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         seconds_per_epoch=float(np.mean([e["train_seconds"] for e in log])) if log else None,
         device=str(device), resultdir=out, fingerprint=record["fingerprint"],
     )
-    write_text(os.path.join(out, SUMMARY_FILE), dumps(summary, indent=2) + "\n")
+    if writes:
+        write_text(os.path.join(out, SUMMARY_FILE), dumps(summary, indent=2) + "\n")
     print(f"{name} test error: {100 * test_error:.2f}% on {test_path} after {args.epochs} epochs "
           f"(summary in {os.path.join(out, SUMMARY_FILE)})", flush=True)
     return summary
@@ -204,9 +222,11 @@ def cli(argv=None, **kwargs):
         main(argv, **kwargs)
     except (ConfigError, FileNotFoundError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        distributed.abort_if_distributed(2)  # the other ranks may wait for this one
         return 2
     except TrainingStopped as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        distributed.abort_if_distributed(3)
         return 3
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; continue with --resume", file=sys.stderr)

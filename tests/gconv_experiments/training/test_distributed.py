@@ -181,14 +181,6 @@ def datadir(tmp_path_factory):
     return str(d)
 
 
-def _hooked():
-    from gconv_experiments.training import config
-    return "communicator" in config.BASE_DEFAULTS
-
-
-needs_hooks = pytest.mark.skipif(not _hooked(), reason="train.py has no --communicator flag yet")
-
-
 def _train_command(ranks, datadir, resultdir, *extra):
     args = TRAIN + ["--datadir", datadir, "--resultdir", resultdir, *extra]
     if ranks == 0:  # one process, no communicator
@@ -255,7 +247,6 @@ def _assert_same_run(got_dir, ref_dir, epochs):
 
 
 @needs_mpi
-@needs_hooks
 def test_two_ranks_follow_the_one_process_trajectory(two_rank_run, datadir, tmp_path):
     # batches of 9 = 5 + 4 examples (and a last one of 1 + 1), rotation augmentation, the
     # release's BN re-estimation (augmented, per-batch averaging) over batches of 9
@@ -265,7 +256,6 @@ def test_two_ranks_follow_the_one_process_trajectory(two_rank_run, datadir, tmp_
 
 
 @needs_mpi
-@needs_hooks
 def test_two_ranks_follow_the_one_process_with_exact_bn_statistics(datadir, tmp_path):
     extra = ("--epochs", "2", "--bn_reestimation", "clean", "--bn_averaging", "exact", "--eval_batchsize", "7")
     two, single = str(tmp_path / "two"), str(tmp_path / "single")
@@ -275,7 +265,6 @@ def test_two_ranks_follow_the_one_process_with_exact_bn_statistics(datadir, tmp_
 
 
 @needs_mpi
-@needs_hooks
 def test_cifar_resnet_on_two_ranks_follows_one_process(tmp_path):
     # CIFAR10/train.py: MomentumSGD with weight decay, residual blocks, and the release ResNet's
     # final BN on the statistics of each evaluation batch (equal because every rank evaluates
@@ -295,7 +284,6 @@ def test_cifar_resnet_on_two_ranks_follows_one_process(tmp_path):
 
 
 @needs_mpi
-@needs_hooks
 def test_only_rank_0_writes(two_rank_run):
     assert os.listdir(two_rank_run.other) == []
     assert {"args.json", "log.jsonl", "snapshot.h5", "summary.json"} <= set(os.listdir(two_rank_run.resultdir))
@@ -304,7 +292,6 @@ def test_only_rank_0_writes(two_rank_run):
 
 
 @needs_mpi
-@needs_hooks
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_resume_on_two_ranks_continues_the_run(two_rank_run, datadir, tmp_path, dropout):
     # with dropout, each rank draws its own masks: reproducible for 2 ranks, not equal to 1 process
@@ -328,7 +315,6 @@ def test_resume_on_two_ranks_continues_the_run(two_rank_run, datadir, tmp_path, 
 
 
 @needs_mpi
-@needs_hooks
 def test_a_batch_too_small_for_the_ranks_is_an_error_on_the_command_line(datadir, tmp_path):
     proc = _run(_train_command(2, datadir, str(tmp_path / "r"), "--epochs", "1", "--train_size", "19"),
                 timeout=120)
