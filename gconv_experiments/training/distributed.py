@@ -13,7 +13,12 @@ statistics of the whole global batch (:class:`MultiNodeBatchNormalization`, swap
 ``chainermn.create_multi_node_optimizer`` averages the gradients: each step is the step of one
 process on the whole global batch, up to floating-point summation order. BN re-estimation is the
 same pass split the same way; evaluation gives each rank a block of whole evaluation batches
-(:meth:`Ranks.whole_batches`) and sums the results (:meth:`Ranks.sum`). Rank 0 alone prints, shows progress bars and writes files.
+(:meth:`Ranks.whole_batches`) and sums the results (:meth:`Ranks.sum`). Rank 0 alone prints,
+shows progress bars and writes files.
+
+Costs: every rank holds the whole data set; the synchronised BN is Chainer's general
+implementation (not the fast CPU path or cuDNN) with its per-channel sums all-reduced through
+the host, three small all-reduces per BN layer and step.
 
 Dropout is the one difference from a single process: each rank draws its own masks (seeded from
 (seed, epoch, rank), :meth:`Ranks.reseed`), so a K-rank run with dropout is reproducible for the
@@ -55,7 +60,7 @@ def start(args):
         import mpi4py.MPI  # noqa: F401
     except ImportError as e:
         raise ConfigError(f"--communicator {name} needs mpi4py and an MPI library "
-                          f"(pip install 'gconv_experiments[mpi]'): {e}") from None
+                          f"(the mpi extra: make mpi, or pip install -e '.[mpi]'): {e}") from None
     with warnings.catch_warnings():  # CuPy warns about a missing NCCL that only pure_nccl uses
         warnings.filterwarnings("ignore", message=".*nccl library could not be loaded")
         import chainermn

@@ -22,11 +22,12 @@ MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([os.path.dirname(sys.exec
 
 def _mpi_missing():
     if MPIEXEC is None:
-        return "no mpiexec on PATH or beside the Python executable (pip install 'gconv_experiments[mpi]')"
+        return ("no mpiexec on PATH or beside the Python executable "
+                "(the mpi extra: make mpi, or pip install -e '.[mpi]')")
     try:
         import mpi4py  # noqa: F401
     except ImportError:
-        return "mpi4py is not installed (pip install 'gconv_experiments[mpi]')"
+        return "mpi4py is not installed (the mpi extra: make mpi, or pip install -e '.[mpi]')"
     return None
 
 
@@ -42,7 +43,8 @@ def _run(cmd, cwd=REPO, timeout=300):
 
 
 def _ok(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
+                                  f"stderr:\n{proc.stderr[-3000:]}")
     return proc
 
 
@@ -146,8 +148,9 @@ def _bn_worker():
             mine["y"] = np.concatenate([g[0] for g in gathered])
             mine["y_test"] = np.concatenate([g[1] for g in gathered])
             ref = step(fresh(L.BatchNormalization), chainer.Parameter(a0.copy()), u, r, lambda loss: loss)
-            out[str(len(shape))] = {k: float(np.abs(np.asarray(mine[k]) - ref[k]).max() / (np.abs(ref[k]).max() + 1e-30))
-                                    for k in ref}
+            out[str(len(shape))] = {  # largest difference relative to the largest value
+                k: float(np.abs(np.asarray(mine[k]) - ref[k]).max() / (np.abs(ref[k]).max() + 1e-30))
+                for k in ref}
     if ranks.writes:
         sys.__stdout__.write(json.dumps(out) + "\n")
 
