@@ -90,7 +90,8 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
     splits, _ = normalize_splits(splits, args.normalization)
     (train_x, train_y), (val_x, val_y) = splits["trainfn"], splits["valfn"]
     if ranks is not None:
-        ranks.check_batches(len(train_x), batchsize=args.batchsize, eval_batchsize=args.eval_batchsize or args.batchsize)
+        ranks.check_batches(len(train_x), batchsize=args.batchsize,
+                            eval_batchsize=args.eval_batchsize or args.batchsize)
         ranks.prepare_model(model)
     optimizer, lr_attr = make_optimizer(args.opt, opt_kwargs)
     base_lr = getattr(optimizer, lr_attr)
