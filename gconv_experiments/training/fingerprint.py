@@ -29,9 +29,11 @@ from gconv_experiments.training.models import resolve_model_file
 # Settings that never change the weights a run reaches or the numbers it reports on its
 # validation file; they may differ between a saved run and its --resume / reuse. (datadir,
 # trainfn and valfn are compared through the content hashes of the data files instead;
-# model_path through the model file's content hash.)
+# model_path through the model file's content hash. The device and the ChainerMN communicator,
+# like the process count, change only the order of floating-point sums.)
 TRAJECTORY_IRRELEVANT = {"testfn", "quiet", "verbose", "val_freq", "save_freq", "gpu", "resultdir",
-                         "datadir", "trainfn", "valfn", "epochs", "resume", "model_path"}
+                         "datadir", "trainfn", "valfn", "epochs", "resume", "model_path",
+                         "communicator"}
 DATA_FLAGS = ("trainfn", "valfn", "testfn")
 _HASHES = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once per process
 

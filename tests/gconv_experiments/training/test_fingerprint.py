@@ -43,7 +43,8 @@ def test_git_commit_is_unknown_outside_a_checkout(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("extra", [["--testfn", "test.npz"], ["--quiet"], ["--val_freq", "5"], ["--save_freq", "3"],
-                                   ["--epochs", "7"], ["--resultdir", "elsewhere"], ["--verbose"]])
+                                   ["--epochs", "7"], ["--resultdir", "elsewhere"], ["--verbose"],
+                                   ["--communicator", "naive"]])
 def test_settings_that_do_not_change_the_trajectory(datadir, extra):
     a, b = record(datadir), record(datadir, *extra)
     assert a["fingerprint"] == b["fingerprint"] and training.differences(a, b) == []
