@@ -30,3 +30,10 @@ def choice(model, name, value, choices):
         raise ValueError(f"{model}: {name} must be one of {', '.join(map(repr, choices))}, "
                          f"got {value!r}")
     return value
+
+
+def mnist_cnn(model, channels, dropout, in_channels, n_classes):
+    """The arguments every MNIST-rot CNN takes, checked: (channels, in_channels, n_classes) as
+    ints >= 1 and dropout as a ratio in [0, 1); returns them in that order."""
+    return (positive_int(model, "channels", channels), positive_int(model, "in_channels", in_channels),
+            positive_int(model, "n_classes", n_classes), ratio(model, "dropout", dropout))

@@ -51,7 +51,6 @@ command line prints ``error: ...`` and exits with status 2).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -59,6 +58,7 @@ import sys
 import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.CIFAR10.cifar10_source import (  # noqa: F401  (part of this module's API)
     ALL_BATCHES, ARCHIVE_NAME, FOLDER_NAME, IMAGE_SHAPE, N_CLASSES, TEST_BATCHES, TRAIN_BATCHES,
     VALID_BATCHES, find_source, read_batches, split_batches)
@@ -144,23 +144,6 @@ def preprocess(splits: dict, regularizer=ZCA_REGULARIZER, emit=None) -> dict:
 
 # ----------------------------------------------------------------------------- cache
 
-# (path, size, mtime_ns) -> SHA-256: one training run reads several splits, and each read checks
-# the cache against the source; an unchanged file is hashed once per process.
-_DIGESTS = {}
-
-
-def _sha256(fn: str) -> str:
-    st = os.stat(fn)
-    key = (os.path.abspath(fn), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(fn, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 20), b''):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
-
-
 def _fingerprint(source: str, regularizer) -> dict:
     files = ([os.path.join(source, n) for n in ALL_BATCHES] if os.path.isdir(source)
              else [source])
@@ -170,7 +153,7 @@ def _fingerprint(source: str, regularizer) -> dict:
             raise ValueError(f'{fn}: missing CIFAR-10 batch file (expected {", ".join(ALL_BATCHES)} '
                              f'in {os.path.dirname(fn) or "."})')
         try:
-            digests[os.path.basename(fn)] = _sha256(fn)
+            digests[os.path.basename(fn)] = sha256_file(fn)
         except OSError as e:
             raise ValueError(f'{fn}: cannot read CIFAR-10 source file ({e})') from None
     return {'version': CACHE_VERSION, 'sha256': digests, 'gcn_min_std': GCN_MIN_STD,
@@ -265,7 +248,7 @@ def prepare(datadir: str, source: str | None = None, force=False,
         fn = _split_file(datadir, split)
         with atomic_path(fn) as tmp:
             np.savez(tmp, data=data, labels=labels)
-        outputs[split] = {'size': os.path.getsize(fn), 'sha256': _sha256(fn)}
+        outputs[split] = {'size': os.path.getsize(fn), 'sha256': sha256_file(fn)}
 
     preprocess(split_batches(read_batches(source)), regularizer, emit=emit)
     write_text(stale, json.dumps(dict(fp, outputs=outputs), indent=1))
@@ -284,7 +267,7 @@ def load_split(datadir: str, split: str):
         raise CacheError(f'{fn}: expected a preprocessed CIFAR-10 split with keys data, labels '
                          f'and its entry in fingerprint.json {hint}')
     try:
-        intact = os.path.getsize(fn) == expected.get('size') and _sha256(fn) == expected.get('sha256')
+        intact = os.path.getsize(fn) == expected.get('size') and sha256_file(fn) == expected.get('sha256')
     except OSError:
         intact = False
     if not intact:

@@ -22,6 +22,7 @@ import chainer
 
 from gconv_experiments import augmentation
 from gconv_experiments.training.checkpoint import RUN_FILE  # noqa: F401  (re-exported)
+from gconv_experiments.file_digest import sha256_file  # noqa: F401 (also part of this module's API)
 from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError, check_args
 from gconv_experiments.training.models import resolve_model_file
 
@@ -35,20 +36,6 @@ TRAJECTORY_IRRELEVANT = {"testfn", "quiet", "verbose", "val_freq", "save_freq", 
                          "datadir", "trainfn", "valfn", "epochs", "resume", "model_path",
                          "communicator"}
 DATA_FLAGS = ("trainfn", "valfn", "testfn")
-_HASHES = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once per process
-
-
-def sha256_file(path):
-    """Hex sha256 of the file's content (cached per process by path, size and mtime)."""
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
 
 
 def data_file_record(path):

@@ -41,11 +41,8 @@ class P4CNN(Classifier):
 
     def __init__(self, channels=10, dropout=0.0, in_channels=1, n_classes=10):
         super().__init__()
-        name = type(self).__name__
-        c = model_args.positive_int(name, "channels", channels)
-        cin = model_args.positive_int(name, "in_channels", in_channels)
-        ncls = model_args.positive_int(name, "n_classes", n_classes)
-        self.dropout = model_args.ratio(name, "dropout", dropout)
+        c, cin, ncls, self.dropout = model_args.mnist_cnn(type(self).__name__, channels, dropout,
+                                                          in_channels, n_classes)
         gconv = self.group_conv
         with self.init_scope():
             self.l1 = ConvBNAct(self.lifting_conv(cin, c, ksize=3))

@@ -36,11 +36,8 @@ class P4CNN_RP(Classifier):
 
     def __init__(self, channels=20, dropout=0.0, in_channels=1, n_classes=10):
         super().__init__()
-        name = type(self).__name__
-        c = model_args.positive_int(name, "channels", channels)
-        cin = model_args.positive_int(name, "in_channels", in_channels)
-        ncls = model_args.positive_int(name, "n_classes", n_classes)
-        self.dropout = model_args.ratio(name, "dropout", dropout)
+        c, cin, ncls, self.dropout = model_args.mnist_cnn(type(self).__name__, channels, dropout,
+                                                          in_channels, n_classes)
         with self.init_scope():
             self.l1 = ConvBNAct(P4ConvZ2(cin, c, ksize=3))
             self.l2 = ConvBNAct(P4ConvZ2(c, c, ksize=3))

@@ -33,11 +33,8 @@ class Z2CNN(Classifier):
 
     def __init__(self, channels=20, dropout=0.3, in_channels=1, n_classes=10):
         super().__init__()
-        name = type(self).__name__
-        c = model_args.positive_int(name, "channels", channels)
-        cin = model_args.positive_int(name, "in_channels", in_channels)
-        ncls = model_args.positive_int(name, "n_classes", n_classes)
-        self.dropout = model_args.ratio(name, "dropout", dropout)
+        c, cin, ncls, self.dropout = model_args.mnist_cnn(type(self).__name__, channels, dropout,
+                                                          in_channels, n_classes)
         init = chainer.initializers.LeCunNormal  # N(0, 1/sqrt(fan_in)), Chainer 1's wscale=1
         with self.init_scope():
             self.l1 = ConvBNAct(Convolution2D(cin, c, 3, initialW=init()))
