@@ -16,14 +16,14 @@ of :mod:`groupy.fast_cpu.threads`.
 
 Stride-1 3x3 layers go to the Winograd F(2x2, 3x3) kernels of :mod:`groupy.fast_cpu.winograd`
 where :func:`use_winograd` says so (the configured algorithm, :func:`groupy.fast_cpu.switch.
-conv_algorithm`: per shape by default, as measured in benchmarks/README.md).
+conv_algorithm`: per shape and thread count by default, as measured in benchmarks/README.md).
 """
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
 from groupy.fast_cpu import winograd
 from groupy.fast_cpu.switch import conv_algorithm
-from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
+from groupy.fast_cpu.threads import get_num_threads, map_batch_chunks, scratch_buffer
 
 # Bytes of im2col buffer per chunk: small enough to stay in the L2 cache (1 MiB measured ~5%
 # faster than 2 MiB for the MNIST models' 20-56 channel layers, the same for wide ones).
@@ -60,7 +60,8 @@ class _Geometry:
                                 parallel=self.n * self.p * self.k * self.o >= _MIN_PARALLEL_MACS)
 
 
-# 'auto' takes Winograd for wide layers on large maps, where it measured faster (README).
+# 'auto' takes Winograd for wide layers on large maps on ONE thread, where it measured faster
+# (P4AllCNNC step -8%); on 2 threads its memory-bound transforms made steps 0-6% slower.
 _WINOGRAD_MIN_CHANNELS = 128
 _WINOGRAD_MIN_PIXELS = 256
 
@@ -73,7 +74,7 @@ def use_winograd(c, o, kh, kw, stride, out_hw):
     algo = conv_algorithm()
     if algo != 'auto':
         return algo == 'winograd'
-    return (min(c, o) >= _WINOGRAD_MIN_CHANNELS
+    return (get_num_threads() == 1 and min(c, o) >= _WINOGRAD_MIN_CHANNELS
             and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS)
 
 

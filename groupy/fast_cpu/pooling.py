@@ -6,6 +6,7 @@ For the common non-overlapping 2x2 windows the four taps of every window are fou
 ``x[:, :, i::2, j::2]`` of the input, so the forward pass is three elementwise maxima and the
 switch is remembered as one ``uint8`` per output (0..3 = tap (i, j) in row-major order). Ties go
 to the first tap in row-major order, as in Chainer, so the gradient lands on the same pixel.
+Every pass runs on slices of the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
 
 Three linear-in-their-input :class:`chainer.FunctionNode` s give exact gradients of any order:
 
@@ -26,6 +27,10 @@ from chainer import function_node
 from chainer.utils import type_check
 
 from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
+from groupy.fast_cpu.threads import map_batch_slices
+
+# Below this many elements the passes run inline (thread hand-off costs more than it saves).
+_MIN_PARALLEL_SIZE = 1 << 17
 
 
 def _taps(a):
@@ -33,22 +38,57 @@ def _taps(a):
     return [a[:, :, i::2, j::2] for i in (0, 1) for j in (0, 1)]
 
 
+def _over_batch(n, size, work):
+    """work(n0, n1) on slices of the batch on the worker threads (inline for small arrays)."""
+    map_batch_slices(n, work, parallel=size >= _MIN_PARALLEL_SIZE)
+
+
 def _scatter(gy, idx):
     """gx (N, C, 2 Ho, 2 Wo): gy at each window's tap idx, zero at the other three taps."""
     gy = numpy.ascontiguousarray(gy)
     gx = numpy.empty(gy.shape[:2] + (2 * gy.shape[2], 2 * gy.shape[3]), gy.dtype)
-    for k, tap in enumerate(_taps(gx)):
-        # Contiguous multiply by a 0/1 mask of gy's dtype, then one strided copy: much faster
-        # than numpy.where or a mixed-dtype ufunc writing to the strided tap.
-        numpy.copyto(tap, gy * (idx == k).astype(gy.dtype))
+
+    def work(n0, n1):
+        for k, tap in enumerate(_taps(gx[n0:n1])):
+            # Contiguous multiply by a 0/1 mask of gy's dtype, then one strided copy: much
+            # faster than numpy.where or a mixed-dtype ufunc writing to the strided tap.
+            numpy.copyto(tap, gy[n0:n1] * (idx[n0:n1] == k).astype(gy.dtype))
+
+    _over_batch(gy.shape[0], gx.size, work)
     return gx
+
+
+def _max_and_tap(x):
+    """(y, idx) of the 2x2 windows of x (N, C, H, W): the maxima and the uint8 tap (0..3) of
+    the first maximum in row-major order, computed on slices of the batch on the threads."""
+    n, c, h, w = x.shape
+    y = numpy.empty((n, c, h // 2, w // 2), x.dtype)
+    idx = numpy.empty(y.shape, numpy.uint8)
+
+    def work(n0, n1):
+        a, b, c_, d = _taps(x[n0:n1])
+        top, bottom = numpy.maximum(a, b), numpy.maximum(c_, d)
+        # First maximum in row-major order: b beats a, d beats c, bottom beats top only if
+        # strictly greater.
+        b_wins = numpy.greater(b, a).view(numpy.uint8)
+        d_wins = numpy.greater(d, c_).view(numpy.uint8)
+        bottom_wins = numpy.greater(bottom, top).view(numpy.uint8)
+        numpy.add(bottom_wins * (2 + d_wins), (1 - bottom_wins) * b_wins, out=idx[n0:n1])
+        numpy.maximum(top, bottom, out=y[n0:n1])
+
+    _over_batch(n, x.size, work)
+    return y, idx
 
 
 def _gather(x, idx):
     """y (N, C, H/2, W/2): each window's value at tap idx."""
     y = numpy.zeros(idx.shape, x.dtype)
-    for k, tap in enumerate(_taps(x)):
-        y += tap * (idx == k).astype(x.dtype)
+
+    def work(n0, n1):
+        for k, tap in enumerate(_taps(x[n0:n1])):
+            y[n0:n1] += tap * (idx[n0:n1] == k).astype(x.dtype)
+
+    _over_batch(x.shape[0], x.size, work)
     return y
 
 
@@ -76,15 +116,8 @@ class MaxPooling2x2CPU(_Pool2x2Node):
     def forward(self, inputs):
         x, = inputs
         self._require_numpy(x)
-        a, b, c, d = _taps(x)
-        top, bottom = numpy.maximum(a, b), numpy.maximum(c, d)
-        # First maximum in row-major order: b beats a, d beats c, bottom beats top only if
-        # strictly greater.
-        b_wins = numpy.greater(b, a).view(numpy.uint8)
-        d_wins = numpy.greater(d, c).view(numpy.uint8)
-        bottom_wins = numpy.greater(bottom, top).view(numpy.uint8)
-        self.idx = bottom_wins * (2 + d_wins) + (1 - bottom_wins) * b_wins
-        return numpy.maximum(top, bottom, out=top),
+        y, self.idx = _max_and_tap(x)
+        return y,
 
     def backward(self, indexes, grad_outputs):
         return MaxPooling2x2ScatterCPU(self.idx).apply(grad_outputs)

@@ -8,6 +8,7 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check, testing
 
+from groupy.fast_cpu import conv2d as cpu_conv2d, pooling as cpu_pooling
 from groupy.fast_cpu.pooling import (
     MaxPooling2x2CPU, fast_path_applies, max_pooling_2d)
 
@@ -23,8 +24,18 @@ def _input(shape, dtype, ties, seed=0):
     'shape': [(2, 3, 4, 6), (1, 1, 2, 2), (3, 2, 8, 4)],
     'dtype': [np.float32, np.float64],
     'ties': [False, True],
+    'threads': [1, 2],
 }))
 class TestMaxPooling2x2CPU:
+
+    @pytest.fixture(autouse=True)
+    def _threads(self, monkeypatch):
+        """Slices of the batch on `threads` worker threads, even for these small arrays."""
+        monkeypatch.setattr(cpu_pooling, '_MIN_PARALLEL_SIZE', 0)
+        before = cpu_conv2d.get_num_threads()
+        cpu_conv2d.set_num_threads(self.threads)
+        yield
+        cpu_conv2d.set_num_threads(before)
 
     def test_forward_and_gradient_equal_chainer(self):
         x = _input(self.shape, self.dtype, self.ties)

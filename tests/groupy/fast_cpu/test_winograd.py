@@ -1,8 +1,7 @@
 """The Winograd F(2x2, 3x3) path of the fast CPU convolution: the same numbers as Chainer's
 convolution_2d (forward and both gradients) on odd/even/non-square maps and every padding up
 to 2, exact first and second derivatives (check_backward / check_double_backward in float64)
-with the algorithm forced, threads and chunks giving the same numbers, the 'auto' choice and
-the configuration errors."""
+with the algorithm forced, threads and chunks giving the same numbers, the 'auto' choice (by shape and thread count) and the configuration errors."""
 import numpy as np
 import pytest
 
@@ -150,10 +149,21 @@ def test_threads_and_chunks_give_the_same_numbers(monkeypatch, winograd_on):
         cpu_conv2d.set_num_threads(previous)
 
 
-def test_auto_takes_winograd_only_for_wide_stride1_3x3_layers_on_large_maps():
+@pytest.fixture
+def one_thread():
+    previous = cpu_conv2d.get_num_threads()
+    cpu_conv2d.set_num_threads(1)
+    yield
+    cpu_conv2d.set_num_threads(previous)
+
+
+def test_auto_takes_winograd_only_for_wide_stride1_3x3_layers_on_large_maps(one_thread):
     wide = conv2d_kernels._WINOGRAD_MIN_CHANNELS
     big = (16, 16)
     assert conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
+    cpu_conv2d.set_num_threads(2)  # on several threads 'auto' keeps im2col
+    assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
+    cpu_conv2d.set_num_threads(1)
     assert not conv2d_kernels.use_winograd(wide - 1, wide, 3, 3, (1, 1), big)
     assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (8, 8))
     assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (2, 2), big)
