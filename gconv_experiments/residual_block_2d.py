@@ -22,10 +22,9 @@ as in ``gconv_experiments.conv_bn_act``), so a block of equivariant convolutions
 equivariant. With pad = ksize // 2, H' = ceil(H / stride).
 """
 import chainer
-import chainer.functions as F
 
 from gconv_experiments.conv_bn_act import ConvBNAct
-from groupy.fast_cpu import BatchNormalization, Convolution2D  # Chainer's ops, faster on CPU
+from groupy.fast_cpu import BatchNormalization, Convolution2D, relu  # Chainer's ops, faster on CPU
 
 
 class ResBlock2D(chainer.Chain):
@@ -77,5 +76,5 @@ class ResBlock2D(chainer.Chain):
                 self.fiber_map = conv(in_channels, out_channels, ksize=1, stride=stride, pad=0, **kw)
 
     def forward(self, x):
-        h = self.conv2(self.conv1(F.relu(self.bn1(x))))
+        h = self.conv2(self.conv1(relu(self.bn1(x))))
         return h + (self.fiber_map(x) if self.shortcut == 'linear' else x)

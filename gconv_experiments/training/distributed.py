@@ -35,6 +35,8 @@ from chainer.backends import cuda
 from chainer.functions.normalization import batch_normalization as _bn
 from chainer.utils import argument
 
+from groupy.fast_cpu.batchnorm import running_average_update
+
 from gconv_experiments.training.config import COMMUNICATORS, ConfigError
 
 _active = None  # the Ranks of this process once start() made them
@@ -265,16 +267,7 @@ class MultiNodeBatchNormalization(L.BatchNormalization):
             return super().forward(x, finetune=finetune)
         gamma = self.gamma if self.gamma is not None else self._get_gamma()[0]
         beta = self.beta if self.beta is not None else self._get_beta()[0]
-        if finetune:
-            self.N += 1
-            decay = 1. - 1. / self.N
-        else:
-            decay = self.decay
-        avg_mean, avg_var = self.avg_mean, self.avg_var
-        if chainer.config.in_recomputing:
-            if finetune:
-                self.N -= 1
-            avg_mean = avg_var = None
+        decay, avg_mean, avg_var = running_average_update(self, finetune)
         impl = _AllReducedImpl(self.ranks)
         node = _bn.BatchNormalization(self.eps, avg_mean, avg_var, decay, self.axis,
                                       impl_selector=lambda func, inputs: impl)

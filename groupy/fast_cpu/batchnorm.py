@@ -160,6 +160,23 @@ def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var
                                   impl_selector=_impl_selector).apply((x, gamma, beta))[0]
 
 
+def running_average_update(link, finetune):
+    """The running-average bookkeeping of :meth:`chainer.links.BatchNormalization.forward` in
+    training mode, for ``link`` (an L.BatchNormalization): counts the batch in finetune mode and
+    returns ``(decay, running_mean, running_var)`` for the BN function, with the running
+    averages None inside a recomputed forward pass (which must not update them)."""
+    if finetune:
+        link.N += 1
+        decay = 1. - 1. / link.N
+    else:
+        decay = link.decay
+    if chainer.config.in_recomputing:
+        if finetune:
+            link.N -= 1
+        return decay, None, None
+    return decay, link.avg_mean, link.avg_var
+
+
 class BatchNormalization(L.BatchNormalization):
     """:class:`chainer.links.BatchNormalization` whose training-mode forward pass uses
     :func:`batch_normalization` (same arguments, parameters and state; test mode unchanged)."""
@@ -171,16 +188,6 @@ class BatchNormalization(L.BatchNormalization):
         if (not configuration.config.train or self.avg_mean is None or self.gamma is None
                 or self.beta is None or not fast_cpu_enabled(x)):
             return super().forward(x, finetune=finetune)
-        # The bookkeeping of L.BatchNormalization.forward in training mode.
-        if finetune:
-            self.N += 1
-            decay = 1. - 1. / self.N
-        else:
-            decay = self.decay
-        avg_mean, avg_var = self.avg_mean, self.avg_var
-        if chainer.config.in_recomputing:  # no statistics update in a recomputed forward pass
-            if finetune:
-                self.N -= 1
-            avg_mean = avg_var = None
+        decay, avg_mean, avg_var = running_average_update(self, finetune)
         return batch_normalization(x, self.gamma, self.beta, eps=self.eps, running_mean=avg_mean,
                                    running_var=avg_var, decay=decay, axis=self.axis)

@@ -34,7 +34,7 @@ import chainer.functions as F
 from gconv_experiments import model_args
 from gconv_experiments.residual_block_2d import ResBlock2D
 from gconv_experiments.training import Classifier
-from groupy.fast_cpu import BatchNormalization, Convolution2D, batch_normalization
+from groupy.fast_cpu import BatchNormalization, Convolution2D, batch_normalization, relu
 
 WSCALE = math.sqrt(2.0)  # release: ws = sqrt(2.) in ResNet.py / P4MResNet.py
 PLANAR_INITS = ('he', 'chainer_v1.9')
@@ -103,7 +103,7 @@ class ResNet(Classifier):
             h = batch_normalization(h, bn.gamma, bn.beta, eps=bn.eps)  # this batch's statistics
         else:
             h = bn(h)
-        h = F.relu(h)
+        h = relu(h)
         if h.ndim == 5:  # (N, C, G, H, W): the release folds the stabiliser into the channels
             h = F.reshape(h, (h.shape[0], h.shape[1] * h.shape[2]) + h.shape[3:])
         h = self.top(F.mean(h, axis=(2, 3), keepdims=True))  # (N, num_classes, 1, 1)
