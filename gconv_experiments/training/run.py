@@ -87,6 +87,12 @@ def main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_da
         if diffs:
             raise ConfigError(f"--resume: {out} was trained with other settings: {'; '.join(diffs)}. "
                               f"Give the run's settings, or start a new run in another --resultdir")
+        before = (saved or {}).get("conv_threads")
+        if before is not None and before != fast_cpu.get_num_threads() and ranks is None:
+            print(f"note: {out} was trained with {before} groupy CPU thread(s), this process uses "
+                  f"{fast_cpu.get_num_threads()} (GROUPY_CPU_CONV_THREADS): the continuation is not "
+                  f"bit-for-bit (per-thread partial sums round differently)", file=sys.stderr)
+    record["conv_threads"] = fast_cpu.get_num_threads()  # numbers depend on it in the last bits
     splits, _ = normalize_splits(splits, args.normalization)
     (train_x, train_y), (val_x, val_y) = splits["trainfn"], splits["valfn"]
     if ranks is not None:

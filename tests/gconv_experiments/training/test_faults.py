@@ -420,3 +420,27 @@ def test_resume_of_a_run_without_a_run_record_is_refused(finished, tmp_path, cap
     status, err, _ = run(["--resultdir", out, "--resume", "--epochs", "2"], tiny, capsys)
     assert_one_line_error(status, err)
     assert f"{out} has no run.json (it was made by an older version)" in err
+
+
+def test_run_record_keeps_the_thread_count_and_resume_names_a_change(finished, tmp_path, capsys, tiny):
+    """The numbers depend on groupy's CPU thread count in the last bits: run.json records it and
+    a --resume with another count says so (and still runs)."""
+    import json
+
+    from groupy import fast_cpu
+    out = _copy(finished, tmp_path)
+    with open(os.path.join(out, "run.json")) as f:
+        trained_with = json.load(f)["conv_threads"]
+    assert trained_with == fast_cpu.get_num_threads()
+    other = 1 if trained_with != 1 else 2
+    fast_cpu.set_num_threads(other)
+    try:
+        status, err, _ = run(["--resultdir", out, "--resume", "--epochs", "2"], tiny, capsys)
+        assert status == 0, err
+        assert f"trained with {trained_with} groupy CPU thread(s)" in err and f"uses {other}" in err
+        with open(os.path.join(out, "run.json")) as f:
+            assert json.load(f)["conv_threads"] == other
+        status, err, _ = run(["--resultdir", out, "--resume", "--epochs", "3"], tiny, capsys)
+        assert status == 0 and "groupy CPU thread" not in err
+    finally:
+        fast_cpu.set_num_threads(trained_with)
