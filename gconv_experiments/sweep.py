@@ -31,7 +31,8 @@ import progressbar
 
 from gconv_experiments import sweep_cluster
 from gconv_experiments.training import (
-    ARGS_FILE, LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, differences, resolve_run)
+    ARGS_FILE, LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, differences, read_record,
+    resolve_run)
 from gconv_experiments.training.loop import _CurrentStderr
 
 OUTPUT_FILE = "output.log"  # a run's printed lines when it runs on a Dask worker
@@ -90,14 +91,13 @@ def _reject_constant(name):
 
 
 def _read_record(path):
+    """The run record at `path` (training.read_record), or None where it is absent, unreadable
+    or has no fingerprint."""
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-        if isinstance(record, dict) and isinstance(record.get("fingerprint"), str):
-            return record
-    except (OSError, ValueError):
-        pass
-    return None
+        record = read_record(path)
+    except ConfigError:
+        return None
+    return record if isinstance(record.get("fingerprint"), str) else None
 
 
 def _train_module(name):
