@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The commands that produced results/mnist_rot (issue 13), as run on a 2-core machine.
+#
+#   bash results/mnist_rot/run_sweeps.sh DATADIR [LANES]
+#
+# DATADIR: the MNIST-rot-like set, built first with
+#   python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DATADIR
+# LANES (default 2): how many runs train at a time, one CPU thread each (--threads 1, the setting
+# every run of this reproduction used: the numbers depend on the thread count in the last bits).
+#
+# Every job below is one invocation of the sweep command (MNIST_ROT/experiment.py) for one model
+# and seed. A job whose run finished earlier is skipped, a run with a snapshot resumes from it,
+# so the script is simply started again after an interruption (a session end, a kill): nothing
+# finished is redone, at most the epochs since a run's last snapshot (every 25) are. The lanes
+# take the jobs in this order, one job per lane at a time, so no run is ever trained twice at once.
+# Plain processes (not --workers 2 on Dask) so that the whole tree can be paused with
+# `kill -STOP -<pgid>` for a quiet-machine benchmark and continued with `kill -CONT -<pgid>`.
+#
+# Sub-sweeps (each its own --resultdir, with its own results.md / runs.csv / sweep.json):
+#   released/          the sweep as released: Z2CNN 300, P4CNN_RP 100, P4CNN 100 epochs, seeds 0..4
+#   p4mcnn/            P4MCNN 100 epochs, seeds 0, 1 (released protocol otherwise)
+#   uniform_rotation/  Z2CNN 300, P4CNN 100 epochs, seeds 0, 1, --transformations uniform_rotation
+# When every job has finished, the tables of each sub-sweep are rewritten from all of its runs
+# (the same sweep command over all its models and seeds: nothing trains, every run is 'done').
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+datadir=${1:?usage: run_sweeps.sh DATADIR [LANES]}
+lanes=${2:-2}
+python=${PYTHON:-python}
+results=${RESULTS:-$here}
+
+jobs=()
+for s in 0 1 2 3 4; do jobs+=("released Z2CNN $s"); done
+for s in 0 1 2 3 4; do jobs+=("released P4CNN_RP $s"); done
+for s in 0 1 2 3 4; do jobs+=("released P4CNN $s"); done
+for s in 0 1; do jobs+=("p4mcnn P4MCNN $s"); done
+for s in 0 1; do jobs+=("uniform_rotation Z2CNN $s"); done
+for s in 0 1; do jobs+=("uniform_rotation P4CNN $s"); done
+
+sweep() {  # sweep SUBDIR MODELS SEEDS: one invocation of the sweep command
+    local extra=()
+    [ "$1" = uniform_rotation ] && extra=(--transformations uniform_rotation)
+    "$python" -m gconv_experiments.MNIST_ROT.experiment --datadir "$datadir" \
+        --resultdir "$results/$1" --models "$2" --seeds "$3" --threads 1 --quiet "${extra[@]}"
+}
+
+claims=$(mktemp -d)
+lane() {
+    local i
+    for i in "${!jobs[@]}"; do
+        mkdir "$claims/$i" 2>/dev/null || continue   # another lane has this job
+        set -- ${jobs[$i]}
+        echo "=== $(date -u '+%F %T') lane $lane_id: $1 $2 seed $3"
+        sweep "$1" "$2" "$3" || echo "=== $(date -u '+%F %T') lane $lane_id: $1 $2 seed $3 FAILED (exit $?)"
+    done
+}
+
+mkdir -p "$results/lanes"
+pids=()
+for lane_id in $(seq "$lanes"); do
+    lane >>"$results/lanes/lane$lane_id.log" 2>&1 &
+    pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+rm -rf "$claims"
+
+echo "=== $(date -u '+%F %T') all jobs ended; tables from every run"
+sweep released Z2CNN,P4CNN_RP,P4CNN 0,1,2,3,4 || status=1
+sweep p4mcnn P4MCNN 0,1 || status=1
+sweep uniform_rotation Z2CNN,P4CNN 0,1 || status=1
+exit $status
