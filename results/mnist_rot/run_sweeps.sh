@@ -21,7 +21,9 @@
 #   p4mcnn/            P4MCNN 100 epochs, seeds 0, 1 (released protocol otherwise)
 #   uniform_rotation/  Z2CNN 300, P4CNN 100 epochs, seeds 0, 1, --transformations uniform_rotation
 # When every job has finished, the tables of each sub-sweep are rewritten from all of its runs
-# (the same sweep command over all its models and seeds: nothing trains, every run is 'done').
+# (the same sweep command over all its models and seeds: nothing trains, every run is 'done'),
+# and results.md / results.csv / learning_curves.png over all of them (reproduction.py; the
+# upright-MNIST column needs MNIST=<raw MNIST folder> in the environment).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 datadir=${1:?usage: run_sweeps.sh DATADIR [LANES]}
@@ -29,19 +31,13 @@ lanes=${2:-2}
 python=${PYTHON:-python}
 results=${RESULTS:-$here}
 
-jobs=()
-for s in 0 1 2 3 4; do jobs+=("released Z2CNN $s"); done
-for s in 0 1 2 3 4; do jobs+=("released P4CNN_RP $s"); done
-for s in 0 1 2 3 4; do jobs+=("released P4CNN $s"); done
-for s in 0 1; do jobs+=("p4mcnn P4MCNN $s"); done
-for s in 0 1; do jobs+=("uniform_rotation Z2CNN $s"); done
-for s in 0 1; do jobs+=("uniform_rotation P4CNN $s"); done
+# one job per run, "setting model seed transformations", in the order of gconv_experiments.MNIST_ROT.reproduction.PLAN
+mapfile -t jobs < <("$python" -m gconv_experiments.MNIST_ROT.reproduction --list-jobs) || exit 1
+[ "${#jobs[@]}" -gt 0 ] || { echo "run_sweeps.sh: no jobs listed" >&2; exit 1; }
 
-sweep() {  # sweep SUBDIR MODELS SEEDS: one invocation of the sweep command
-    local extra=()
-    [ "$1" = uniform_rotation ] && extra=(--transformations uniform_rotation)
-    "$python" -m gconv_experiments.MNIST_ROT.experiment --datadir "$datadir" \
-        --resultdir "$results/$1" --models "$2" --seeds "$3" --threads 1 --quiet "${extra[@]}"
+sweep() {  # sweep SETTING MODELS SEEDS TRANSFORMATIONS: one invocation of the sweep command
+    "$python" -m gconv_experiments.MNIST_ROT.experiment --datadir "$datadir" --resultdir "$results/$1" \
+        --models "$2" --seeds "$3" --transformations "$4" --threads 1 --quiet </dev/null
 }
 
 claims=$(mktemp -d)
@@ -51,7 +47,7 @@ lane() {
         mkdir "$claims/$i" 2>/dev/null || continue   # another lane has this job
         set -- ${jobs[$i]}
         echo "=== $(date -u '+%F %T') lane $lane_id: $1 $2 seed $3"
-        sweep "$1" "$2" "$3" || echo "=== $(date -u '+%F %T') lane $lane_id: $1 $2 seed $3 FAILED (exit $?)"
+        sweep "$1" "$2" "$3" "$4" || echo "=== $(date -u '+%F %T') lane $lane_id: $1 $2 seed $3 FAILED (exit $?)"
     done
 }
 
@@ -66,7 +62,9 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 rm -rf "$claims"
 
 echo "=== $(date -u '+%F %T') all jobs ended; tables from every run"
-sweep released Z2CNN,P4CNN_RP,P4CNN 0,1,2,3,4 || status=1
-sweep p4mcnn P4MCNN 0,1 || status=1
-sweep uniform_rotation Z2CNN,P4CNN 0,1 || status=1
+while read -r setting models seeds transformations; do
+    sweep "$setting" "$models" "$seeds" "$transformations" || status=1
+done < <("$python" -m gconv_experiments.MNIST_ROT.reproduction --list-settings)
+"$python" -m gconv_experiments.MNIST_ROT.reproduction --results "$results" \
+    ${MNIST:+--datadir "$datadir" --mnist "$MNIST"} >/dev/null || status=1
 exit $status

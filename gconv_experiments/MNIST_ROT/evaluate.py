@@ -1,0 +1,146 @@
+"""Evaluate the weights of an MNIST-rot run folder (a published run of results/mnist_rot, or any
+run of MNIST_ROT/train.py) on a test set: the run's own test file, or the official MNIST test set
+upright (10,000 digits, unrotated: the cross-test of the tiny paper).
+
+A run folder holds everything needed to rebuild the trained network: run.json (the resolved
+settings), the copy of the model file it was trained with, and snapshot.h5 (weights and the BN
+statistics of the last evaluation). The only outside input is the training file, for the input
+normalisation of ``--normalization train_scalar`` (mean and std of the training pixels): it is
+read from --datadir and must be the file the run was trained on (its sha256 is checked against
+run.json), so rebuild the data first with
+``python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DIR``.
+
+Usage:
+    python -m gconv_experiments.MNIST_ROT.evaluate RUN_FOLDER --datadir DIR [--testfn test.npz]
+    python -m gconv_experiments.MNIST_ROT.evaluate RUN_FOLDER --datadir DIR --upright-mnist MNIST_DIR
+
+Python: ``model, record = load_run(folder)``; ``model.logits(x)`` maps float32 (N, 1, 28, 28)
+pixels normalised with ``input_normalization(record, datadir)`` to logits (N, 10).
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import chainer
+import h5py
+import numpy as np
+
+from gconv_experiments.MNIST_ROT import mnist_rot
+from gconv_experiments.training import (
+    RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_model_class, load_weights,
+    read_record)
+from gconv_experiments.training.data import normalization_constants, normalize
+from gconv_experiments.training.loop import evaluate
+
+_BUILD = "python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DIR"
+
+
+def load_run(folder):
+    """(model, record) of the run folder `folder`: the model class from the folder's copy of the
+    model file, built with the run's net_kwargs, weights and BN statistics from snapshot.h5.
+    record = run.json plus 'snapshot_epoch'. ConfigError naming the file when something is
+    missing or does not fit."""
+    record = read_record(_need(folder, RUN_FILE))
+    config = record["config"]
+    model_file = os.path.join(folder, record.get("model_file") or "")
+    if not record.get("model_file") or not os.path.isfile(model_file):
+        model_file = config["modelfn"]  # no copy in the folder: the package's model of that name
+    cls = load_model_class(model_file, "gconv_experiments.MNIST_ROT.models")
+    snapshot = _need(folder, SNAPSHOT_FILE)
+    model = load_weights(snapshot, build_model(cls, config["net_kwargs"]))
+    with h5py.File(snapshot, "r") as f:
+        record = dict(record, snapshot_epoch=int(f.attrs["epoch"]))
+    return model, record
+
+
+def _need(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: no such file (expected a run folder written by MNIST_ROT/train.py)")
+    return path
+
+
+def sha256_of(path, chunk=1 << 22):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_normalization(record, datadir):
+    """(shift, scale) the run applied to every input: from its --normalization and its training
+    file, read from `datadir` (checked against the sha256 in run.json)."""
+    config = record["config"]
+    if config.get("normalization", "none") == "none":
+        return 0.0, 1.0
+    path = os.path.join(datadir, config["trainfn"])
+    expected = record.get("data", {}).get("trainfn", {}).get("sha256")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: no such file; the run's input normalisation needs its training file "
+                          f"({config['trainfn']}); build the data with {_BUILD}")
+    if expected and sha256_of(path) != expected:
+        raise ConfigError(f"{path}: not the file this run was trained on (sha256 differs from its run.json); "
+                          f"build the data with {_BUILD} (same seed)")
+    train_x, _ = mnist_rot.load_split(datadir, config["trainfn"])
+    if config.get("train_size"):  # the run trained on the first train_size images only
+        train_x = train_x[:config["train_size"]]
+    return normalization_constants(train_x, config["normalization"])
+
+
+def upright_mnist_test(mnist_dir):
+    """The official MNIST test set, unrotated: (float32 (10000, 1, 28, 28) in [0, 1], int32 (10000,)),
+    scaled as the MNIST-rot-like set's digits before rotation."""
+    images, labels = mnist_rot.load_mnist(mnist_dir)["test"]
+    return images[:, None].astype(np.float32) / np.float32(255), labels.astype(np.int32)
+
+
+def error_rate(model, x, y, normalization, batchsize=500):
+    """(mean loss, error rate) of `model` in test mode on raw pixels x (N, 1, 28, 28), labels y."""
+    x = normalize(x, *normalization)
+    return evaluate(model, x, y, batchsize, chainer.get_device("@numpy"))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.evaluate",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("run_folder", help="a run folder (run.json, snapshot.h5, the model file)")
+    p.add_argument("--datadir", required=True, help="the MNIST-rot(-like) data folder (training file "
+                   "for the input normalisation, and --testfn)")
+    p.add_argument("--testfn", default=None, help="test file in --datadir (default: the run's --valfn, "
+                   "whose final error is its reported test error)")
+    p.add_argument("--upright-mnist", metavar="MNIST_DIR", default=None,
+                   help="evaluate on the official MNIST test set upright instead (the raw IDX files)")
+    p.add_argument("--batchsize", type=int, default=500)
+    args = p.parse_args(argv)
+    try:
+        model, record = load_run(args.run_folder)
+        normalization = input_normalization(record, args.datadir)
+        if args.upright_mnist:
+            x, y = upright_mnist_test(args.upright_mnist)
+            where = f"upright MNIST test set ({args.upright_mnist})"
+        else:
+            testfn = args.testfn or record["config"]["valfn"]
+            x, y = mnist_rot.load_split(args.datadir, testfn)
+            where = os.path.join(args.datadir, testfn)
+            if testfn == record["config"]["valfn"] and record["config"].get("val_size"):
+                x, y = x[:record["config"]["val_size"]], y[:record["config"]["val_size"]]  # as the run did
+        _, error = error_rate(model, x, y, normalization, args.batchsize)
+    except (ConfigError, ValueError) as e:
+        print(f"evaluate: error: {e}", file=sys.stderr)
+        return 2
+    config = record["config"]
+    line = (f"{type(model).__name__} seed {config['seed']} (epoch {record['snapshot_epoch']} of "
+            f"{config['epochs']}): test error {100 * error:.2f}% on {where}, {len(y)} images")
+    summary_path = os.path.join(args.run_folder, SUMMARY_FILE)
+    if not args.upright_mnist and (args.testfn in (None, config["valfn"])) and os.path.isfile(summary_path):
+        with open(summary_path) as f:
+            line += f" (recorded by the run: {100 * json.load(f)['test_error']:.2f}%)"
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

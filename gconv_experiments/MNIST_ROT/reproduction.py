@@ -1,0 +1,234 @@
+"""The MNIST-rot reproduction of Cohen & Welling (2016) as a whole: which runs it consists of
+(PLAN), and the report over all of them in results/mnist_rot/.
+
+PLAN (setting -> models and seeds; each setting is one sweep folder, results/mnist_rot/<setting>):
+  released          Z2CNN 300, P4CNN_RP 100, P4CNN 100 epochs, seeds 0..4: the sweep as released
+  p4mcnn            P4MCNN 100 epochs, seeds 0, 1 (the released protocol otherwise)
+  uniform_rotation  Z2CNN 300, P4CNN 100 epochs, seeds 0, 1, --transformations uniform_rotation
+The runs are trained by results/mnist_rot/run_sweeps.sh (one MNIST_ROT/experiment.py invocation
+per run, the job list printed by ``--list-jobs``).
+
+The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
+--datadir DIR --mnist ../shared/data/mnist``) writes into --results:
+  results.md           per setting and model: finished runs, test error mean ± sample std (%),
+                       the paper-style text (mean % ± np.std of the fraction), the paper's number
+                       and our difference to it, the error on upright MNIST, wall time per run;
+                       then every run; written with whatever has finished (rows say how many)
+  results.csv          the per-model rows, every digit
+  learning_curves.png  test (solid) and training (dashed) error per epoch, mean over finished runs
+The upright-MNIST error of a finished run is computed once (evaluate.py) and kept in its folder
+as upright_mnist.json, keyed by the sha256 of its snapshot and of the MNIST test file, so it is
+recomputed whenever either changes.
+"""
+import argparse
+import json
+import os
+import sys
+import types
+
+from gconv_experiments import sweep_report
+from gconv_experiments.atomic_file import write_text
+from gconv_experiments.MNIST_ROT import evaluate
+from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
+from gconv_experiments.training import LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log
+
+PLAN = {
+    "released": dict(models=("Z2CNN", "P4CNN_RP", "P4CNN"), seeds=(0, 1, 2, 3, 4), transformations="rotation"),
+    "p4mcnn": dict(models=("P4MCNN",), seeds=(0, 1), transformations="rotation"),
+    "uniform_rotation": dict(models=("Z2CNN", "P4CNN"), seeds=(0, 1), transformations="uniform_rotation"),
+}
+SETTING_TEXT = {"released": "released protocol", "p4mcnn": "released protocol",
+                "uniform_rotation": "uniform rotation augmentation"}
+UPRIGHT_FILE = "upright_mnist.json"
+FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_error_mean",
+          "test_error_std_ddof0", "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1",
+          "paper", "difference_pp", "upright_error_pct_mean", "hours_per_run", "n_params"]
+
+
+def jobs():
+    """[(setting, model, seed, transformations)] in training order: the released sweep first."""
+    return [(setting, model, seed, plan["transformations"]) for setting, plan in PLAN.items()
+            for model in plan["models"] for seed in plan["seeds"]]
+
+
+def run_folder(results, setting, model, seed):
+    return os.path.join(results, setting, model, f"seed{seed}")
+
+
+def run_state(folder, epochs):
+    """(summary or None, last epoch logged): the summary only when the run finished `epochs`."""
+    summary, reason = _summary(folder)
+    if summary is not None and summary.get("epochs") == epochs:
+        return summary, epochs
+    try:
+        log = read_log(os.path.join(folder, LOG_FILE), drop_partial_last=True)
+    except ConfigError:
+        log = []
+    return None, (log[-1]["epoch"] if log else 0)
+
+
+def _summary(folder):
+    from gconv_experiments.sweep import read_summary
+    return read_summary(os.path.join(folder, SUMMARY_FILE))
+
+
+def upright_error(folder, datadir, mnist_dir):
+    """The run's error on the upright MNIST test set, cached in the folder (see module doc)."""
+    key = dict(snapshot_sha256=evaluate.sha256_of(os.path.join(folder, SNAPSHOT_FILE)),
+               mnist_test_sha256=evaluate.sha256_of(evaluate.mnist_rot._mnist_path(
+                   mnist_dir, evaluate.mnist_rot.MNIST_FILES["test_images"])))
+    path = os.path.join(folder, UPRIGHT_FILE)
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                cached = json.load(f)
+            if all(cached.get(k) == v for k, v in key.items()):
+                return cached["error"]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: computed again below
+    model, record = evaluate.load_run(folder)
+    x, y = evaluate.upright_mnist_test(mnist_dir)
+    loss, error = evaluate.error_rate(model, x, y, evaluate.input_normalization(record, datadir))
+    write_text(path, json.dumps(dict(key, error=error, loss=loss, images=len(y)), indent=2) + "\n")
+    return error
+
+
+def _paper_mean(text):
+    return float(text.split("±")[0]) if text else None
+
+
+def collect(results, datadir=None, mnist_dir=None):
+    """(model rows, run rows) over PLAN; upright errors only when datadir and mnist_dir are given."""
+    model_rows, run_rows = [], []
+    for setting, plan in PLAN.items():
+        for model in plan["models"]:
+            epochs = PAPER_EPOCHS[model]
+            finished = []
+            for seed in plan["seeds"]:
+                folder = run_folder(results, setting, model, seed)
+                summary, at = run_state(folder, epochs)
+                upright = (upright_error(folder, datadir, mnist_dir)
+                           if summary is not None and datadir and mnist_dir else None)
+                run_rows.append(dict(setting=setting, model=model, seed=seed, epochs=epochs, at_epoch=at,
+                                     test_error=None if summary is None else summary["test_error"],
+                                     upright_error=upright,
+                                     hours=None if summary is None else summary["seconds_total"] / 3600,
+                                     folder=os.path.relpath(folder, results)))
+                if summary is not None:
+                    finished.append((summary, upright))
+            row = dict(setting=setting, model=model, runs_finished=len(finished), runs_planned=len(plan["seeds"]),
+                       epochs=epochs, n_params=finished[0][0].get("n_params") if finished else None)
+            if finished:
+                row.update(sweep_report.model_statistics([s["test_error"] for s, _ in finished]))
+                row["hours_per_run"] = sum(s["seconds_total"] for s, _ in finished) / 3600 / len(finished)
+                ups = [u for _, u in finished if u is not None]
+                row["upright_error_pct_mean"] = 100 * sum(ups) / len(ups) if ups else None
+            paper = PAPER_RESULTS.get(model) if setting == "released" else None
+            row["paper"] = paper
+            if paper and finished:
+                row["difference_pp"] = row["test_error_pct_mean"] - _paper_mean(paper)
+            model_rows.append(row)
+    return model_rows, run_rows
+
+
+def _fmt(value, spec, none="–"):
+    return none if value is None else format(value, spec)
+
+
+def markdown(model_rows, run_rows):
+    n_done = sum(r["test_error"] is not None for r in run_rows)
+    lines = ["# MNIST-rot: Cohen & Welling (2016), reproduced with this repository", "",
+             f"{n_done} of {len(run_rows)} planned runs finished.", "",
+             "| setting | model | runs | epochs | test error % (mean ± sample std) | paper-style | paper | "
+             "ours − paper (pp) | upright MNIST error % | hours / run | parameters |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in model_rows:
+        pct = "–"
+        if r.get("test_error_pct_mean") is not None:
+            pct = f"{r['test_error_pct_mean']:.2f}"
+            if r.get("test_error_pct_std_ddof1") is not None:
+                pct += f" ± {r['test_error_pct_std_ddof1']:.2f}"
+        lines.append("| " + " | ".join([
+            SETTING_TEXT[r["setting"]], r["model"], f"{r['runs_finished']}/{r['runs_planned']}", str(r["epochs"]),
+            pct, r.get("paper_style") or "–", r["paper"] or "–", _fmt(r.get("difference_pp"), "+.2f"),
+            _fmt(r.get("upright_error_pct_mean"), ".2f"), _fmt(r.get("hours_per_run"), ".2f"),
+            _fmt(r["n_params"], ",")]) + " |")
+    lines += ["", ordering(model_rows), "",
+              "Test error: on the 50,000-image rotated test set, after the last epoch (the released "
+              "protocol's reported number). Paper-style: mean % ± np.std (ddof 0) of the error as a "
+              "fraction, as the paper's Table 1 prints it. Upright MNIST: the same final weights on the "
+              "official MNIST test set (10,000 digits, not rotated). Hours: wall time of one run on one "
+              "CPU thread (training, BN re-estimation and evaluation).", "",
+              "## Runs", "", "| setting | model | seed | epochs done | test error % | upright MNIST error % | hours | folder |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in run_rows:
+        lines.append("| " + " | ".join([
+            SETTING_TEXT[r["setting"]], r["model"], str(r["seed"]), f"{r['at_epoch']}/{r['epochs']}",
+            _fmt(None if r["test_error"] is None else 100 * r["test_error"], ".2f"),
+            _fmt(None if r["upright_error"] is None else 100 * r["upright_error"], ".2f"),
+            _fmt(r["hours"], ".2f"), f"`{r['folder']}`"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ordering(model_rows):
+    """Whether the paper's ordering P4CNN < P4CNN_RP < Z2CNN holds for the released sweep."""
+    means = {r["model"]: r.get("test_error_pct_mean") for r in model_rows if r["setting"] == "released"}
+    if any(means.get(m) is None for m in ("P4CNN", "P4CNN_RP", "Z2CNN")):
+        return "Ordering P4CNN < P4CNN_RP < Z2CNN (paper): not known yet (a released model has no finished run)."
+    holds = means["P4CNN"] < means["P4CNN_RP"] < means["Z2CNN"]
+    return (f"Ordering P4CNN < P4CNN_RP < Z2CNN (paper): {'holds' if holds else 'does NOT hold'} "
+            f"({means['P4CNN']:.2f} / {means['P4CNN_RP']:.2f} / {means['Z2CNN']:.2f} %).")
+
+
+def plot(results, run_rows, path):
+    """learning_curves.png over the finished runs, one curve pair per (setting, model)."""
+    runs = [types.SimpleNamespace(group=r["model"] + ("" if r["setting"] != "uniform_rotation" else " (uniform rot.)"),
+                                  folder=os.path.join(results, r["folder"]))
+            for r in run_rows if r["test_error"] is not None]
+    if runs:
+        sweep_report.plot_learning_curves(runs, path, "MNIST-rot: test (solid) and training (dashed) error")
+    return path if runs else None
+
+
+def write_report(results, datadir=None, mnist_dir=None):
+    model_rows, run_rows = collect(results, datadir, mnist_dir)
+    text = markdown(model_rows, run_rows)
+    write_text(os.path.join(results, "results.md"), text)
+    write_text(os.path.join(results, "results.csv"), sweep_report._csv_text(FIELDS, model_rows))
+    plot(results, run_rows, os.path.join(results, "learning_curves.png"))
+    return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.reproduction",
+                                description="The MNIST-rot reproduction's job list and report (results.md, "
+                                            "results.csv, learning_curves.png).")
+    p.add_argument("--results", default="results/mnist_rot", help="the reproduction's folder")
+    p.add_argument("--datadir", default=None, help="MNIST-rot-like data (for the upright-MNIST column)")
+    p.add_argument("--mnist", default=None, help="raw MNIST IDX folder (for the upright-MNIST column)")
+    p.add_argument("--list-jobs", action="store_true",
+                   help="print 'setting model seed transformations' per run, in training order")
+    p.add_argument("--list-settings", action="store_true",
+                   help="print 'setting models seeds transformations' per setting (comma-separated lists)")
+    args = p.parse_args(argv)
+    if args.list_jobs:
+        print("\n".join(" ".join(map(str, job)) for job in jobs()))
+        return 0
+    if args.list_settings:
+        print("\n".join(f"{s} {','.join(p['models'])} {','.join(map(str, p['seeds']))} {p['transformations']}"
+                         for s, p in PLAN.items()))
+        return 0
+    if bool(args.datadir) != bool(args.mnist):
+        p.error("--datadir and --mnist go together (both are needed for the upright-MNIST column)")
+    if not os.path.isdir(args.results):
+        p.error(f"--results {args.results}: no such folder (the runs are trained by results/mnist_rot/run_sweeps.sh)")
+    try:
+        print(write_report(args.results, args.datadir, args.mnist), end="")
+    except (ConfigError, ValueError) as e:
+        print(f"reproduction: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

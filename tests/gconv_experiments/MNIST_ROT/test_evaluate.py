@@ -1,0 +1,131 @@
+"""evaluate.py: a run folder's weights evaluated again give the run's recorded error; the input
+normalisation comes from the run's own training file (checked by sha256); the upright MNIST test
+set as read from IDX files; and a published weights file of results/mnist_rot evaluated on a
+freshly built rotated set."""
+import gzip
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from gconv_experiments.augmentation import rotate
+from gconv_experiments.MNIST_ROT import evaluate, mnist_rot, train
+from gconv_experiments.training import ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PUBLISHED = os.path.join(REPO, "results", "mnist_rot", "released", "Z2CNN", "seed0")
+
+
+def _digits_like(path, n, seed):
+    """n images whose class is the row of a bright bar, plus noise, pixels in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    data = rng.uniform(0, 0.3, (n, 1, 28, 28)).astype(np.float32)
+    for i, c in enumerate(labels):
+        data[i, 0, 3 + 2 * c:5 + 2 * c, 6:22] = 1.0
+    np.savez(path, data=data, labels=labels)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished 2-epoch Z2CNN run (train_scalar normalisation, as every MNIST-rot run)."""
+    d = tmp_path_factory.mktemp("evaluate")
+    datadir = d / "data"
+    datadir.mkdir()
+    _digits_like(datadir / "train_all.npz", 96, 0)
+    _digits_like(datadir / "test.npz", 48, 1)
+    folder = d / "run"
+    summary = train.main(["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4}", "--batchsize", "16",
+                          "--quiet", "--epochs", "2", "--datadir", str(datadir), "--resultdir", str(folder)])
+    return str(folder), str(datadir), summary
+
+
+def test_weights_give_the_recorded_error_again(run, capsys):
+    folder, datadir, summary = run
+    model, record = evaluate.load_run(folder)
+    assert record["snapshot_epoch"] == 2 and type(model).__name__ == "Z2CNN"
+    x, y = mnist_rot.load_split(datadir, "test")
+    loss, error = evaluate.error_rate(model, x, y, evaluate.input_normalization(record, datadir), batchsize=16)
+    assert error == summary["test_error"]
+    assert loss == pytest.approx(summary["test_loss"], rel=1e-6)
+    assert evaluate.main([folder, "--datadir", datadir]) == 0
+    out = capsys.readouterr().out
+    assert f"test error {100 * summary['test_error']:.2f}%" in out and "recorded by the run" in out
+
+
+def test_normalization_is_the_training_pixels_mean_and_std(run):
+    folder, datadir, _ = run
+    _, record = evaluate.load_run(folder)
+    shift, scale = evaluate.input_normalization(record, datadir)
+    with np.load(os.path.join(datadir, "train_all.npz")) as f:
+        pixels = f["data"].astype(np.float64).ravel()
+    mean = sum(pixels) / len(pixels)  # by hand, not through numpy's mean
+    assert shift == pytest.approx(mean, rel=1e-12)
+    assert scale == pytest.approx(np.sqrt(sum((p - mean) ** 2 for p in pixels) / len(pixels)), rel=1e-9)
+
+
+def test_another_training_file_is_refused_by_name(run, tmp_path):
+    folder, datadir, _ = run
+    other = tmp_path / "data"
+    shutil.copytree(datadir, other)
+    _digits_like(other / "train_all.npz", 96, 7)
+    _, record = evaluate.load_run(folder)
+    with pytest.raises(ConfigError, match=r"train_all\.npz: not the file this run was trained on"):
+        evaluate.input_normalization(record, str(other))
+    os.remove(other / "train_all.npz")
+    with pytest.raises(ConfigError, match=r"train_all\.npz: no such file.*mnist_rot --from-mnist"):
+        evaluate.input_normalization(record, str(other))
+
+
+def test_missing_snapshot_is_named_and_the_command_exits_2(run, tmp_path, capsys):
+    folder, datadir, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    os.remove(copy / "snapshot.h5")
+    assert evaluate.main([str(copy), "--datadir", datadir]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{copy / 'snapshot.h5'}: no such file" in err
+
+
+def _idx(array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+
+def test_upright_mnist_is_the_raw_test_digits_scaled(tmp_path):
+    rng = np.random.default_rng(3)
+    for prefix, n in (("train", 20), ("t10k", 12)):
+        images = rng.integers(0, 256, (n, 28, 28))
+        (tmp_path / f"{prefix}-images-idx3-ubyte.gz").write_bytes(_idx(images, 0x803))
+        (tmp_path / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(np.arange(n) % 10, 0x801))
+    x, y = evaluate.upright_mnist_test(str(tmp_path))
+    assert x.shape == (12, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(x[:, 0] * 255, np.rint(x[:, 0] * 255))
+    np.testing.assert_array_equal(y, np.arange(12) % 10)
+    assert x.max() <= 1.0 and x.min() >= 0.0
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(PUBLISHED, "snapshot.h5")),
+                    reason="no published weights in results/mnist_rot yet")
+def test_published_weights_on_a_freshly_rotated_set(shared_data_dir, tmp_path):
+    """The committed final weights of released/Z2CNN/seed0, on 2,000 MNIST test digits rotated
+    by fresh uniform angles (digits never used for training). The training file is rebuilt from
+    raw MNIST (the run's normalisation; its sha256 must equal the run record's). Bound: the
+    recorded error on the 50k test set +- 4 binomial standard deviations of a 2,000-image
+    estimate + 1 point for the different digit pool (MNIST test digits only)."""
+    mnist = str(shared_data_dir / "mnist")
+    train_all, _ = mnist_rot.make_mnist_rot_like(mnist)
+    mnist_rot.save_splits(str(tmp_path), train_all, {k: v[:10] for k, v in train_all.items()})
+    model, record = evaluate.load_run(PUBLISHED)
+    normalization = evaluate.input_normalization(record, str(tmp_path))  # checks the sha256
+    x, y = evaluate.upright_mnist_test(mnist)
+    rng = np.random.default_rng(2016)
+    pick = rng.choice(len(y), 2000, replace=False)
+    rotated = np.clip(rotate(x[pick], rng.uniform(0, 2 * np.pi, len(pick))), 0.0, 1.0)
+    _, error = evaluate.error_rate(model, rotated, y[pick], normalization)
+    with open(os.path.join(PUBLISHED, "summary.json")) as f:
+        recorded = json.load(f)["test_error"]
+    bound = 4 * np.sqrt(recorded * (1 - recorded) / len(pick)) + 0.01
+    assert abs(error - recorded) <= bound, (error, recorded, bound)

@@ -1,0 +1,119 @@
+"""reproduction.py and results/mnist_rot/run_sweeps.sh: every planned run trained exactly once
+by the lanes, the report's numbers recomputed by hand from the runs' summaries, the ordering
+line, and the upright-MNIST cache recomputed when the weights change."""
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from gconv_experiments.MNIST_ROT import reproduction, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SCRIPT = os.path.join(REPO, "results", "mnist_rot", "run_sweeps.sh")
+
+
+def test_the_lanes_run_every_planned_job_exactly_once(tmp_path):
+    fake = tmp_path / "python"  # records the sweep invocations, passes everything else to python
+    fake.write_text("#!/bin/bash\n"
+                    "if [ \"$2\" = gconv_experiments.MNIST_ROT.experiment ]; then echo \"SWEEP ${*:3}\"; "
+                    f"else exec {sys.executable} \"$@\"; fi\n")
+    fake.chmod(0o755)
+    results = tmp_path / "results"
+    env = dict(os.environ, PYTHON=str(fake), RESULTS=str(results))
+    done = subprocess.run(["bash", SCRIPT, str(tmp_path / "data"), "3"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lane_lines = []
+    for i in (1, 2, 3):
+        lane_lines += [l for l in (results / "lanes" / f"lane{i}.log").read_text().splitlines() if l.startswith("SWEEP")]
+    expected = []
+    for setting, model, seed, transformations in reproduction.jobs():
+        expected.append(f"SWEEP --datadir {tmp_path / 'data'} --resultdir {results / setting} --models {model} "
+                        f"--seeds {seed} --transformations {transformations} --threads 1 --quiet")
+    assert sorted(lane_lines) == sorted(expected) and len(expected) == 21
+    final = [l for l in done.stdout.splitlines() if l.startswith("SWEEP")]
+    assert [l.split("--models ")[1].split(" --threads")[0] for l in final] == [
+        "Z2CNN,P4CNN_RP,P4CNN --seeds 0,1,2,3,4 --transformations rotation",
+        "P4MCNN --seeds 0,1 --transformations rotation",
+        "Z2CNN,P4CNN --seeds 0,1 --transformations uniform_rotation"]
+
+
+def _finished(results, setting, model, seed, error, epochs, hours=1.0):
+    folder = results / setting / model / f"seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(dict(epochs=epochs, test_error=error, n_params=1000,
+                                                         seconds_total=3600 * hours)))
+    (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_error=0.5 / e, val_error=(
+        error if e == epochs else None))) + "\n" for e in range(1, epochs + 1)))
+
+
+def _row(text, setting_text, model):
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:2] == [setting_text, model] and "/" in cells[2]:
+            return cells
+    raise AssertionError(f"no row for {model}")
+
+
+def test_report_numbers_recomputed_by_hand(tmp_path):
+    results = tmp_path / "results"
+    _finished(results, "released", "Z2CNN", 0, 0.05, 300)
+    _finished(results, "released", "Z2CNN", 1, 0.06, 300, hours=3.0)
+    _finished(results, "released", "P4CNN", 3, 0.02, 100)
+    partial = results / "released" / "P4CNN" / "seed0"
+    partial.mkdir()
+    (partial / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e)) + "\n" for e in range(1, 8)))
+    text = reproduction.write_report(str(results))
+    z2 = _row(text, "released protocol", "Z2CNN")
+    # mean 5.50 %, sample std of (5, 6) = 0.7071; population std of (0.05, 0.06) = 0.005
+    assert z2[2:9] == ["2/5", "300", "5.50 ± 0.71", "5.50 ± 0.0050", "5.03 ± 0.0020", "+0.47", "–"]
+    assert z2[9] == "2.00"  # hours per run: (1 + 3) / 2
+    assert _row(text, "released protocol", "P4CNN")[2:8] == ["1/5", "100", "2.00", "2.00 ± 0.0000",
+                                                            "2.28 ± 0.0004", "-0.28"]
+    assert "| released protocol | P4CNN | 0 | 7/100 | – |" in text
+    assert "3 of 21 planned runs finished" in text and "not known yet" in text
+    assert os.path.isfile(results / "learning_curves.png")
+    _finished(results, "released", "P4CNN_RP", 0, 0.01, 100)
+    text = reproduction.write_report(str(results))
+    assert "does NOT hold (2.00 / 1.00 / 5.50 %)" in text
+    rows = (results / "results.csv").read_text().splitlines()
+    assert rows[0].split(",") == reproduction.FIELDS and len(rows) == 1 + 6
+
+
+def _idx(array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+
+def test_upright_error_is_cached_by_snapshot_and_recomputed_when_it_changes(tmp_path):
+    rng = np.random.default_rng(0)
+    datadir, mnist = tmp_path / "data", tmp_path / "mnist"
+    datadir.mkdir()
+    mnist.mkdir()
+    for name, n in (("train_all", 64), ("test", 32)):
+        np.savez(datadir / f"{name}.npz", data=rng.uniform(0, 1, (n, 1, 28, 28)).astype(np.float32),
+                 labels=rng.integers(0, 10, n).astype(np.int32))
+    for prefix, n in (("train", 10), ("t10k", 40)):
+        (mnist / f"{prefix}-images-idx3-ubyte.gz").write_bytes(_idx(rng.integers(0, 256, (n, 28, 28)), 0x803))
+        (mnist / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(np.arange(n) % 10, 0x801))
+    folder = tmp_path / "run"
+    train.main(["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4}", "--batchsize", "16", "--quiet",
+                "--epochs", "1", "--datadir", str(datadir), "--resultdir", str(folder)])
+    first = reproduction.upright_error(str(folder), str(datadir), str(mnist))
+    cache = folder / reproduction.UPRIGHT_FILE
+    saved = json.loads(cache.read_text())
+    assert saved["error"] == first and saved["images"] == 40 and 0 <= first <= 1
+    saved["error"] = 0.123
+    cache.write_text(json.dumps(saved))
+    assert reproduction.upright_error(str(folder), str(datadir), str(mnist)) == 0.123  # same weights: cached
+    with h5py.File(folder / "snapshot.h5", "a") as f:  # other weights: computed again
+        name = next(k for k in f.keys() if k != "optimizer" and isinstance(f[k], h5py.Group))
+        group = f[name]
+        w = next(group[k] for k in group.keys() if isinstance(group[k], h5py.Group) and "W" in group[k])["W"]
+        w[...] = 0.0
+    again = reproduction.upright_error(str(folder), str(datadir), str(mnist))
+    assert again != 0.123 and json.loads(cache.read_text())["error"] == again
