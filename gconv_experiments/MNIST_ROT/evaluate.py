@@ -2,9 +2,11 @@
 run of MNIST_ROT/train.py) on a test set: the run's own test file, or the official MNIST test set
 upright (10,000 digits, unrotated: the cross-test of the tiny paper).
 
-A run folder holds everything needed to rebuild the trained network: run.json (the resolved
-settings), the copy of the model file it was trained with, and snapshot.h5 (weights and the BN
-statistics of the last evaluation). The only outside input is the training file, for the input
+A run folder holds what is needed to rebuild the trained network: run.json (the resolved
+settings, the model's name and the sha256 of its file) and snapshot.h5 (weights and the BN
+statistics of the last evaluation); the model class is the folder's copy of the model file
+where there is one (training writes it), else the package's model of that name (published runs
+keep no copy: a warning says when the package's file differs from the one the run trained with). The only outside input is the training file, for the input
 normalisation of ``--normalization train_scalar`` (mean and std of the training pixels): it is
 read from --datadir and must be the file the run was trained on (its sha256 is checked against
 run.json), so rebuild the data first with
@@ -30,7 +32,7 @@ import numpy as np
 from gconv_experiments.MNIST_ROT import mnist_rot
 from gconv_experiments.training import (
     RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_model_class, load_weights,
-    read_record)
+    read_record, resolve_model_file)
 from gconv_experiments.training.data import normalization_constants, normalize
 from gconv_experiments.training.loop import evaluate
 
@@ -46,13 +48,25 @@ def load_run(folder):
     config = record["config"]
     model_file = os.path.join(folder, record.get("model_file") or "")
     if not record.get("model_file") or not os.path.isfile(model_file):
-        model_file = config["modelfn"]  # no copy in the folder: the package's model of that name
+        model_file = _package_model(config)  # no copy in the folder (published runs keep none)
     cls = load_model_class(model_file, "gconv_experiments.MNIST_ROT.models")
     snapshot = _need(folder, SNAPSHOT_FILE)
     model = load_weights(snapshot, build_model(cls, config["net_kwargs"]))
     with h5py.File(snapshot, "r") as f:
         record = dict(record, snapshot_epoch=int(f.attrs["epoch"]))
     return model, record
+
+
+def _package_model(config):
+    """The package's model file of the run's model; a warning when its content is not the file
+    the run trained with (run.json model_sha256): the weights then go into today's version."""
+    _, path = resolve_model_file(config["modelfn"], "gconv_experiments.MNIST_ROT.models")
+    expected = config.get("model_sha256")
+    if expected and sha256_of(path) != expected:
+        print(f"evaluate: warning: {path} differs from the model file this run trained with (sha256 "
+              f"{expected[:12]}...); its weights are loaded into today's version of the model",
+              file=sys.stderr)
+    return path
 
 
 def _need(folder, name):

@@ -107,8 +107,8 @@ def test_upright_mnist_is_the_raw_test_digits_scaled(tmp_path):
     assert x.max() <= 1.0 and x.min() >= 0.0
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(PUBLISHED, "snapshot.h5")),
-                    reason="no published weights in results/mnist_rot yet")
+@pytest.mark.skipif(not os.path.isfile(os.path.join(PUBLISHED, "summary.json")),
+                    reason="the published run results/mnist_rot/released/Z2CNN/seed0 has not finished yet")
 def test_published_weights_on_a_freshly_rotated_set(shared_data_dir, tmp_path):
     """The committed final weights of released/Z2CNN/seed0, on 2,000 MNIST test digits rotated
     by fresh uniform angles (digits never used for training). The training file is rebuilt from
@@ -129,3 +129,19 @@ def test_published_weights_on_a_freshly_rotated_set(shared_data_dir, tmp_path):
         recorded = json.load(f)["test_error"]
     bound = 4 * np.sqrt(recorded * (1 - recorded) / len(pick)) + 0.01
     assert abs(error - recorded) <= bound, (error, recorded, bound)
+
+
+def test_without_the_model_copy_the_package_model_is_used_and_checked(run, tmp_path, capsys):
+    folder, datadir, summary = run
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    os.remove(copy / "Z2CNN.py")
+    model, record = evaluate.load_run(str(copy))
+    x, y = mnist_rot.load_split(datadir, "test")
+    _, error = evaluate.error_rate(model, x, y, evaluate.input_normalization(record, datadir), batchsize=16)
+    assert error == summary["test_error"] and "warning" not in capsys.readouterr().err
+    saved = json.loads((copy / "run.json").read_text())
+    saved["config"]["model_sha256"] = "0" * 64  # as if the run had trained with another Z2CNN.py
+    (copy / "run.json").write_text(json.dumps(saved))
+    evaluate.load_run(str(copy))
+    assert "Z2CNN.py differs from the model file this run trained with" in capsys.readouterr().err
