@@ -2,162 +2,256 @@
 (N, C, ...) maps: planar (N, C, H, W) and G-feature maps (N, C, G, H, W) alike.
 
 Chainer's CPU batch normalisation reduces over several non-contiguous axes at once
-(``x.var(axis=(0, 2, 3, 4))`` costs four times a plain sum) and recomputes ``x_hat`` with fresh
-temporaries in the backward pass. Here x is viewed as (N, C, M), the statistics are one sum and
-one batched dot product per (n, c) row (accumulated over the batch in float64), the forward pass
-keeps ``x_hat`` for the backward pass (one activation-sized array per layer, in place of
-Chainer's recomputation), the backward pass works in place on its output, and every pass is
-split over the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
+(``x.var(axis=(0, 2, 3, 4))`` costs four times a plain sum), keeps the input x for the backward
+pass and recomputes ``x_hat`` there with fresh temporaries. Here the passes are those of
+:mod:`groupy.fast_cpu.batchnorm_kernels` (one sum and one batched dot product per row, split
+over the batch on the worker threads), and the backward pass is a function of ``x_hat`` alone:
 
-It plugs into Chainer's own :class:`chainer.functions.normalization.batch_normalization.
-BatchNormalization` FunctionNode through its ``impl_selector`` argument, so the running-average
-update, the saved statistics and the double backward (``BatchNormalizationGrad.backward``, written
-with Chainer functions) are Chainer's. The fast path applies to C-contiguous NumPy float32/float64
-inputs whose gamma and beta have x's dtype and shape (C,), with the default axis; anything else
-(CuPy, float16, other axes) gets Chainer's implementation, as does everything when the fast CPU
-paths are off (:mod:`groupy.fast_cpu.switch`).
+* :class:`BatchNormalizationCPU`: (x, gamma, beta) -> (y, x_hat, inv_std). Only y is handed to
+  the caller; x_hat and inv_std are retained outputs and x is NOT retained, so the one
+  activation-sized array a layer keeps for its backward pass is x_hat (x is freed as soon as
+  nothing else holds it: in conv -> BN -> ReLU, the convolution's output);
+* :class:`BatchNormalizationGradCPU`: (x_hat, inv_std, gamma, gy) -> (gx, ggamma, gbeta), whose
+  backward is written with Chainer functions; the gradient of x_hat and inv_std in x is the
+  forward node's backward for its second and third outputs, so gradients of any order are exact.
+
+Outside training mode (``chainer.config.train`` False: the ResNets' batch-statistics BN at
+evaluation, graphs traced by :mod:`groupy.export`) :func:`batch_normalization` runs the same
+passes inside Chainer's own BatchNormalization node instead, as the tracer expects.
+
+The fast path applies to C-contiguous NumPy float32/float64 inputs whose gamma and beta have x's
+dtype and shape (C,), with the default axis; anything else (CuPy, float16, other axes) gets
+:func:`chainer.functions.batch_normalization`, as does everything when the fast CPU paths are
+off (:mod:`groupy.fast_cpu.switch`).
 
 * :func:`batch_normalization`: drop-in for :func:`chainer.functions.batch_normalization`;
 * :class:`BatchNormalization`: drop-in for :class:`chainer.links.BatchNormalization` (same
   parameters, running averages, ``decay``, ``eps``, ``finetune`` and test mode; only the
   training-mode computation is replaced).
 """
+import warnings
+
 import numpy
 
 import chainer
-from chainer import configuration
+from chainer import configuration, function_node
+import chainer.functions as F
 from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
-from chainer.utils import argument
+from chainer.utils import argument, type_check
 
-from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
-from groupy.fast_cpu.switch import fast_cpu_enabled
-
-
-# Below this many elements the passes run inline (thread hand-off costs more than it saves).
-_MIN_PARALLEL_SIZE = 1 << 17
+from groupy.fast_cpu.batchnorm_kernels import bn_backward, bn_forward
+from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
 
 
-def _rows(a):
-    """a (N, C, ...) as a (N, C, M) view."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
+def _update_running_averages(running_mean, running_var, decay, mean, var, m):
+    """Chainer's running-average update in place (unbiased variance of m values per channel);
+    nothing when running_mean is None."""
+    if running_mean is not None:
+        adjust = m / max(m - 1., 1.)
+        running_mean *= decay
+        running_mean += (1 - decay) * mean
+        running_var *= decay
+        running_var += (1 - decay) * adjust * var
 
 
-def _row_dots(a, b):
-    """sum_{n, m} a[n, c, m] * b[n, c, m] for a, b (N, C, M), accumulated in float64: (C,)."""
-    dots = numpy.matmul(a[:, :, None, :], b[:, :, :, None])[:, :, 0, 0]
-    return dots.sum(axis=0, dtype=numpy.float64)
+def _require_numpy(node, inputs):
+    for a in inputs:
+        if not isinstance(a, numpy.ndarray):
+            raise TypeError('{} runs on NumPy arrays only, got {}; use '
+                            'groupy.fast_cpu.batch_normalization, which falls back to Chainer '
+                            'for other arrays'.format(node.label, type(a).__name__))
 
 
-def _row_sums(a):
-    """sum_{n, m} a[n, c, m] for a (N, C, M), accumulated in float64: (C,)."""
-    return a.sum(axis=2).sum(axis=0, dtype=numpy.float64)
+def _channel_sum(a):
+    """Per-channel sum of a Variable (N, C, ...) over every axis but 1: (C,)."""
+    return F.sum(a, axis=(0,) + tuple(range(2, a.ndim)))
 
 
-def _over_batch(a, work):
-    """work(n0, n1) on slices of a's batch on the worker threads; the float64 partial results
-    (if any) are summed in slice order."""
-    results = map_batch_slices(a.shape[0], work, parallel=a.size >= _MIN_PARALLEL_SIZE)
-    return None if results[0] is None else sum(results[1:], results[0])
+def _per_channel(v, ndim):
+    """A (C,) Variable as (1, C, 1, ...) of rank ndim, for broadcasting against (N, C, ...)."""
+    return F.reshape(v, (1, v.shape[0]) + (1,) * (ndim - 2))
+
+
+class BatchNormalizationCPU(function_node.FunctionNode):
+    """x (N, C, ...), gamma, beta (C,) -> y = gamma * x_hat + beta, x_hat = (x - mean) * inv_std
+    (N, C, ...) and inv_std = 1 / sqrt(var + eps) (C,), with the batch mean and biased variance
+    per channel; running_mean/running_var (C,), when given, are updated in place as Chainer
+    does (unbiased variance). Retains gamma and its outputs x_hat and inv_std, not x."""
+
+    def __init__(self, eps=2e-5, running_mean=None, running_var=None, decay=0.9):
+        self.eps, self.decay = eps, decay
+        self.running_mean, self.running_var = running_mean, running_var
+
+    @property
+    def label(self):
+        return 'BatchNormalizationCPU'
+
+    def check_type_forward(self, in_types):
+        type_check._argname(in_types, ('x', 'gamma', 'beta'))
+        x_type, gamma_type, beta_type = in_types
+        type_check.expect(x_type.dtype.kind == 'f', x_type.ndim >= 2,
+                          gamma_type.dtype == x_type.dtype, beta_type.dtype == x_type.dtype,
+                          gamma_type.ndim == 1, beta_type.ndim == 1,
+                          gamma_type.shape[0] == x_type.shape[1],
+                          beta_type.shape[0] == x_type.shape[1])
+
+    def forward(self, inputs):
+        _require_numpy(self, inputs)
+        x, gamma, beta = inputs
+        if x.size == x.shape[1]:
+            warnings.warn('batch_normalization: a batch of one value per channel (x of shape '
+                          '{}) is normalised to zero'.format(x.shape), UserWarning)
+        y, x_hat, mean, var, inv_std = bn_forward(x, gamma, beta, self.eps)
+        _update_running_averages(self.running_mean, self.running_var, self.decay, mean, var,
+                                 x.size // x.shape[1])
+        self.retain_inputs((1,))
+        self.retain_outputs((1, 2))
+        return y, x_hat, inv_std
+
+    def backward(self, indexes, grad_outputs):
+        gy, g_x_hat, g_inv_std = grad_outputs
+        gamma, = self.get_retained_inputs()
+        x_hat, inv_std = self.get_retained_outputs()
+        gx = ggamma = gbeta = None
+        if gy is not None:
+            gx, ggamma, gbeta = BatchNormalizationGradCPU().apply((x_hat, inv_std, gamma, gy))
+        if g_x_hat is not None or g_inv_std is not None:  # only in higher-order gradients
+            gx_norm = _normalisation_grad(x_hat, inv_std, g_x_hat, g_inv_std)
+            gx = gx_norm if gx is None else gx + gx_norm
+        grads = (gx, ggamma, gbeta)
+        return tuple(grads[i] for i in indexes)
+
+
+def _normalisation_grad(x_hat, inv_std, g_x_hat, g_inv_std):
+    """The gradient in x of <x_hat, g_x_hat> + <inv_std, g_inv_std> (either may be None), with
+    x_hat = (x - mean) * s, s = inv_std = (var + eps) ** -1/2 per channel over m values; within
+    a channel d x_hat_i / d x_j = s (delta_ij - 1/m) - s x_hat_i x_hat_j / m and
+    d s / d x_j = -s^2 x_hat_j / m (zero across channels)."""
+    nd = x_hat.ndim
+    inv_m = x_hat.dtype.type(x_hat.shape[1] / x_hat.size)
+    s = _per_channel(inv_std, nd)
+    gx = None
+    if g_x_hat is not None:
+        g1 = _per_channel(_channel_sum(g_x_hat), nd)
+        g2 = _per_channel(_channel_sum(g_x_hat * x_hat), nd)
+        gx = s * (g_x_hat - (g1 + x_hat * g2) * inv_m)
+    if g_inv_std is not None:
+        term = x_hat * (s * s * _per_channel(g_inv_std, nd) * -inv_m)
+        gx = term if gx is None else gx + term
+    return gx
+
+
+class BatchNormalizationGradCPU(function_node.FunctionNode):
+    """(x_hat (N, C, ...), inv_std (C,), gamma (C,), gy (N, C, ...)) -> (gx, ggamma, gbeta) of
+    :class:`BatchNormalizationCPU`: gbeta = sum gy, ggamma = sum gy * x_hat and
+    gx = k (gy - (x_hat ggamma + gbeta) / m) with k = gamma * inv_std (sums over all axes but 1,
+    m values per channel)."""
+
+    @property
+    def label(self):
+        return 'BatchNormalizationGradCPU'
+
+    def check_type_forward(self, in_types):
+        type_check._argname(in_types, ('x_hat', 'inv_std', 'gamma', 'gy'))
+        xh_type, s_type, gamma_type, gy_type = in_types
+        type_check.expect(xh_type.dtype.kind == 'f', xh_type.ndim >= 2,
+                          s_type.dtype == xh_type.dtype, gamma_type.dtype == xh_type.dtype,
+                          gy_type.dtype == xh_type.dtype, gy_type.shape == xh_type.shape,
+                          s_type.ndim == 1, gamma_type.ndim == 1,
+                          s_type.shape[0] == xh_type.shape[1],
+                          gamma_type.shape[0] == xh_type.shape[1])
+
+    def forward(self, inputs):
+        _require_numpy(self, inputs)
+        self.retain_inputs((0, 1, 2, 3))
+        x_hat, inv_std, gamma, gy = inputs
+        return bn_backward(x_hat, inv_std, gamma, gy)
+
+    def backward(self, indexes, grad_outputs):
+        # upstream a (for gx), b (for ggamma), c (for gbeta); with S1 = sum gy,
+        # S2 = sum gy x_hat, A1 = sum a, A2 = sum a x_hat (per channel):
+        #   d/dgy    = k a - k (A2 x_hat + A1) / m + b x_hat + c
+        #   d/dx_hat = -k (a S2 + A2 gy) / m + b gy
+        #   d/dk     = sum a gy - (A2 S2 + A1 S1) / m,  k = gamma * inv_std
+        x_hat, inv_std, gamma, gy = self.get_retained_inputs()
+        a, b, c = grad_outputs
+        nd = x_hat.ndim
+        inv_m = x_hat.dtype.type(x_hat.shape[1] / x_hat.size)
+        g_gy, g_xh, g_k = [], [], None
+        if a is not None:
+            k = _per_channel(gamma * inv_std, nd)
+            s1, s2 = _channel_sum(gy), _channel_sum(gy * x_hat)
+            a1, a2 = _channel_sum(a), _channel_sum(a * x_hat)
+            g_gy.append(k * (a - (x_hat * _per_channel(a2, nd) + _per_channel(a1, nd)) * inv_m))
+            g_xh.append(k * (a * _per_channel(s2, nd) + gy * _per_channel(a2, nd)) * -inv_m)
+            g_k = _channel_sum(a * gy) - (a2 * s2 + a1 * s1) * inv_m
+        if b is not None:
+            g_gy.append(x_hat * _per_channel(b, nd))
+            g_xh.append(gy * _per_channel(b, nd))
+        if c is not None:
+            g_gy.append(F.broadcast_to(_per_channel(c, nd), gy.shape))
+        grads = {0: sum(g_xh[1:], g_xh[0]) if g_xh else None,
+                 1: None if g_k is None else g_k * gamma,
+                 2: None if g_k is None else g_k * inv_std,
+                 3: sum(g_gy[1:], g_gy[0]) if g_gy else None}
+        return tuple(grads[i] for i in indexes)
+
+
+def _key_axis(ndim, gamma_ndim, axis):
+    """The axes gamma spans (those not reduced over), as chainer's batch_normalization reads
+    ``axis`` (None: every axis but 1..gamma_ndim)."""
+    if axis is None:
+        axis = (0,) + tuple(range(gamma_ndim + 1, ndim))
+    elif isinstance(axis, (int, numpy.integer)):
+        axis = (int(axis),)
+    return tuple(i for i in range(ndim) if i not in tuple(axis))
+
+
+def _fast_path_applies(x, gamma, beta, axis):
+    if not fast_cpu_enabled(x, gamma, beta):
+        return False
+    xa, ga, ba = (array_of(a) for a in (x, gamma, beta))
+    return (xa.ndim >= 2 and xa.flags.c_contiguous and ga.shape == ba.shape == (xa.shape[1],)
+            and _key_axis(xa.ndim, ga.ndim, axis) == (1,))
 
 
 class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
-    """Chainer's ``GeneralBatchNormalizationImpl`` with fast NumPy forward/backward passes.
-
-    ``forward_data`` carries x_hat (N, C, M) from the forward to the backward pass."""
+    """The passes of :mod:`~groupy.fast_cpu.batchnorm_kernels` inside Chainer's own
+    BatchNormalization node (which retains x; ``forward_data`` carries x_hat), for
+    :func:`batch_normalization` outside training mode: there the graph shows Chainer's node,
+    which :mod:`groupy.export` reads (the ResNets' batch-statistics BN at evaluation)."""
 
     def forward(self, axis, gamma, x, x_layout, xp, expander, beta, eps, decay,
                 running_mean, running_var):
-        dtype = x.dtype
-        x3 = _rows(x)
-        m = x3.shape[0] * x3.shape[2]
-        x_hat, y = numpy.empty_like(x3), numpy.empty_like(x3)
-        mean = (_over_batch(x3, lambda n0, n1: _row_sums(x3[n0:n1])) / m).astype(dtype)
-
-        row_bytes = x3[0].nbytes
-
-        def center(n0, n1):  # x_hat = x - mean and its squares, block by block (cache-hot)
-            dots = 0.
-            for b0, b1 in cache_blocks(n0, n1, row_bytes):
-                numpy.subtract(x3[b0:b1], mean[:, None], out=x_hat[b0:b1])
-                dots = dots + _row_dots(x_hat[b0:b1], x_hat[b0:b1])
-            return dots
-
-        var64 = _over_batch(x3, center) / m
-        var = var64.astype(dtype)
-        inv_std = numpy.reciprocal(numpy.sqrt(var64 + eps)).astype(dtype)
-
-        def scale_shift(n0, n1):
-            for b0, b1 in cache_blocks(n0, n1, row_bytes):
-                x_hat[b0:b1] *= inv_std[:, None]
-                numpy.multiply(x_hat[b0:b1], gamma[:, None], out=y[b0:b1])
-                y[b0:b1] += beta[:, None]
-
-        _over_batch(x3, scale_shift)
-        if running_mean is not None:  # as Chainer: unbiased variance in the running average
-            adjust = m / max(m - 1., 1.)
-            running_mean *= decay
-            running_mean += (1 - decay) * mean
-            running_var *= decay
-            running_var += (1 - decay) * adjust * var
-        return y.reshape(x.shape), x_layout, running_mean, running_var, mean, var, inv_std, x_hat
+        y, x_hat, mean, var, inv_std = bn_forward(x, gamma, beta, eps)
+        _update_running_averages(running_mean, running_var, decay, mean, var,
+                                 x.size // x.shape[1])
+        return y, x_layout, running_mean, running_var, mean, var, inv_std, x_hat
 
     def backward(self, axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std, eps, var,
                  forward_data):
-        if not (isinstance(gy, numpy.ndarray) and gy.dtype == x.dtype):
-            return super().backward(axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std,
-                                    eps, var, None)
-        x_hat = forward_data
-        gy3 = _rows(numpy.ascontiguousarray(gy))
-        inv_m = 1. / (x_hat.shape[0] * x_hat.shape[2])
-        def grad_sums(n0, n1):  # (sum gy, sum gy * x_hat) per channel, block by block
-            acc = 0.
-            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
-                acc = acc + numpy.stack([_row_sums(gy3[b0:b1]),
-                                         _row_dots(gy3[b0:b1], x_hat[b0:b1])])
-            return acc
-
-        sums = _over_batch(gy3, grad_sums)
-        gbeta, ggamma = sums
-        # gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m)
-        a = (ggamma * inv_m).astype(x.dtype)[:, None]
-        b = (gbeta * inv_m).astype(x.dtype)[:, None]
-        coeff = (gamma * inv_std)[:, None]
-        gx = numpy.empty_like(gy3)
-
-        def grad_x(n0, n1):
-            for b0, b1 in cache_blocks(n0, n1, gy3[0].nbytes):
-                g = gx[b0:b1]
-                numpy.multiply(x_hat[b0:b1], a, out=g)
-                g += b
-                numpy.subtract(gy3[b0:b1], g, out=g)
-                g *= coeff
-
-        _over_batch(gy3, grad_x)
-        return (gx.reshape(x.shape), None, ggamma.astype(gamma.dtype),
-                gbeta.astype(gamma.dtype))
-
-
-def _fast_path_applies(func, inputs):
-    x, gamma, beta = inputs
-    return (fast_cpu_enabled(x, gamma, beta) and x.ndim >= 2 and x.flags.c_contiguous
-            and gamma.shape == beta.shape == (x.shape[1],) and func.key_axis == (1,))
-
-
-def _impl_selector(func, inputs):
-    """Our implementation where it applies, Chainer's choice otherwise."""
-    if _fast_path_applies(func, inputs):
-        return _FastCPUImpl()
-    return _bn._impl_selector(func, inputs)
+        gx, ggamma, gbeta = bn_backward(forward_data, inv_std, gamma, gy)
+        return gx, None, ggamma, gbeta
 
 
 def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None,
                         decay=0.9, axis=None):
     """Training-mode batch normalisation with the arguments and results of
     :func:`chainer.functions.batch_normalization`: x (N, C, ...), gamma and beta (C,) ->
-    y (N, C, ...); running_mean/running_var (C,) are updated in place when given."""
-    return _bn.BatchNormalization(eps, running_mean, running_var, decay, axis,
-                                  impl_selector=_impl_selector).apply((x, gamma, beta))[0]
+    y (N, C, ...); running_mean/running_var (C,) are updated in place when given.
+
+    Where the fast path applies: :class:`BatchNormalizationCPU` in training mode
+    (``chainer.config.train``), otherwise Chainer's node with the same passes (same values)."""
+    if not _fast_path_applies(x, gamma, beta, axis):
+        return F.batch_normalization(x, gamma, beta, eps=eps, running_mean=running_mean,
+                                     running_var=running_var, decay=decay, axis=axis)
+    if configuration.config.train:
+        node = BatchNormalizationCPU(eps, running_mean, running_var, decay)
+    else:
+        node = _bn.BatchNormalization(eps, running_mean, running_var, decay, axis,
+                                      impl_selector=lambda func, inputs: _FastCPUImpl())
+    return node.apply((x, gamma, beta))[0]
 
 
 def running_average_update(link, finetune):

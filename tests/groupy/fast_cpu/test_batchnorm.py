@@ -1,6 +1,10 @@
 """The fast CPU batch normalisation: Chainer's outputs, gradients and running averages (to float
-tolerance), exact first and second derivatives in float64, the link's modes (training, finetune,
-test) as chainer.links.BatchNormalization, and the fallbacks to Chainer."""
+tolerance), exact first and second derivatives in float64 (of the function and of its gradient
+node), the input not kept for the backward pass, the link's modes (training, finetune, test) as
+chainer.links.BatchNormalization, and the fallbacks to Chainer."""
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -26,6 +30,10 @@ def _inputs(shape, dtype, seed=0):
     return x, gamma, beta, gy
 
 
+def _fast(y):
+    return isinstance(y.creator, cpu_bn.BatchNormalizationCPU)
+
+
 def _run(fn, x, gamma, beta, gy):
     xs = [chainer.Variable(a.copy()) for a in (x, gamma, beta)]
     mean, var = np.zeros(gamma.shape, gamma.dtype), np.ones(gamma.shape, gamma.dtype)
@@ -44,7 +52,7 @@ class TestBatchNormalization:
     def test_equals_chainer(self):
         x, gamma, beta, gy = _inputs(self.shape, self.dtype)
         y, ours = _run(batch_normalization, x, gamma, beta, gy)
-        assert isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+        assert _fast(y)
         _, ref = _run(F.batch_normalization, x, gamma, beta, gy)
         for a, b in zip(ours, ref):
             assert a.dtype == b.dtype
@@ -58,6 +66,26 @@ class TestBatchNormalization:
         gradient_check.check_backward(batch_normalization, (x, gamma, beta), gy,
                                       dtype=np.float64, rtol=1e-6, atol=1e-6)
         gradient_check.check_double_backward(batch_normalization, (x, gamma, beta), gy, ggs,
+                                             dtype=np.float64, rtol=1e-6, atol=1e-6)
+
+    def test_gradient_node_backward_and_double_backward(self):
+        """The gradient node on arbitrary inputs (its outputs are polynomials in them), so its
+        own backward, written with Chainer functions, is checked numerically to second order."""
+        x, gamma, _, gy = _inputs(self.shape, np.float64)
+        rng = np.random.RandomState(6)
+        inv_std = rng.uniform(0.5, 2, gamma.shape)
+        c = gamma.shape
+        g_out = (rng.standard_normal(x.shape), rng.standard_normal(c), rng.standard_normal(c))
+        gg_in = (rng.standard_normal(x.shape), rng.standard_normal(c), rng.standard_normal(c),
+                 rng.standard_normal(x.shape))
+
+        def grad_node(*inputs):
+            return cpu_bn.BatchNormalizationGradCPU().apply(inputs)
+
+        inputs = (x, inv_std, gamma, gy)
+        gradient_check.check_backward(grad_node, inputs, g_out, dtype=np.float64,
+                                      rtol=1e-6, atol=1e-6)
+        gradient_check.check_double_backward(grad_node, inputs, g_out, gg_in,
                                              dtype=np.float64, rtol=1e-6, atol=1e-6)
 
 
@@ -77,14 +105,57 @@ def test_falls_back_to_chainer(case):
         gamma, beta = gamma.astype(np.float64), beta.astype(np.float64)
     with chainer.using_config('groupy_fast_cpu_conv', case != 'switch off'):
         y = batch_normalization(x, gamma, beta, axis=axis)
-    assert not isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+    assert not _fast(y)
     np.testing.assert_array_equal(y.array, F.batch_normalization(x, gamma, beta, axis=axis).array)
+
+
+def test_input_is_not_kept_for_the_backward_pass():
+    """Only x_hat stays alive for the backward pass: the input array is freed once the caller
+    drops it, and the gradients are still Chainer's."""
+    x, gamma, beta, gy = _inputs((4, 3, 5, 5), np.float64)
+    x_array = x.copy()
+    alive = weakref.ref(x_array)
+    xv, gv, bv = chainer.Variable(x_array), chainer.Variable(gamma), chainer.Variable(beta)
+    y = batch_normalization(xv * 1., gv, bv)  # the product is only referenced by the BN node
+    del x_array
+    gc.collect()
+    assert alive() is not None  # xv still holds it
+    product = weakref.ref(y.creator.inputs[0])
+    gc.collect()
+    assert product() is not None and product().data is None
+    y.grad = gy
+    y.backward()
+    ref = [chainer.Variable(a) for a in (x, gamma, beta)]
+    y_ref = F.batch_normalization(*ref)
+    y_ref.grad = gy
+    y_ref.backward()
+    for ours, theirs in zip((xv, gv, bv), ref):
+        np.testing.assert_allclose(ours.grad, theirs.grad, **TOL[np.float64])
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_outside_training_chainers_node_gives_the_same_values(dtype):
+    """Test mode: Chainer's BatchNormalization node (as groupy.export expects) with the same
+    passes: outputs and gradients equal to the training-mode node's, bit for bit."""
+    x, gamma, beta, gy = _inputs((4, 3, 2, 5, 5), dtype)
+    y_train, train = _run(batch_normalization, x, gamma, beta, gy)
+    with chainer.using_config('train', False):
+        y_test, test = _run(batch_normalization, x, gamma, beta, gy)
+    assert _fast(y_train) and isinstance(y_test.creator, chainer_bn.BatchNormalization)
+    assert isinstance(y_test.creator._impl, cpu_bn._FastCPUImpl)
+    for a, b in zip(train, test):
+        np.testing.assert_array_equal(a, b)
+    with chainer.using_config('train', False):
+        gradient_check.check_backward(batch_normalization, (x.astype(np.float64),
+                                      gamma.astype(np.float64), beta.astype(np.float64)),
+                                      gy.astype(np.float64), dtype=np.float64, rtol=1e-6,
+                                      atol=1e-6)
 
 
 def test_explicit_default_axis_takes_the_fast_path():
     x, gamma, beta, _ = _inputs((2, 3, 4, 5), np.float32)
     y = batch_normalization(x, gamma, beta, axis=(0, 2, 3))
-    assert isinstance(y.creator._impl, cpu_bn._FastCPUImpl)
+    assert _fast(y)
 
 
 def _pair(channels=3, seed=0):
@@ -131,7 +202,7 @@ def test_link_infers_its_size_lazily():
     y = link(x)
     assert link.avg_mean.shape == (4,)
     np.testing.assert_allclose(y.array.mean(axis=(0, 2, 3)), 0, atol=1e-5)
-    assert isinstance(link(x).creator._impl, cpu_bn._FastCPUImpl)
+    assert _fast(link(x))
 
 
 def test_bad_input():
@@ -143,8 +214,8 @@ def test_bad_input():
 
 @pytest.mark.parametrize('threads', [1, 2, 3])
 def test_batch_split_over_threads_equals_chainer(monkeypatch, threads):
-    from groupy.fast_cpu import conv2d as cpu_conv2d
-    monkeypatch.setattr(cpu_bn, '_MIN_PARALLEL_SIZE', 0)
+    from groupy.fast_cpu import batchnorm_kernels, conv2d as cpu_conv2d
+    monkeypatch.setattr(batchnorm_kernels, '_MIN_PARALLEL_SIZE', 0)
     before = cpu_conv2d.get_num_threads()
     cpu_conv2d.set_num_threads(threads)
     try:
