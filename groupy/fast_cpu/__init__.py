@@ -8,7 +8,8 @@ arrays, float16, unsupported arguments, or when the switch (:mod:`groupy.fast_cp
 * :func:`convolution_2d`, :class:`Convolution2D` (im2col + one GEMM per cache-sized chunk);
 * :func:`batch_normalization`, :class:`BatchNormalization` (training-mode passes);
 * :func:`relu`, :func:`dropout` (threaded passes, cheaper dropout masks);
-* :func:`max_pooling_2d` (2x2 windows with stride 2).
+* :func:`max_pooling_2d` (2x2 windows with stride 2);
+* :func:`orientation_max` (``F.max(x, axis=2)``: the max over the stabiliser axis).
 
 The worker threads they share are set by :func:`set_num_threads` /
 ``GROUPY_CPU_CONV_THREADS``; :func:`keep_freed_memory` tunes malloc for training loops.
@@ -17,6 +18,7 @@ from groupy.fast_cpu.batchnorm import (  # noqa: F401
     BatchNormalization, batch_normalization)
 from groupy.fast_cpu.conv2d import Convolution2D, convolution_2d  # noqa: F401
 from groupy.fast_cpu.noise import dropout  # noqa: F401
+from groupy.fast_cpu.orientation_pooling import orientation_max  # noqa: F401
 from groupy.fast_cpu.pooling import max_pooling_2d  # noqa: F401
 from groupy.fast_cpu.activation import relu  # noqa: F401
 from groupy.fast_cpu.switch import fast_cpu_enabled, keep_freed_memory  # noqa: F401
