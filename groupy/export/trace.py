@@ -23,6 +23,7 @@ from chainer.functions.normalization import batch_normalization
 from chainer.functions.pooling import average_pooling_2d, max_pooling_nd
 
 from groupy.fast_cpu.conv2d import Convolution2DCPU
+from groupy.fast_cpu.orientation_pooling import OrientationMaxCPU
 from groupy.fast_cpu.pooling import MaxPooling2x2CPU
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
@@ -170,6 +171,8 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             raise UnsupportedLayerError('{}: average pooling with pad_value=None'.format(name))
         return 'avg_pool', dict(ksize=(f.kh, f.kw), stride=(f.sy, f.sx), pad=(f.ph, f.pw),
                                 cover_all=bool(f.cover_all)), {}
+    if isinstance(f, OrientationMaxCPU):  # groupy.fast_cpu's F.max(x, axis=2)
+        return 'max', {'axis': (2,), 'keepdims': False}, {}
     for cls, kind in _REDUCTIONS.items():
         if isinstance(f, cls):
             ndim = len(in_shapes[0])
