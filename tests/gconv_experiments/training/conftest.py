@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gconv_experiments.MNIST_ROT import train
+from gconv_experiments.training import cli
 
 SMALL = ["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4}", "--batchsize", "16", "--quiet"]
 KW = dict(defaults=train.DEFAULTS, models_package=train.MODELS_PACKAGE, prog="train.py")
@@ -53,7 +54,23 @@ def snapshot_params(resultdir):
         return params, int(f.attrs["epoch"])
 
 
+def run_cli(argv, capsys):
+    """(exit status, stderr, stdout) of train.py's command line on argv."""
+    status = cli(argv, **KW)
+    captured = capsys.readouterr()
+    return status, captured.err, captured.out
+
+
+def assert_one_line_error(status, err, expected_status=2):
+    """A bad-input failure: the exit status and exactly one 'train.py: error: ...' line."""
+    assert status == expected_status, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), err
+    assert "Traceback" not in err
+
+
 @pytest.fixture(scope="session")
 def tiny():
     return types.SimpleNamespace(SMALL=SMALL, KW=KW, make=make_digits_like, strict_json=strict_json,
-                                 snapshot=snapshot_params)
+                                 snapshot=snapshot_params, run=run_cli,
+                                 assert_one_line_error=assert_one_line_error)
