@@ -19,24 +19,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 SMALL = ["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4}", "--batchsize", "16", "--quiet"]
 
 
-def make_digits_like(path, n, seed):
-    """n 28x28 images whose class is the row of a bright bar, plus noise (learnable, tiny)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.int32)
-    data = (rng.standard_normal((n, 1, 28, 28)) * 0.2).astype(np.float32)
-    for i, c in enumerate(labels):
-        data[i, 0, 3 + 2 * c:5 + 2 * c, 6:22] += 1.5
-    np.savez(path, data=data, labels=labels)
-
-
-@pytest.fixture(scope="module")
-def datadir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mnist_rot_tiny")
-    make_digits_like(d / "train_all.npz", 64, 0)
-    make_digits_like(d / "test.npz", 32, 1)
-    return str(d)
-
-
 def final_params(resultdir):
     with h5py.File(os.path.join(resultdir, "snapshot.h5"), "r") as f:
         params = {}

@@ -1,4 +1,5 @@
-"""Tiny MNIST-like data and a narrow model for end-to-end runs of the training code; the
+"""Tiny MNIST-like data (`datadir`: 64 training, 32 test images) and a narrow model for
+end-to-end runs of the training code, for every test under tests/gconv_experiments; the
 helpers reach the tests through the `tiny` fixture (test modules cannot import each other under
 --import-mode=importlib)."""
 import json
