@@ -56,15 +56,18 @@ def run_folder(results, setting, model, seed):
 
 
 def run_state(folder, epochs):
-    """(summary or None, last epoch logged): the summary only when the run finished `epochs`."""
+    """(summary or None, last epoch logged, problem or ""): the summary only when the run
+    finished `epochs`; problem names a damaged summary.json / log.jsonl or other epochs."""
     summary, reason = _summary(folder)
     if summary is not None and summary.get("epochs") == epochs:
-        return summary, epochs
+        return summary, epochs, ""
+    problem = (f"summary.json damaged ({reason})" if reason else
+               f"summary.json is for {summary['epochs']} epochs" if summary is not None else "")
     try:
         log = read_log(os.path.join(folder, LOG_FILE), drop_partial_last=True)
-    except ConfigError:
-        log = []
-    return None, (log[-1]["epoch"] if log else 0)
+    except ConfigError as e:
+        log, problem = [], problem or f"log.jsonl damaged ({e})"
+    return None, (log[-1]["epoch"] if log else 0), problem
 
 
 def _summary(folder):
@@ -106,14 +109,14 @@ def collect(results, datadir=None, mnist_dir=None):
             finished = []
             for seed in plan["seeds"]:
                 folder = run_folder(results, setting, model, seed)
-                summary, at = run_state(folder, epochs)
+                summary, at, problem = run_state(folder, epochs)
                 upright = (upright_error(folder, datadir, mnist_dir)
                            if summary is not None and datadir and mnist_dir else None)
                 run_rows.append(dict(setting=setting, model=model, seed=seed, epochs=epochs, at_epoch=at,
                                      test_error=None if summary is None else summary["test_error"],
                                      upright_error=upright,
                                      hours=None if summary is None else summary["seconds_total"] / 3600,
-                                     folder=os.path.relpath(folder, results)))
+                                     folder=os.path.relpath(folder, results), problem=problem))
                 if summary is not None:
                     finished.append((summary, upright))
             row = dict(setting=setting, model=model, runs_finished=len(finished), runs_planned=len(plan["seeds"]),
@@ -161,12 +164,17 @@ def markdown(model_rows, run_rows):
               "CPU thread (training, BN re-estimation and evaluation).", "",
               "## Runs", "", "| setting | model | seed | epochs done | test error % | upright MNIST error % | hours | folder |",
               "|---|---|---|---|---|---|---|---|"]
+    problems = []
     for r in run_rows:
         lines.append("| " + " | ".join([
             SETTING_TEXT[r["setting"]], r["model"], str(r["seed"]), f"{r['at_epoch']}/{r['epochs']}",
             _fmt(None if r["test_error"] is None else 100 * r["test_error"], ".2f"),
             _fmt(None if r["upright_error"] is None else 100 * r["upright_error"], ".2f"),
-            _fmt(r["hours"], ".2f"), f"`{r['folder']}`"]) + " |")
+            _fmt(r["hours"], ".2f"), f"`{r['folder']}`" + (" (see below)" if r["problem"] else "")]) + " |")
+        if r["problem"]:
+            problems.append(f"* `{r['folder']}`: {r['problem']}; counted as not finished.")
+    if problems:
+        lines += ["", "Runs with a problem:", ""] + problems
     return "\n".join(lines) + "\n"
 
 

@@ -117,3 +117,13 @@ def test_upright_error_is_cached_by_snapshot_and_recomputed_when_it_changes(tmp_
         w[...] = 0.0
     again = reproduction.upright_error(str(folder), str(datadir), str(mnist))
     assert again != 0.123 and json.loads(cache.read_text())["error"] == again
+
+
+def test_a_damaged_summary_is_named_and_not_counted(tmp_path):
+    results = tmp_path / "results"
+    _finished(results, "released", "Z2CNN", 0, 0.05, 300)
+    _finished(results, "released", "Z2CNN", 1, 0.06, 300)
+    (results / "released" / "Z2CNN" / "seed1" / "summary.json").write_text('{"epochs": 300, "test_error": NaN}')
+    text = reproduction.write_report(str(results))
+    assert _row(text, "released protocol", "Z2CNN")[2:5] == ["1/5", "300", "5.00"]
+    assert "`released/Z2CNN/seed1`: summary.json damaged (ValueError: non-finite number NaN" in text
