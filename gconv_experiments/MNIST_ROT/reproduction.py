@@ -46,9 +46,11 @@ FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_e
 
 
 def jobs():
-    """[(setting, model, seed, transformations)] in training order: the released sweep first."""
+    """[(setting, model, seed, transformations)] in training order: setting by setting (the
+    released sweep first), seed-major within a setting, so that every model has finished runs
+    early on (an interrupted reproduction has a little of everything, not all of one model)."""
     return [(setting, model, seed, plan["transformations"]) for setting, plan in PLAN.items()
-            for model in plan["models"] for seed in plan["seeds"]]
+            for seed in plan["seeds"] for model in plan["models"]]
 
 
 def run_folder(results, setting, model, seed):
