@@ -12,7 +12,8 @@
 # and seed. A job whose run finished earlier is skipped, a run with a snapshot resumes from it,
 # so the script is simply started again after an interruption (a session end, a kill): nothing
 # finished is redone, at most the epochs since a run's last snapshot (every 25) are. The lanes
-# take the jobs in the listed order (reproduction.jobs(): seed-major within each setting), one job per lane at a time, so no run is ever trained twice at once.
+# take the jobs in the listed order (reproduction.jobs(): seed-major within each setting), one
+# job per lane at a time, so no run is ever trained twice at once.
 # Plain processes (not --workers 2 on Dask) so that the whole tree can be paused with
 # `kill -STOP -<pgid>` for a quiet-machine benchmark and continued with `kill -CONT -<pgid>`.
 #
@@ -31,7 +32,8 @@ lanes=${2:-2}
 python=${PYTHON:-python}
 results=${RESULTS:-$here}
 
-# one job per run, "setting model seed transformations", from gconv_experiments.MNIST_ROT.reproduction (PLAN, jobs())
+# one job per run, "setting model seed transformations", from
+# gconv_experiments.MNIST_ROT.reproduction (PLAN, jobs())
 mapfile -t jobs < <("$python" -m gconv_experiments.MNIST_ROT.reproduction --list-jobs) || exit 1
 [ "${#jobs[@]}" -gt 0 ] || { echo "run_sweeps.sh: no jobs listed" >&2; exit 1; }
 
