@@ -20,7 +20,6 @@ Python: ``model, record = load_run(folder)``; ``model.logits(x)`` maps float32 (
 pixels normalised with ``input_normalization(record, datadir)`` to logits (N, 10).
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ import chainer
 import h5py
 import numpy as np
 
+from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import mnist_rot
 from gconv_experiments.training import (
     RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_model_class, load_weights,
@@ -62,7 +62,7 @@ def _package_model(config):
     the run trained with (run.json model_sha256): the weights then go into today's version."""
     _, path = resolve_model_file(config["modelfn"], "gconv_experiments.MNIST_ROT.models")
     expected = config.get("model_sha256")
-    if expected and sha256_of(path) != expected:
+    if expected and sha256_file(path) != expected:
         print(f"evaluate: warning: {path} differs from the model file this run trained with (sha256 "
               f"{expected[:12]}...); its weights are loaded into today's version of the model",
               file=sys.stderr)
@@ -76,14 +76,6 @@ def _need(folder, name):
     return path
 
 
-def sha256_of(path, chunk=1 << 22):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def input_normalization(record, datadir):
     """(shift, scale) the run applied to every input: from its --normalization and its training
     file, read from `datadir` (checked against the sha256 in run.json)."""
@@ -95,7 +87,7 @@ def input_normalization(record, datadir):
     if not os.path.isfile(path):
         raise ConfigError(f"{path}: no such file; the run's input normalisation needs its training file "
                           f"({config['trainfn']}); build the data with {_BUILD}")
-    if expected and sha256_of(path) != expected:
+    if expected and sha256_file(path) != expected:
         raise ConfigError(f"{path}: not the file this run was trained on (sha256 differs from its run.json); "
                           f"build the data with {_BUILD} (same seed)")
     train_x, _ = mnist_rot.load_split(datadir, config["trainfn"])

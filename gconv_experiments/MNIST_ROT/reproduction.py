@@ -28,6 +28,7 @@ import types
 
 from gconv_experiments import sweep_report
 from gconv_experiments.atomic_file import write_text
+from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import evaluate
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
 from gconv_experiments.training import LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log
@@ -79,8 +80,8 @@ def _summary(folder):
 
 def upright_error(folder, datadir, mnist_dir):
     """The run's error on the upright MNIST test set, cached in the folder (see module doc)."""
-    key = dict(snapshot_sha256=evaluate.sha256_of(os.path.join(folder, SNAPSHOT_FILE)),
-               mnist_test_sha256=evaluate.sha256_of(evaluate.mnist_rot._mnist_path(
+    key = dict(snapshot_sha256=sha256_file(os.path.join(folder, SNAPSHOT_FILE)),
+               mnist_test_sha256=sha256_file(evaluate.mnist_rot._mnist_path(
                    mnist_dir, evaluate.mnist_rot.MNIST_FILES["test_images"])))
     path = os.path.join(folder, UPRIGHT_FILE)
     if os.path.isfile(path):
