@@ -39,7 +39,8 @@ def model_statistics(errors):
                 test_error_pct_mean=100 * mean, test_error_pct_std_ddof1=sample)
 
 
-def _csv_text(fields, rows):
+def csv_text(fields, rows):
+    """CSV text of `rows` (dicts) with the columns `fields`; None is written as an empty cell."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -97,8 +98,8 @@ def write_report(resultdir, runs, summaries, fingerprints, command, paper=None, 
     rows = model_rows(runs, summaries)
     run_rows = [dict(s, model=r.group, seed=r.seed, folder=os.path.relpath(r.folder, resultdir),
                      fingerprint=fp["fingerprint"]) for r, s, fp in zip(runs, summaries, fingerprints)]
-    write_text(os.path.join(resultdir, "runs.csv"), _csv_text(RUN_FIELDS, run_rows))
-    write_text(os.path.join(resultdir, "results.csv"), _csv_text(MODEL_FIELDS, rows))
+    write_text(os.path.join(resultdir, "runs.csv"), csv_text(RUN_FIELDS, run_rows))
+    write_text(os.path.join(resultdir, "results.csv"), csv_text(MODEL_FIELDS, rows))
     table = markdown_table(rows, paper, paper_label)
     write_text(os.path.join(resultdir, "results.md"), table)
     write_text(os.path.join(resultdir, "sweep.json"),

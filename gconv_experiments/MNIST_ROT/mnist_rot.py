@@ -220,7 +220,8 @@ def read_idx(path, kind):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def _mnist_path(mnist_dir, stem):
+def mnist_file_path(mnist_dir, stem):
+    """Path of one raw MNIST file (`stem` + ".gz", or `stem` uncompressed) in `mnist_dir`."""
     for candidate in (stem + ".gz", stem):
         path = os.path.join(mnist_dir, candidate)
         if os.path.isfile(path):
@@ -238,8 +239,8 @@ def load_mnist(mnist_dir):
         raise ValueError(f"{mnist_dir}: no such folder (expected the raw MNIST IDX .gz files)")
     result = {}
     for split in ("train", "test"):
-        images_path = _mnist_path(mnist_dir, MNIST_FILES[split + "_images"])
-        labels_path = _mnist_path(mnist_dir, MNIST_FILES[split + "_labels"])
+        images_path = mnist_file_path(mnist_dir, MNIST_FILES[split + "_images"])
+        labels_path = mnist_file_path(mnist_dir, MNIST_FILES[split + "_labels"])
         images = read_idx(images_path, "images")
         labels = read_idx(labels_path, "labels").astype(np.int64)
         if len(images) != len(labels):

@@ -81,7 +81,7 @@ def _summary(folder):
 def upright_error(folder, datadir, mnist_dir):
     """The run's error on the upright MNIST test set, cached in the folder (see module doc)."""
     key = dict(snapshot_sha256=sha256_file(os.path.join(folder, SNAPSHOT_FILE)),
-               mnist_test_sha256=sha256_file(evaluate.mnist_rot._mnist_path(
+               mnist_test_sha256=sha256_file(evaluate.mnist_rot.mnist_file_path(
                    mnist_dir, evaluate.mnist_rot.MNIST_FILES["test_images"])))
     path = os.path.join(folder, UPRIGHT_FILE)
     if os.path.isfile(path):
@@ -205,7 +205,7 @@ def write_report(results, datadir=None, mnist_dir=None):
     model_rows, run_rows = collect(results, datadir, mnist_dir)
     text = markdown(model_rows, run_rows)
     write_text(os.path.join(results, "results.md"), text)
-    write_text(os.path.join(results, "results.csv"), sweep_report._csv_text(FIELDS, model_rows))
+    write_text(os.path.join(results, "results.csv"), sweep_report.csv_text(FIELDS, model_rows))
     plot(results, run_rows, os.path.join(results, "learning_curves.png"))
     return text
 
