@@ -15,7 +15,7 @@ from gconv_experiments.MNIST_ROT import evaluate, mnist_rot, train
 from gconv_experiments.training import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PUBLISHED = os.path.join(REPO, "results", "mnist_rot", "released", "Z2CNN", "seed0")
+PUBLISHED = os.path.join(REPO, "results", "mnist_rot", "released")
 
 
 def _digits_like(path, n, seed):
@@ -107,25 +107,33 @@ def test_upright_mnist_is_the_raw_test_digits_scaled(tmp_path):
     assert x.max() <= 1.0 and x.min() >= 0.0
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(PUBLISHED, "summary.json")),
-                    reason="the published run results/mnist_rot/released/Z2CNN/seed0 has not finished yet")
-def test_published_weights_on_a_freshly_rotated_set(shared_data_dir, tmp_path):
-    """The committed final weights of released/Z2CNN/seed0, on 2,000 MNIST test digits rotated
-    by fresh uniform angles (digits never used for training). The training file is rebuilt from
-    raw MNIST (the run's normalisation; its sha256 must equal the run record's). Bound: the
-    recorded error on the 50k test set +- 4 binomial standard deviations of a 2,000-image
-    estimate + 1 point for the different digit pool (MNIST test digits only)."""
-    mnist = str(shared_data_dir / "mnist")
-    train_all, _ = mnist_rot.make_mnist_rot_like(mnist)
-    mnist_rot.save_splits(str(tmp_path), train_all, {k: v[:10] for k, v in train_all.items()})
-    model, record = evaluate.load_run(PUBLISHED)
-    normalization = evaluate.input_normalization(record, str(tmp_path))  # checks the sha256
-    x, y = evaluate.upright_mnist_test(mnist)
+@pytest.fixture(scope="module")
+def rebuilt_training_dir(shared_data_dir, tmp_path_factory):
+    """train_all.npz rebuilt from raw MNIST (the published runs' normalisation comes from it)."""
+    d = tmp_path_factory.mktemp("rebuilt")
+    train_all, _ = mnist_rot.make_mnist_rot_like(str(shared_data_dir / "mnist"))
+    mnist_rot.save_splits(str(d), train_all, {k: v[:10] for k, v in train_all.items()})
+    return str(d)
+
+
+@pytest.mark.parametrize("model", ["Z2CNN", "P4CNN"])
+def test_published_weights_on_a_freshly_rotated_set(model, shared_data_dir, rebuilt_training_dir):
+    """The committed final weights of released/<model>/seed0, on 2,000 MNIST test digits rotated
+    by fresh uniform angles (digits never used for training). The normalisation comes from the
+    rebuilt training file, whose sha256 must equal the run record's. Bound: the recorded error
+    on the 50k test set +- 4 binomial standard deviations of a 2,000-image estimate + 1 point
+    for the different digit pool (MNIST test digits only)."""
+    folder = os.path.join(PUBLISHED, model, "seed0")
+    if not os.path.isfile(os.path.join(folder, "summary.json")):
+        pytest.skip(f"the published run {folder} has not finished yet")
+    model, record = evaluate.load_run(folder)
+    normalization = evaluate.input_normalization(record, rebuilt_training_dir)  # checks the sha256
+    x, y = evaluate.upright_mnist_test(str(shared_data_dir / "mnist"))
     rng = np.random.default_rng(2016)
     pick = rng.choice(len(y), 2000, replace=False)
     rotated = np.clip(rotate(x[pick], rng.uniform(0, 2 * np.pi, len(pick))), 0.0, 1.0)
     _, error = evaluate.error_rate(model, rotated, y[pick], normalization)
-    with open(os.path.join(PUBLISHED, "summary.json")) as f:
+    with open(os.path.join(folder, "summary.json")) as f:
         recorded = json.load(f)["test_error"]
     bound = 4 * np.sqrt(recorded * (1 - recorded) / len(pick)) + 0.01
     assert abs(error - recorded) <= bound, (error, recorded, bound)
