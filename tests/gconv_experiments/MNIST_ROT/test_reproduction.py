@@ -48,7 +48,7 @@ def _finished(results, setting, model, seed, error, epochs, hours=1.0):
     (folder / "summary.json").write_text(json.dumps(dict(epochs=epochs, test_error=error, n_params=1000,
                                                          seconds_total=3600 * hours)))
     (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_error=0.5 / e, val_error=(
-        error if e == epochs else None))) + "\n" for e in range(1, epochs + 1)))
+        error if e == epochs else error + e / 1000 if e % 25 == 0 else None))) + "\n" for e in range(1, epochs + 1)))
 
 
 def _row(text, setting_text, model):
@@ -57,6 +57,14 @@ def _row(text, setting_text, model):
         if cells[:2] == [setting_text, model] and "/" in cells[2]:
             return cells
     raise AssertionError(f"no row for {model}")
+
+
+def _run_row(text, setting_text, model, seed):
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:3] == [setting_text, model, str(seed)]:
+            return cells
+    raise AssertionError(f"no row for {model} seed {seed}")
 
 
 def test_report_numbers_recomputed_by_hand(tmp_path):
@@ -75,6 +83,9 @@ def test_report_numbers_recomputed_by_hand(tmp_path):
     assert _row(text, "released protocol", "P4CNN")[2:8] == ["1/5", "100", "2.00", "2.00 ± 0.0000",
                                                             "2.28 ± 0.0004", "-0.28"]
     assert "| released protocol | P4CNN | 0 | 7/100 | – |" in text
+    # the evaluation before the last (epoch 275: 0.05 + 0.275) and the last epoch's training error (0.5 / 300)
+    assert _run_row(text, "released protocol", "Z2CNN", 0)[2:8] == ["0", "300/300", "5.00", "32.50 (275)", "0.17", "–"]
+    assert _run_row(text, "released protocol", "P4CNN", 3)[2:8] == ["3", "100/100", "2.00", "9.50 (75)", "0.50", "–"]
     assert "3 of 21 planned runs finished" in text and "not known yet" in text
     assert os.path.isfile(results / "learning_curves.png")
     _finished(results, "released", "P4CNN_RP", 0, 0.01, 100)
