@@ -116,14 +116,14 @@ def rebuilt_training_dir(shared_data_dir, tmp_path_factory):
     return str(d)
 
 
-@pytest.mark.parametrize("model", ["Z2CNN", "P4CNN"])
-def test_published_weights_on_a_freshly_rotated_set(model, shared_data_dir, rebuilt_training_dir):
+@pytest.mark.parametrize("name", ["Z2CNN", "P4CNN"])
+def test_published_weights_on_a_freshly_rotated_set(name, shared_data_dir, rebuilt_training_dir):
     """The committed final weights of released/<model>/seed0, on 2,000 MNIST test digits rotated
     by fresh uniform angles (digits never used for training). The normalisation comes from the
     rebuilt training file, whose sha256 must equal the run record's. Bound: the recorded error
     on the 50k test set +- 4 binomial standard deviations of a 2,000-image estimate + 1 point
     for the different digit pool (MNIST test digits only)."""
-    folder = os.path.join(PUBLISHED, model, "seed0")
+    folder = os.path.join(PUBLISHED, name, "seed0")
     if not os.path.isfile(os.path.join(folder, "summary.json")):
         pytest.skip(f"the published run {folder} has not finished yet")
     model, record = evaluate.load_run(folder)

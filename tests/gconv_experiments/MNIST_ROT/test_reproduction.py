@@ -51,20 +51,22 @@ def _finished(results, setting, model, seed, error, epochs, hours=1.0):
         error if e == epochs else error + e / 1000 if e % 25 == 0 else None))) + "\n" for e in range(1, epochs + 1)))
 
 
-def _row(text, setting_text, model):
+def _cells(text, *prefix):
+    """The first table row of `text` whose leading cells are `prefix` (a model row when the
+    prefix is (setting, model) and the third cell is 'finished/planned'; a run row with a seed)."""
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[:2] == [setting_text, model] and "/" in cells[2]:
+        if cells[:len(prefix)] == list(prefix) and (len(prefix) > 2 or "/" in cells[2]):
             return cells
-    raise AssertionError(f"no row for {model}")
+    raise AssertionError(f"no row for {prefix}")
+
+
+def _row(text, setting_text, model):
+    return _cells(text, setting_text, model)
 
 
 def _run_row(text, setting_text, model, seed):
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[:3] == [setting_text, model, str(seed)]:
-            return cells
-    raise AssertionError(f"no row for {model} seed {seed}")
+    return _cells(text, setting_text, model, str(seed))
 
 
 def test_report_numbers_recomputed_by_hand(tmp_path):
