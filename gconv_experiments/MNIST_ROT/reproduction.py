@@ -157,8 +157,10 @@ def _fmt(value, spec, none="–"):
 
 def markdown(model_rows, run_rows):
     n_done = sum(r["test_error"] is not None for r in run_rows)
+    hours = sum(r["hours"] for r in run_rows if r["hours"] is not None)
     lines = ["# MNIST-rot: Cohen & Welling (2016), reproduced with this repository", "",
-             f"{n_done} of {len(run_rows)} planned runs finished.", "",
+             f"{n_done} of {len(run_rows)} planned runs finished; their total compute: {hours:.1f} hours "
+             "of one CPU thread (wall time of each run, summed).", "",
              "| setting | model | runs | epochs | test error % (mean ± sample std) | paper-style | paper | "
              "ours − paper (pp) | upright MNIST error % | hours / run | parameters |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -88,7 +88,7 @@ def test_report_numbers_recomputed_by_hand(tmp_path):
     # the evaluation before the last (epoch 275: 0.05 + 0.275) and the last epoch's training error (0.5 / 300)
     assert _run_row(text, "released protocol", "Z2CNN", 0)[2:8] == ["0", "300/300", "5.00", "32.50 (275)", "0.17", "–"]
     assert _run_row(text, "released protocol", "P4CNN", 3)[2:8] == ["3", "100/100", "2.00", "9.50 (75)", "0.50", "–"]
-    assert "3 of 21 planned runs finished" in text and "not known yet" in text
+    assert "3 of 21 planned runs finished; their total compute: 5.0 hours" in text and "not known yet" in text
     assert os.path.isfile(results / "learning_curves.png")
     _finished(results, "released", "P4CNN_RP", 0, 0.01, 100)
     text = reproduction.write_report(str(results))
