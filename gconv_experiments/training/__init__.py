@@ -11,7 +11,7 @@ A dataset folder's `train.py` only supplies defaults and where its models live::
         sys.exit(training.cli(None, defaults=DEFAULTS, models_package=..., prog='MNIST_ROT/train.py'))
 
 Modules: `config` (flags, their checks, optimizer, device), `data` (reading and checking .npz
-data sets, --normalization), `models` (Classifier, --modelfn resolution), `loop` (seeding,
+data sets, --normalization), `models` (--modelfn resolution), `loop` (seeding,
 epoch, evaluation, BN re-estimation, progress bars), `checkpoint` (snapshots, log, strict JSON,
 resume), `fingerprint` (run record run.json, resolve_run's record, differences), `prepare`
 (result folder, splits, model probe, run files), `run` (main, cli, resolve_run). Every name
@@ -29,7 +29,6 @@ API
       Raises ConfigError (a ValueError) or FileNotFoundError for bad flags, files or data.
   cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input
       (status 2), a non-finite loss (status 3, naming epoch and iteration), Ctrl-C (130).
-  Classifier: base Chain for models; subclasses define logits(x).
   load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
       'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
       before any cast); `load_data` may be replaced by any function with that signature.
@@ -44,7 +43,7 @@ API
       population statistics from one pass over x (the release's "finetune" epoch; see
       --bn_reestimation and --bn_averaging).
 
-Model interface (`Classifier` is a base class providing it): `Model(**net_kwargs)`;
+Model interface (`gconv_experiments.layers.Classifier` is a base class providing it): `Model(**net_kwargs)`;
 `model(x, t)` returns (loss, accuracy) Variables and
 `model.logits(x)` the class scores (N, n_classes); `chainer.config.train` switches BN/dropout.
 
@@ -83,7 +82,7 @@ from gconv_experiments.training.data import load_npz_dataset  # noqa: F401
 from gconv_experiments.training.loop import (  # noqa: F401
     evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
 from gconv_experiments.training.models import (  # noqa: F401
-    Classifier, available_models, build_model, count_parameters, load_model_class, resolve_model_file)
+    available_models, build_model, count_parameters, load_model_class, resolve_model_file)
 from gconv_experiments.training.fingerprint import RUN_FILE, build_record, differences, read_record  # noqa: F401
 from gconv_experiments.training.loop import TrainingDiverged  # noqa: F401
 from gconv_experiments.training.run import TrainingStopped, cli, main, resolve_args, resolve_run  # noqa: F401

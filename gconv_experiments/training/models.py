@@ -1,4 +1,4 @@
-"""Models of a training run: the Classifier base class and resolving --modelfn to a class."""
+"""Models of a training run: resolving --modelfn to a model class, building and counting it."""
 import importlib
 import importlib.util
 import inspect
@@ -7,21 +7,8 @@ import pkgutil
 import traceback
 
 import chainer
-import chainer.functions as F
 
 from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
-
-
-class Classifier(chainer.Chain):
-    """Base class of the experiment models: a subclass defines `logits(x)` -> (N, n_classes);
-    calling the model as `model(x, t)` gives (softmax cross-entropy loss, accuracy)."""
-
-    def logits(self, x):
-        raise NotImplementedError(f"{type(self).__name__} must define logits(x)")
-
-    def forward(self, x, t):
-        y = self.logits(x)
-        return F.softmax_cross_entropy(y, t), F.accuracy(y, t)
 
 
 def available_models(models_package):

@@ -24,9 +24,9 @@ grids shift by one pixel under rotation, so the invariance is approximate, as in
 import chainer
 import chainer.functions as F
 
-from gconv_experiments import model_args
-from gconv_experiments.conv_bn_act import ConvBNAct
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import model_args
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
+from gconv_experiments.layers import Classifier
 from groupy.fast_cpu import Convolution2D, dropout  # Chainer's ops, faster on CPU
 
 

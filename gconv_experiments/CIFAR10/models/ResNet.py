@@ -8,7 +8,7 @@ builds it; also the shared implementation of its G-version ``P4MResNet``.
     stage 3: num_blocks residual blocks, nc8 channels, the first with stride 2 (8x8)
     BN -> ReLU -> average pooling over the plane -> 1x1 convolution (bias) -> logits (N, 10)
 
-Blocks are ``gconv_experiments.residual_block_2d.ResBlock2D`` (BN-ReLU-conv-BN-ReLU-conv, a
+Blocks are ``gconv_experiments.layers.residual_block_2d.ResBlock2D`` (BN-ReLU-conv-BN-ReLU-conv, a
 bias on every convolution; a linear 1x1 shortcut of the block input where a stage begins,
 identity elsewhere). 6 * num_blocks + 2 layers. The release's constructor arguments are the
 ``--net_kwargs``: the paper's ResNet44 is ``{'num_blocks': 7, 'nc32': 32, 'nc16': 64,
@@ -31,9 +31,9 @@ import math
 import chainer
 import chainer.functions as F
 
-from gconv_experiments import model_args
-from gconv_experiments.residual_block_2d import ResBlock2D
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import model_args
+from gconv_experiments.layers.residual_block_2d import ResBlock2D
+from gconv_experiments.layers import Classifier
 from groupy.fast_cpu import BatchNormalization, Convolution2D, batch_normalization, relu
 
 WSCALE = math.sqrt(2.0)  # release: ws = sqrt(2.) in ResNet.py / P4MResNet.py

@@ -19,9 +19,9 @@ maps onto a pooling window under np.rot90), so the class scores are invariant to
 """
 import chainer.functions as F
 
-from gconv_experiments import model_args
-from gconv_experiments.conv_bn_act import ConvBNAct
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import model_args
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
+from gconv_experiments.layers import Classifier
 from groupy.gconv.chainer_gconv import (P4ConvP4, P4ConvZ2, orientation_max_pooling,
                                         plane_group_spatial_max_pooling)
 from groupy.fast_cpu import dropout  # Chainer's ops, faster on CPU

@@ -16,9 +16,9 @@ rotations by multiples of 90 degrees.
 """
 import chainer.functions as F
 
-from gconv_experiments import model_args
-from gconv_experiments.conv_bn_act import ConvBNAct
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import model_args
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
+from gconv_experiments.layers import Classifier
 from groupy.gconv.chainer_gconv import P4ConvZ2, orientation_max_pooling
 from groupy.fast_cpu import dropout, max_pooling_2d  # Chainer's ops, faster on CPU
 

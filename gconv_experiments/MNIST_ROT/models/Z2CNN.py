@@ -14,9 +14,9 @@ batch normalisation keeps one statistic per feature map (decay 0.9).
 import chainer
 import chainer.functions as F
 
-from gconv_experiments import model_args
-from gconv_experiments.conv_bn_act import ConvBNAct
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import model_args
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
+from gconv_experiments.layers import Classifier
 from groupy.fast_cpu import Convolution2D, dropout, max_pooling_2d  # Chainer's ops, faster on CPU
 
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from gconv_experiments import training
+from gconv_experiments.layers import Classifier
 
 N, BATCH, EPS = 12000, 128, 2e-5
 GAMMA, BETA = np.array([2.0, 0.5]), np.array([1.0, -1.0])
 
 
-class TwoBN(training.Classifier):
+class TwoBN(Classifier):
     """x (N, 2, 2, 2) -> BN1 (gamma, beta set) -> ReLU -> dropout -> BN2 -> class scores."""
 
     def __init__(self, dropout=0.0):

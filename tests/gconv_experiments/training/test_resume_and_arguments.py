@@ -123,7 +123,7 @@ def test_net_kwargs_values_are_checked_at_construction(datadir, tmp_path, capsys
 UNCHECKED_MODEL = """
 import chainer.functions as F
 import chainer.links as L
-from gconv_experiments.training import Classifier
+from gconv_experiments.layers import Classifier
 
 
 class Unchecked(Classifier):

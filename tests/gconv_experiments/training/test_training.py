@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gconv_experiments import training
+from gconv_experiments.layers import Classifier
 from gconv_experiments.training import ConfigError
 
 MODELS = "gconv_experiments.MNIST_ROT.models"
@@ -104,7 +105,7 @@ def test_load_model_class_by_name_and_path(tmp_path, monkeypatch):
     assert by_path.__name__ == "Z2CNN" and issubclass(by_path, chainer.Chain)
     # ... and a path relative to the working directory to a user's own model file.
     (tmp_path / "Tiny.py").write_text(
-        "import chainer.links as L\nfrom gconv_experiments.training import Classifier\n"
+        "import chainer.links as L\nfrom gconv_experiments.layers import Classifier\n"
         "class Tiny(Classifier):\n    def __init__(self):\n        super().__init__()\n"
         "        with self.init_scope():\n            self.fc = L.Linear(None, 10)\n"
         "    def logits(self, x):\n        return self.fc(x)\n")
@@ -125,7 +126,7 @@ def test_build_model_rejects_bad_net_kwargs():
         training.build_model(cls, {"width": 3})
 
 
-class _BNOnly(training.Classifier):
+class _BNOnly(Classifier):
     """Batch norm on (N, 3, 2, H, W) G-feature maps then a sum: a probe for reestimate_batchnorm."""
 
     def __init__(self):

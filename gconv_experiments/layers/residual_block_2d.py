@@ -23,7 +23,7 @@ equivariant. With pad = ksize // 2, H' = ceil(H / stride).
 """
 import chainer
 
-from gconv_experiments.conv_bn_act import ConvBNAct
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
 from groupy.fast_cpu import BatchNormalization, Convolution2D, relu  # Chainer's ops, faster on CPU
 
 

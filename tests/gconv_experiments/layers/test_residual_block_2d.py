@@ -7,7 +7,7 @@ import pytest
 from chainer import gradient_check
 from groupy.gconv.chainer_gconv import check_equivariance
 
-from gconv_experiments.residual_block_2d import ResBlock2D
+from gconv_experiments.layers.residual_block_2d import ResBlock2D
 
 
 def _x(shape, seed=0, dtype=np.float32):

@@ -6,7 +6,7 @@ import chainer.links as L
 import numpy as np
 import pytest
 
-from gconv_experiments.conv_bn_act import ConvBNAct
+from gconv_experiments.layers.conv_bn_act import ConvBNAct
 
 
 class GroupShapedConv(chainer.Chain):
