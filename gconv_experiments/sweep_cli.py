@@ -101,12 +101,14 @@ def check_distribution_flags(workers, scheduler, threads):
 
 
 def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs, models_known=None,
-                   paper=None, paper_label="paper", title="learning curves", prog="experiment.py"):
+                   paper=None, paper_label="paper", title="learning curves", prog="experiment.py",
+                   write_tables=True):
     """An experiment's sweep from its parsed command line: `args` (with add_sweep_arguments' flags
     and .resultdir), `extra` (train.py flags passed to every run), `argv` (recorded in sweep.json).
     run_flags(model) -> the train.py flags of that model's runs (data, model file, protocol);
     the sweep adds --seed, --epochs, --resultdir and --quiet. Returns {'summaries', 'planned',
-    'table', 'plot', 'rows'} ({'planned'} for --dry_run)."""
+    'table', 'plot', 'rows'} ({'planned'} for --dry_run; {'summaries', 'planned'} without
+    write_tables)."""
     clash = [a.split("=")[0] for a in extra if a.split("=")[0] in SWEEP_FLAGS]
     if clash:
         raise ConfigError(f"{', '.join(clash)} is set by the sweep for each run; use --models, "
@@ -135,6 +137,8 @@ def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs
     os.makedirs(resultdir, exist_ok=True)
     summaries = execute(planned, workers=args.workers, scheduler=args.scheduler, threads=threads,
                         quiet=args.quiet, log=lambda text: print(text, flush=True))
+    if not write_tables:
+        return dict(summaries=summaries, planned=planned)
     report = sweep_report.write_report(resultdir, [p.run for p in planned], summaries,
                                        fingerprints(planned, resultdir), [prog] + list(argv), paper=paper,
                                        paper_label=paper_label, title=title)

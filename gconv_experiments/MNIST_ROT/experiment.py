@@ -82,10 +82,11 @@ def _modelfn(model, modelpath):
     return os.path.abspath(path) if os.path.isfile(path) else path  # else relative to gconv_experiments/
 
 
-def main(argv=None, dataset="MNIST-rot"):
+def main(argv=None, dataset="MNIST-rot", write_tables=True):
     """Run the sweep; returns {'summaries', 'planned', 'table', 'plot', 'rows'} (see
     gconv_experiments.sweep_cli.run_experiment). `dataset` names the data in the plot title; the
-    paper's numbers are tabulated for MNIST-rot only."""
+    paper's numbers are tabulated for MNIST-rot only. write_tables=False: train only (the caller
+    writes the tables, as reproduction.py does over every finished run of a setting)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
 
@@ -102,7 +103,7 @@ def main(argv=None, dataset="MNIST-rot"):
     return sweep_cli.run_experiment(
         args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags, default_epochs=PAPER_EPOCHS,
         models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, paper_label="paper (Table 1)",
-        title=f"{dataset} learning curves", prog=PROG)
+        title=f"{dataset} learning curves", prog=PROG, write_tables=write_tables)
 
 
 def cli(argv=None):

@@ -5,8 +5,13 @@ PLAN (setting -> models and seeds; each setting is one sweep folder, results/mni
   released          Z2CNN 300, P4CNN_RP 100, P4CNN 100 epochs, seeds 0..4: the sweep as released
   p4mcnn            P4MCNN 100 epochs, seeds 0, 1 (the released protocol otherwise)
   uniform_rotation  Z2CNN 300, P4CNN 100 epochs, seeds 0, 1, --transformations uniform_rotation
-The runs are trained by results/mnist_rot/run_sweeps.sh (one MNIST_ROT/experiment.py invocation
-per run, the job list printed by ``--list-jobs``).
+  dropout           P4CNN 100 epochs, seeds 0, 1, dropout 0.3 after l1, l3, l4, l5, l6 (Z2CNN's
+                    places; the 2023 tiny paper's "P4CNN drop")
+  momentum_sgd      P4CNN, P4MCNN 100 epochs, seeds 0, 1, MomentumSGD lr 0.01, momentum 0.5
+                    (the tiny paper's optimiser) instead of Adam
+The runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh: lanes that take the jobs
+listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/experiment.py
+sweep of one model and seed, then the setting's own tables rewritten from all its finished runs).
 
 The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
 --datadir DIR --mnist ../shared/data/mnist``) writes into --results:
@@ -18,6 +23,9 @@ The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results resul
                        whatever has finished (rows say how many)
   results.csv          the per-model rows, every digit
   learning_curves.png  test (solid) and training (dashed) error per epoch, mean over finished runs
+  <setting>/           each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
+                       learning_curves.png; gconv_experiments/sweep_report.py) over every finished
+                       run of the setting, rewritten after each job and by the report
 The upright-MNIST error of a finished run is computed once (evaluate.py) and kept in its folder
 as upright_mnist.json, keyed by the sha256 of its snapshot and of the MNIST test file, so it is
 recomputed whenever either changes.
@@ -31,17 +39,28 @@ import types
 from gconv_experiments import sweep_report
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.file_digest import sha256_file
-from gconv_experiments.MNIST_ROT import evaluate
+from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
-from gconv_experiments.training import LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log
+from gconv_experiments.training import (
+    LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
 
 PLAN = {
     "released": dict(models=("Z2CNN", "P4CNN_RP", "P4CNN"), seeds=(0, 1, 2, 3, 4), transformations="rotation"),
     "p4mcnn": dict(models=("P4MCNN",), seeds=(0, 1), transformations="rotation"),
     "uniform_rotation": dict(models=("Z2CNN", "P4CNN"), seeds=(0, 1), transformations="uniform_rotation"),
+    # the 2023 tiny paper's variants: P4CNN with dropout 0.3 where Z2CNN drops ("drop"), and
+    # MomentumSGD lr 0.01, momentum 0.5 instead of Adam
+    "dropout": dict(models=("P4CNN",), seeds=(0, 1), transformations="rotation",
+                    flags=("--net_kwargs", "{'dropout': 0.3, 'dropout_after': (1, 3, 4, 5, 6)}")),
+    "momentum_sgd": dict(models=("P4CNN", "P4MCNN"), seeds=(0, 1), transformations="rotation",
+                         flags=("--opt", "MomentumSGD", "--opt_kwargs", "{'lr': 0.01, 'momentum': 0.5}")),
 }
 SETTING_TEXT = {"released": "released protocol", "p4mcnn": "released protocol",
-                "uniform_rotation": "uniform rotation augmentation"}
+                "uniform_rotation": "uniform rotation augmentation",
+                "dropout": "dropout 0.3 after l1, l3-l6", "momentum_sgd": "MomentumSGD lr 0.01, momentum 0.5"}
+# what tells a setting's curves apart from the released ones in learning_curves.png
+CURVE_SUFFIX = {"released": "", "p4mcnn": "", "uniform_rotation": " (uniform rot.)", "dropout": " (dropout)",
+                "momentum_sgd": " (SGD)"}
 UPRIGHT_FILE = "upright_mnist.json"
 FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_error_mean",
           "test_error_std_ddof0", "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1",
@@ -54,6 +73,50 @@ def jobs():
     early on (an interrupted reproduction has a little of everything, not all of one model)."""
     return [(setting, model, seed, plan["transformations"]) for setting, plan in PLAN.items()
             for seed in plan["seeds"] for model in plan["models"]]
+
+
+def job_argv(setting, model, seed, datadir, results):
+    """The MNIST_ROT/experiment.py flags of one job: one model and seed of a setting, one thread."""
+    plan = PLAN[setting]
+    return ["--datadir", datadir, "--resultdir", os.path.join(results, setting), "--models", model,
+            "--seeds", str(seed), "--transformations", plan["transformations"], "--threads", "1", "--quiet",
+            *plan.get("flags", ())]
+
+
+def run_job(index, datadir, results):
+    """Train (or resume, or find finished) job `index` of jobs(), then rewrite its setting's tables
+    from every finished run of the setting."""
+    all_jobs = jobs()
+    if not 0 <= index < len(all_jobs):
+        raise ConfigError(f"--run-job {index}: no such job (0..{len(all_jobs) - 1}; see --list-jobs)")
+    setting, model, seed, _ = all_jobs[index]
+    experiment.main(job_argv(setting, model, seed, datadir, results), write_tables=False)
+    write_setting_tables(results, setting)
+
+
+def write_setting_tables(results, setting):
+    """The sweep tables of results/<setting>/ over every finished run of the setting (none are
+    written while no run has finished); returns the number of runs they cover."""
+    plan, folder = PLAN[setting], os.path.join(results, setting)
+    runs, summaries, fingerprints = [], [], []
+    for model in plan["models"]:
+        for seed in plan["seeds"]:
+            run = run_folder(results, setting, model, seed)
+            summary, _, _ = run_state(run, PAPER_EPOCHS[model])
+            if summary is None:
+                continue
+            record = read_record(os.path.join(run, RUN_FILE))
+            runs.append(types.SimpleNamespace(group=model, seed=seed, folder=run))
+            summaries.append(summary)
+            fingerprints.append(dict(model=model, seed=seed, epochs=PAPER_EPOCHS[model],
+                                     folder=os.path.relpath(run, folder), fingerprint=record["fingerprint"]))
+    if runs:
+        sweep_report.write_report(
+            folder, runs, summaries, fingerprints,
+            ["python", "-m", "gconv_experiments.MNIST_ROT.reproduction", "--results", results],
+            paper=PAPER_RESULTS if setting == "released" else None, paper_label="paper (Table 1)",
+            title=f"MNIST-rot, {SETTING_TEXT[setting]}: learning curves")
+    return len(runs)
 
 
 def run_folder(results, setting, model, seed):
@@ -218,7 +281,7 @@ def ordering(model_rows):
 
 def plot(results, run_rows, path):
     """learning_curves.png over the finished runs, one curve pair per (setting, model)."""
-    runs = [types.SimpleNamespace(group=r["model"] + ("" if r["setting"] != "uniform_rotation" else " (uniform rot.)"),
+    runs = [types.SimpleNamespace(group=r["model"] + CURVE_SUFFIX[r["setting"]],
                                   folder=os.path.join(results, r["folder"]))
             for r in run_rows if r["test_error"] is not None]
     if runs:
@@ -227,6 +290,10 @@ def plot(results, run_rows, path):
 
 
 def write_report(results, datadir=None, mnist_dir=None):
+    """results.md, results.csv and learning_curves.png over every setting, and each setting's own
+    tables; returns the markdown."""
+    for setting in PLAN:
+        write_setting_tables(results, setting)
     model_rows, run_rows = collect(results, datadir, mnist_dir)
     text = markdown(model_rows, run_rows)
     write_text(os.path.join(results, "results.md"), text)
@@ -243,21 +310,26 @@ def main(argv=None):
     p.add_argument("--datadir", default=None, help="MNIST-rot-like data (for the upright-MNIST column)")
     p.add_argument("--mnist", default=None, help="raw MNIST IDX folder (for the upright-MNIST column)")
     p.add_argument("--list-jobs", action="store_true",
-                   help="print 'setting model seed transformations' per run, in training order")
-    p.add_argument("--list-settings", action="store_true",
-                   help="print 'setting models seeds transformations' per setting (comma-separated lists)")
+                   help="print 'K setting model seed' per run, in training order")
+    p.add_argument("--run-job", type=int, metavar="K", default=None,
+                   help="train job K of --list-jobs (needs --datadir), then rewrite its setting's tables")
     args = p.parse_args(argv)
     if args.list_jobs:
-        print("\n".join(" ".join(map(str, job)) for job in jobs()))
+        print("\n".join(f"{k} {setting} {model} {seed}" for k, (setting, model, seed, _) in enumerate(jobs())))
         return 0
-    if args.list_settings:
-        print("\n".join(f"{s} {','.join(p['models'])} {','.join(map(str, p['seeds']))} {p['transformations']}"
-                         for s, p in PLAN.items()))
+    if args.run_job is not None:
+        if not args.datadir:
+            p.error("--run-job needs --datadir (the MNIST-rot-like data folder)")
+        try:
+            run_job(args.run_job, os.path.abspath(args.datadir), os.path.abspath(args.results))
+        except ConfigError as e:
+            print(f"reproduction: error: {e}", file=sys.stderr)
+            return 2
         return 0
     if bool(args.datadir) != bool(args.mnist):
         p.error("--datadir and --mnist go together (both are needed for the upright-MNIST column)")
     if not os.path.isdir(args.results):
-        p.error(f"--results {args.results}: no such folder (the runs are trained by results/mnist_rot/run_sweeps.sh)")
+        p.error(f"--results {args.results}: no such folder (the runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh)")
     try:
         print(write_report(args.results, args.datadir, args.mnist), end="")
     except (ConfigError, ValueError) as e:

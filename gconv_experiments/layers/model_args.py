@@ -32,6 +32,21 @@ def choice(model, name, value, choices):
     return value
 
 
+def layers(model, name, value, n_layers):
+    """value must be a collection of distinct layer numbers in 1..n_layers; returns them as a
+    sorted tuple."""
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if (items is None or isinstance(value, (str, bytes))
+            or any(isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 1 <= i <= n_layers
+                   for i in items) or len(set(items)) != len(items)):
+        raise ValueError(f"{model}: {name} must be distinct layer numbers in 1..{n_layers} "
+                         f"(e.g. (1, 3, 4, 5)), got {value!r}")
+    return tuple(sorted(int(i) for i in items))
+
+
 def mnist_cnn(model, channels, dropout, in_channels, n_classes):
     """The arguments every MNIST-rot CNN takes, checked: (channels, in_channels, n_classes) as
     ints >= 1 and dropout as a ratio in [0, 1); returns them in that order."""

@@ -9,7 +9,8 @@ gconv_experiments/MNIST_ROT/models/P4CNN.py of the release (tscohen/gconv_experi
             and a max over the plane
 
 NO dropout by default: every dropout line of the release's P4CNN is commented out. With
-``dropout > 0`` it is applied where those commented lines stand: after l1, l3, l4 and l5.
+``dropout > 0`` it is applied where those commented lines stand, after l1, l3, l4 and l5, or
+after the layers listed in ``dropout_after`` (e.g. ``(1, 3, 4, 5, 6)``, Z2CNN's places).
 
 Weights start normal with std 1/sqrt(4 * 9 * in_channels) (P4ConvP4; 1/sqrt(9 * in) for the
 lifting layer): GrouPy's default, wscale 1. Batch normalisation keeps one statistic per
@@ -32,17 +33,20 @@ class P4CNN(Classifier):
 
     Args:
         channels: feature maps per hidden layer, each with 4 orientation channels (release: 10).
-        dropout: dropout ratio in [0, 1) after layers 1, 3, 4, 5 (release: none, 0).
+        dropout: dropout ratio in [0, 1) (release: none, 0).
+        dropout_after: the hidden layers (1..6) followed by dropout when ``dropout > 0``
+            (default: 1, 3, 4, 5, where the release's commented-out lines stand).
         in_channels, n_classes: input channels and number of classes.
     """
     lifting_conv, group_conv = P4ConvZ2, P4ConvP4  # P4MCNN swaps in the p4m layers
     #: where the release's commented-out dropout lines stand
     DROPOUT_AFTER = (1, 3, 4, 5)
 
-    def __init__(self, channels=10, dropout=0.0, in_channels=1, n_classes=10):
+    def __init__(self, channels=10, dropout=0.0, in_channels=1, n_classes=10, dropout_after=DROPOUT_AFTER):
         super().__init__()
         c, cin, ncls, self.dropout = model_args.mnist_cnn(type(self).__name__, channels, dropout,
                                                           in_channels, n_classes)
+        self.dropout_after = model_args.layers(type(self).__name__, "dropout_after", dropout_after, 6)
         gconv = self.group_conv
         with self.init_scope():
             self.l1 = ConvBNAct(self.lifting_conv(cin, c, ksize=3))
@@ -59,7 +63,7 @@ class P4CNN(Classifier):
             h = layer(h)  # (N, channels, G, H, W)
             if i == 2:
                 h = plane_group_spatial_max_pooling(h, ksize=2, stride=2)
-            if self.dropout and i in self.DROPOUT_AFTER:
+            if self.dropout and i in self.dropout_after:
                 h = dropout(h, self.dropout)
         h = orientation_max_pooling(self.top(h))  # (N, n_classes, 1, 1) for 28x28 inputs
         return F.max(h, axis=(2, 3))

@@ -18,5 +18,7 @@ class P4MCNN(P4CNN):
     """
     lifting_conv, group_conv = P4MConvZ2, P4MConvP4M
 
-    def __init__(self, channels=7, dropout=0.0, in_channels=1, n_classes=10):
-        super().__init__(channels=channels, dropout=dropout, in_channels=in_channels, n_classes=n_classes)
+    def __init__(self, channels=7, dropout=0.0, in_channels=1, n_classes=10,
+                 dropout_after=P4CNN.DROPOUT_AFTER):
+        super().__init__(channels=channels, dropout=dropout, in_channels=in_channels, n_classes=n_classes,
+                         dropout_after=dropout_after)

@@ -122,6 +122,20 @@ def test_optional_g_cnn_dropout_sits_where_the_release_commented_it_out(name):
     assert [size for size, _ in seen] == [SIZE_AFTER[i] for i in (1, 3, 4, 5)]
 
 
+@pytest.mark.parametrize("name", ["P4CNN", "P4MCNN"])
+def test_g_cnn_dropout_after_chosen_layers_as_z2cnn(name):
+    x, _ = digits(4)
+    seen = _dropouts(model(name, dropout=0.3, dropout_after=(6, 1, 3, 4, 5)), x)
+    assert [size for size, _ in seen] == [SIZE_AFTER[i] for i in (1, 3, 4, 5, 6)]
+    assert _dropouts(model(name, dropout_after=(1, 6)), x) == []  # no ratio, no dropout
+
+
+@pytest.mark.parametrize("after", [(0, 1), (7,), (1, 1), "13", 3, (1.0,), (True,)])
+def test_dropout_after_must_name_distinct_hidden_layers(after):
+    with pytest.raises(ValueError, match=r"P4CNN: dropout_after must be distinct layer numbers in 1\.\.6"):
+        model("P4CNN", dropout=0.3, dropout_after=after)
+
+
 def test_dropout_only_in_training_mode():
     m = model("Z2CNN")
     x, _ = digits(2)

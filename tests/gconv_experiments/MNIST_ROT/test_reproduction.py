@@ -1,4 +1,4 @@
-"""reproduction.py and results/mnist_rot/run_sweeps.sh: every planned run trained exactly once
+"""reproduction.py and MNIST_ROT/run_sweeps.sh: every planned run trained exactly once
 by the lanes, the report's numbers recomputed by hand from the runs' summaries, the ordering
 line, and the upright-MNIST cache recomputed when the weights change."""
 import gzip
@@ -13,14 +13,14 @@ import numpy as np
 from gconv_experiments.MNIST_ROT import reproduction, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SCRIPT = os.path.join(REPO, "results", "mnist_rot", "run_sweeps.sh")
+SCRIPT = os.path.join(REPO, "gconv_experiments", "MNIST_ROT", "run_sweeps.sh")
 
 
 def test_the_lanes_run_every_planned_job_exactly_once(tmp_path):
-    fake = tmp_path / "python"  # records the sweep invocations, passes everything else to python
+    fake = tmp_path / "python"  # records the job invocations, passes everything else to python
     fake.write_text("#!/bin/bash\n"
-                    "if [ \"$2\" = gconv_experiments.MNIST_ROT.experiment ]; then echo \"SWEEP ${*:3}\"; "
-                    f"else exec {sys.executable} \"$@\"; fi\n")
+                    "case \" $* \" in *' --run-job '*) echo \"JOB ${*:3}\";; *) exec %s \"$@\";; esac\n"
+                    % sys.executable)
     fake.chmod(0o755)
     results = tmp_path / "results"
     env = dict(os.environ, PYTHON=str(fake), RESULTS=str(results))
@@ -29,17 +29,22 @@ def test_the_lanes_run_every_planned_job_exactly_once(tmp_path):
     assert done.returncode == 0, done.stderr
     lane_lines = []
     for i in (1, 2, 3):
-        lane_lines += [l for l in (results / "lanes" / f"lane{i}.log").read_text().splitlines() if l.startswith("SWEEP")]
-    expected = []
-    for setting, model, seed, transformations in reproduction.jobs():
-        expected.append(f"SWEEP --datadir {tmp_path / 'data'} --resultdir {results / setting} --models {model} "
-                        f"--seeds {seed} --transformations {transformations} --threads 1 --quiet")
-    assert sorted(lane_lines) == sorted(expected) and len(expected) == 21
-    final = [l for l in done.stdout.splitlines() if l.startswith("SWEEP")]
-    assert [l.split("--models ")[1].split(" --threads")[0] for l in final] == [
-        "Z2CNN,P4CNN_RP,P4CNN --seeds 0,1,2,3,4 --transformations rotation",
-        "P4MCNN --seeds 0,1 --transformations rotation",
-        "Z2CNN,P4CNN --seeds 0,1 --transformations uniform_rotation"]
+        lane_lines += [l for l in (results / "lanes" / f"lane{i}.log").read_text().splitlines() if l.startswith("JOB")]
+    expected = [f"JOB --results {results} --run-job {k} --datadir {tmp_path / 'data'}"
+                for k in range(len(reproduction.jobs()))]
+    assert sorted(lane_lines) == sorted(expected) and len(expected) == 27
+
+
+def test_a_job_is_one_sweep_of_its_setting_with_the_setting_flags(tmp_path):
+    k = reproduction.jobs().index(("momentum_sgd", "P4MCNN", 1, "rotation"))
+    argv = reproduction.job_argv(*reproduction.jobs()[k][:3], "/data", str(tmp_path))
+    assert argv == ["--datadir", "/data", "--resultdir", str(tmp_path / "momentum_sgd"), "--models", "P4MCNN",
+                    "--seeds", "1", "--transformations", "rotation", "--threads", "1", "--quiet",
+                    "--opt", "MomentumSGD", "--opt_kwargs", "{'lr': 0.01, 'momentum': 0.5}"]
+    done = subprocess.run([sys.executable, "-m", "gconv_experiments.MNIST_ROT.reproduction", "--results",
+                           str(tmp_path), "--run-job", "99", "--datadir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--run-job 99: no such job (0..26" in done.stderr
 
 
 def _finished(results, setting, model, seed, error, epochs, hours=1.0):
@@ -47,6 +52,7 @@ def _finished(results, setting, model, seed, error, epochs, hours=1.0):
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(dict(epochs=epochs, test_error=error, n_params=1000,
                                                          seconds_total=3600 * hours)))
+    (folder / "run.json").write_text(json.dumps(dict(config={}, fingerprint=f"fp-{setting}-{model}-{seed}")))
     (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_error=0.5 / e, val_error=(
         error if e == epochs else error + e / 1000 if e % 25 == 0 else None))) + "\n" for e in range(1, epochs + 1)))
 
@@ -56,7 +62,7 @@ def _cells(text, *prefix):
     prefix is (setting, model) and the third cell is 'finished/planned'; a run row with a seed)."""
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[:len(prefix)] == list(prefix) and (len(prefix) > 2 or "/" in cells[2]):
+        if cells[:len(prefix)] == list(prefix) and (len(prefix) != 2 or "/" in cells[2]):
             return cells
     raise AssertionError(f"no row for {prefix}")
 
@@ -88,13 +94,13 @@ def test_report_numbers_recomputed_by_hand(tmp_path):
     # the evaluation before the last (epoch 275: 0.05 + 0.275) and the last epoch's training error (0.5 / 300)
     assert _run_row(text, "released protocol", "Z2CNN", 0)[2:8] == ["0", "300/300", "5.00", "32.50 (275)", "0.17", "–"]
     assert _run_row(text, "released protocol", "P4CNN", 3)[2:8] == ["3", "100/100", "2.00", "9.50 (75)", "0.50", "–"]
-    assert "3 of 21 planned runs finished; their total compute: 5.0 hours" in text and "not known yet" in text
+    assert "3 of 27 planned runs finished; their total compute: 5.0 hours" in text and "not known yet" in text
     assert os.path.isfile(results / "learning_curves.png")
     _finished(results, "released", "P4CNN_RP", 0, 0.01, 100)
     text = reproduction.write_report(str(results))
     assert "does NOT hold (2.00 / 1.00 / 5.50 %)" in text
     rows = (results / "results.csv").read_text().splitlines()
-    assert rows[0].split(",") == reproduction.FIELDS and len(rows) == 1 + 6
+    assert rows[0].split(",") == reproduction.FIELDS and len(rows) == 1 + 9
 
 
 def _idx(array, magic):
@@ -140,3 +146,21 @@ def test_a_damaged_summary_is_named_and_not_counted(tmp_path):
     text = reproduction.write_report(str(results))
     assert _row(text, "released protocol", "Z2CNN")[2:5] == ["1/5", "300", "5.00"]
     assert "`released/Z2CNN/seed1`: summary.json damaged (ValueError: non-finite number NaN" in text
+
+
+def test_a_setting_table_always_covers_every_finished_run_of_its_folder(tmp_path):
+    results = tmp_path / "results"
+    _finished(results, "momentum_sgd", "P4CNN", 1, 0.03, 100)
+    reproduction.write_report(str(results))
+    _finished(results, "momentum_sgd", "P4MCNN", 0, 0.04, 100)
+    _finished(results, "momentum_sgd", "P4CNN", 0, 0.02, 100)
+    (results / "momentum_sgd" / "P4CNN" / "seed0" / "summary.json").write_text('{"epochs": 50, "test_error": 0.1}')
+    assert reproduction.write_setting_tables(str(results), "momentum_sgd") == 2  # not the 50-epoch run
+    runs = (results / "momentum_sgd" / "runs.csv").read_text().splitlines()
+    assert [r.split(",")[:4] for r in runs[1:]] == [["P4CNN", "1", "100", "0.03"], ["P4MCNN", "0", "100", "0.04"]]
+    rows = _cells((results / "momentum_sgd" / "results.md").read_text(), "P4CNN")
+    assert rows[1:4] == ["1", "100", "3.00"] and "paper (Table 1)" not in (results / "momentum_sgd" / "results.md").read_text()
+    sweep = json.loads((results / "momentum_sgd" / "sweep.json").read_text())
+    assert [r["fingerprint"] for r in sweep["runs"]] == ["fp-momentum_sgd-P4CNN-1", "fp-momentum_sgd-P4MCNN-0"]
+    assert (results / "momentum_sgd" / "learning_curves.png").stat().st_size > 0
+    assert not (results / "dropout").exists()  # no finished run, no tables
