@@ -84,13 +84,16 @@ def job_argv(setting, model, seed, datadir, results):
 
 
 def run_job(index, datadir, results):
-    """Train (or resume, or find finished) job `index` of jobs(), then rewrite its setting's tables
-    from every finished run of the setting."""
+    """Train (or resume) job `index` of jobs() unless its run has finished (a summary.json for its
+    epochs: never trained again), then rewrite its setting's tables from every finished run."""
     all_jobs = jobs()
     if not 0 <= index < len(all_jobs):
         raise ConfigError(f"--run-job {index}: no such job (0..{len(all_jobs) - 1}; see --list-jobs)")
     setting, model, seed, _ = all_jobs[index]
-    experiment.main(job_argv(setting, model, seed, datadir, results), write_tables=False)
+    if run_state(run_folder(results, setting, model, seed), PAPER_EPOCHS[model])[0] is not None:
+        print(f"{setting} {model} seed {seed}: finished already (summary.json)", flush=True)
+    else:
+        experiment.main(job_argv(setting, model, seed, datadir, results), write_tables=False)
     write_setting_tables(results, setting)
 
 
@@ -113,7 +116,7 @@ def write_setting_tables(results, setting):
     if runs:
         sweep_report.write_report(
             folder, runs, summaries, fingerprints,
-            ["python", "-m", "gconv_experiments.MNIST_ROT.reproduction", "--results", results],
+            ["python", "-m", "gconv_experiments.MNIST_ROT.reproduction"],
             paper=PAPER_RESULTS if setting == "released" else None, paper_label="paper (Table 1)",
             title=f"MNIST-rot, {SETTING_TEXT[setting]}: learning curves")
     return len(runs)
