@@ -150,6 +150,9 @@ def equivariant_elements(net, input_group, output_group, tolerance=1e-4, x=None,
     :func:`check_equivariance` (same arguments) is at most ``tolerance`` (float rounding is
     ~1e-7 in float32, a broken symmetry gives errors of order 1e-1..1).
 
+    ``stabiliser`` defaults to 'D4' where either group is p4m or ``net`` is a Link with p4m
+    layers, else 'C4'.
+
     Returns:
         KeptElements: ``indices`` (C4: r; D4: m * 4 + r) and ``names`` ('e', 'r2', 'm r1', ...:
         the element m^m r^r), e.g. ``(0, 2), ('e', 'r2')`` for a net invariant to 180-degree
@@ -160,10 +163,12 @@ def equivariant_elements(net, input_group, output_group, tolerance=1e-4, x=None,
     if not tolerance >= 0:
         raise ValueError('equivariant_elements: tolerance must be >= 0, got {!r}'.format(
             tolerance))
-    if stabiliser is None:
+    if stabiliser is None:  # D4 for p4m maps, or a net with p4m layers (e.g. Z2 -> invariant)
         groups = (_group_name(input_group, 'input_group'),
                   _group_name(output_group, 'output_group'))
-        stabiliser = 'D4' if 'p4m' in groups else 'C4'
+        p4m_layers = isinstance(net, chainer.Link) and any(
+            getattr(link, 'output_stabilizer_size', None) == 8 for link in net.links())
+        stabiliser = 'D4' if 'p4m' in groups or p4m_layers else 'C4'
     errors = check_equivariance(net, input_group, output_group, x=x, input_shape=input_shape,
                                 stabiliser=stabiliser, seed=seed, verbose=verbose)
     names = element_names(stabiliser)

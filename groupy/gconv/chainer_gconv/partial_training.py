@@ -53,7 +53,7 @@ def temperature_schedule(progress: float, start: float = START_TEMPERATURE,
     if not (start > 0 and end > 0):
         raise ValueError('temperature_schedule: start and end must be > 0, got {!r} and '
                          '{!r}'.format(start, end))
-    return start + (end - start) * progress
+    return start * (1.0 - progress) + end * progress
 
 
 def anneal_temperature(model: chainer.Link, progress: float, start: float = START_TEMPERATURE,
