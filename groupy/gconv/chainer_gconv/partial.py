@@ -22,7 +22,9 @@ the relaxed sample's gradient in the backward pass (straight-through; see
 :mod:`~groupy.gconv.chainer_gconv.partial_gate`); the training loop anneals the temperature
 and gives the logits their own learning rate (:mod:`~groupy.gconv.chainer_gconv.
 partial_training`). In test mode the gates are deterministic: element s is kept iff its logit
-is > 0 (:meth:`PartialGConv.kept_elements`).
+is > 0 (:meth:`PartialGConv.kept_elements`). ``chainer.using_config('sample_partial_gates',
+False)`` gives the deterministic gates in training mode too (e.g. for a pass that re-estimates
+batch-normalisation statistics for the test-mode network).
 
 Equivariance. Transforming the input by a stabiliser element g permutes the output planes,
 s -> g s, and moves the pixels. The masked output transforms along iff the mask does not
@@ -201,7 +203,7 @@ class PartialGConv(object):
 
     def _filter_bank(self):
         tw, b = super()._filter_bank()
-        if chainer.config.train:
+        if chainer.config.train and getattr(chainer.config, 'sample_partial_gates', True):
             gates = self.sample_gates()
             kept = gates.array
         else:

@@ -131,6 +131,17 @@ def test_gate_samples_are_bernoulli_and_reproducible():
                                   1 / (1 + numpy.exp(-numpy.linspace(-2, 2, 7))), atol=0.03)
 
 
+def test_training_mode_can_use_the_deterministic_gates():
+    link = PartialP4ConvP4(1, 1, initial_gate_logit=[0.01, -0.01, 0.01])
+    x = gmap(4, c=1)
+    with chainer.using_config('train', True), chainer.using_config('sample_partial_gates', False):
+        kept = [tuple(link(x) is not None and link.last_kept) for _ in range(20)]
+    assert set(kept) == {(True, True, False, True)}
+    with chainer.using_config('train', True):
+        kept = [tuple(link(x) is not None and link.last_kept) for _ in range(20)]
+    assert len(set(kept)) > 1  # sampled: each gate open with probability ~1/2
+
+
 def test_relaxed_gate_gradient_matches_finite_differences_of_the_relaxation():
     # the backward pass is the gradient of soft = sigmoid((a + L) / T)
     a = numpy.array([0.3, -0.2, 0.05])
