@@ -213,7 +213,8 @@ class PartialGConv(object):
             return tw, b  # every gate open: exactly the full G-convolution
         out, nos = self.out_channels, self.output_stabilizer_size
         shape = tw.shape
-        g = F.broadcast_to(F.reshape(gates, (1, nos, 1)), (out, nos, shape[1] * shape[2] * shape[3]))
+        per_plane = shape[1] * shape[2] * shape[3]  # in * nis * k * k filter values
+        g = F.broadcast_to(F.reshape(gates, (1, nos, 1)), (out, nos, per_plane))
         tw = F.reshape(F.reshape(tw, g.shape) * g, shape)
         if b is not None:
             b = F.reshape(F.reshape(b, (out, nos)) * g[:, :, 0], (out * nos,))
