@@ -16,7 +16,10 @@ reshapes, additions) is handled, whatever its forward method looks like. In the 
   the ResNets' final BN does) stays one (:class:`~groupy.export.collapsed_net.
   BatchStatNormalization`);
 * orientation pooling and averages over the stabiliser axis are a reshape to (N, C, G, H, W)
-  and a max/mean; reshapes between (N, C * G, H, W) and (N, C, G, H, W) disappear.
+  and a max/mean; reshapes between (N, C * G, H, W) and (N, C, G, H, W) disappear;
+* a selection of stabiliser planes ``x[:, :, planes]`` (orientation pooling over the kept
+  planes of a partial G-convolution) is a :class:`~groupy.export.collapsed_net.TakePlanes`;
+  a partial G-convolution itself is a convolution whose dropped planes have zero filters.
 """
 import numpy
 
@@ -132,6 +135,9 @@ def _step(op):
                          grouped=tuple(shape[1:3]) if len(shape) == 5 else None)
     if kind == 'add':
         return cn.Add()
+    if kind == 'take':
+        shape = op.in_shapes[0]
+        return cn.TakePlanes(p['indices'], grouped=tuple(shape[1:3]))
     raise UnsupportedLayerError('collapse: {}: no translation for {!r}'.format(op.name, kind))
 
 

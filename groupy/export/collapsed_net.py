@@ -152,6 +152,24 @@ class Reduce(chainer.Link):
             ', over (C, G) = {}'.format(self.grouped))
 
 
+class TakePlanes(chainer.Link):
+    """Keep the stabiliser planes ``indices`` of planar maps (N, C * G, H, W) viewed as
+    (N, C, G, H, W) (grouped = (C, G)); the result is planar, (N, C * len(indices), H, W)."""
+
+    def __init__(self, indices, grouped):
+        super().__init__()
+        self.indices, self.grouped = [int(i) for i in indices], tuple(grouped)
+
+    def forward(self, x):
+        c, g = self.grouped
+        x = F.reshape(x, (x.shape[0], c, g) + tuple(x.shape[2:]))
+        y = F.get_item(x, (slice(None), slice(None), self.indices))
+        return F.reshape(y, flat_shape(y.shape))
+
+    def __repr__(self):
+        return 'TakePlanes({}, of (C, G) = {})'.format(self.indices, self.grouped)
+
+
 class Reshape(chainer.Link):
     """Reshape to ``shape`` (planar layout); keep_batch: the first axis follows the input."""
 

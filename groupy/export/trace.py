@@ -16,7 +16,7 @@ import numpy
 
 import chainer
 from chainer.functions.activation import leaky_relu, relu, sigmoid, tanh
-from chainer.functions.array import reshape
+from chainer.functions.array import get_item, reshape
 from chainer.functions.connection import convolution_2d, linear
 from chainer.functions.math import average, basic_math, minmax, sum as sum_
 from chainer.functions.normalization import batch_normalization
@@ -29,7 +29,8 @@ from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
 #: the kinds of data-path operation understood by collapse() and exactness()
 KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu',
-         'sigmoid', 'tanh', 'max_pool', 'avg_pool', 'max', 'mean', 'sum', 'add', 'linear')
+         'sigmoid', 'tanh', 'max_pool', 'avg_pool', 'max', 'mean', 'sum', 'add', 'linear',
+         'take')
 _UNARY = {relu.ReLU: 'relu', leaky_relu.LeakyReLU: 'leaky_relu', sigmoid.Sigmoid: 'sigmoid',
           tanh.Tanh: 'tanh'}
 _REDUCTIONS = {minmax.Max: 'max', average.Mean: 'mean', sum_.Sum: 'sum'}
@@ -47,7 +48,8 @@ class Op(object):
         kind (str): one of :data:`KINDS`.
         params (dict): kind-specific: conv/pool ``ksize, stride, pad`` (pairs), ``cover_all``,
             conv ``dilate, groups``; bn, batch_stat_bn ``eps``; scale, shift ``value``;
-            reduction ``axis`` (tuple), ``keepdims``; reshape ``shape``; leaky_relu ``slope``.
+            reduction ``axis`` (tuple), ``keepdims``; reshape ``shape``; leaky_relu ``slope``;
+            take ``indices`` (tuple of the stabiliser planes kept, axis 2 of a 5-D map).
         consts (dict): NumPy arrays: conv/linear ``W``, ``b`` (or None); bn ``gamma``,
             ``beta``, ``mean``, ``var`` (batch_stat_bn: ``gamma``, ``beta``).
         inputs (list of int): indices of the ops producing the data inputs (INPUT = -1: x).
@@ -123,11 +125,34 @@ def _filter_group(var_node):
     return None
 
 
+def _plane_selection(slices, shape, name):
+    """The plane indices of ``x[:, :, indices]`` on a (N, C, G, H, W) map (trailing full
+    slices allowed), or raise UnsupportedLayerError."""
+    full = slice(None)
+    slices = tuple(slices) if isinstance(slices, tuple) else (slices,)
+    ok = (len(shape) == 5 and 3 <= len(slices) <= 5 and slices[:2] == (full, full)
+          and all(s == full for s in slices[3:]))
+    if ok:
+        idx = slices[2]
+        idx = numpy.asarray(_cpu(idx) if not isinstance(idx, (list, tuple)) else idx)
+        ok = idx.ndim == 1 and idx.size > 0 and (numpy.issubdtype(idx.dtype, numpy.integer)
+                                                 or idx.dtype == numpy.bool_)
+    if not ok:
+        raise UnsupportedLayerError('{}: indexing is supported only as x[:, :, planes] on '
+                                    '(N, C, G, H, W) maps (a selection of stabiliser planes)'
+                                    .format(name))
+    if idx.dtype == numpy.bool_:
+        idx = numpy.flatnonzero(idx)
+    return tuple(int(i) % shape[2] for i in idx)
+
+
 def _translate(f, data_idx, consts, in_shapes, out_shape, link):
     """(kind, params, consts dict) of function node f, or raise UnsupportedLayerError."""
     name = '{} ({})'.format(link, f.label)
     if isinstance(f, reshape.Reshape):
         return 'reshape', {'shape': tuple(out_shape)}, {}
+    if isinstance(f, get_item.GetItem):
+        return 'take', {'indices': _plane_selection(f.slices, in_shapes[0], name)}, {}
     if isinstance(f, (Convolution2DCPU, convolution_2d.Convolution2DFunction)):
         if data_idx != [0]:
             raise UnsupportedLayerError('{}: convolution with data-dependent filters'.format(name))

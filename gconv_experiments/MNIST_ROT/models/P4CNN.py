@@ -65,5 +65,9 @@ class P4CNN(Classifier):
                 h = plane_group_spatial_max_pooling(h, ksize=2, stride=2)
             if self.dropout and i in self.dropout_after:
                 h = dropout(h, self.dropout)
-        h = orientation_max_pooling(self.top(h))  # (N, n_classes, 1, 1) for 28x28 inputs
+        h = self.pool_orientations(self.top(h))  # (N, n_classes, 1, 1) for 28x28 inputs
         return F.max(h, axis=(2, 3))
+
+    def pool_orientations(self, h):
+        """The max over the stabiliser axis of the top layer's output (N, n_classes, G, H, W)."""
+        return orientation_max_pooling(h)

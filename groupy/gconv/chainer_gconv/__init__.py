@@ -7,15 +7,20 @@
   is, as in the original GrouPy);
 * pooling over the plane group: :func:`plane_group_spatial_max_pooling`,
   :func:`orientation_max_pooling`, :func:`orientation_mean_pooling`;
-* :func:`check_equivariance`, to measure how equivariant a link or chain is;
+* :func:`check_equivariance`, to measure how equivariant a link or chain is
+  (:func:`equivariant_elements`: to which stabiliser elements);
+* partial G-convolutions that learn which stabiliser elements they keep:
+  :class:`PartialP4ConvP4`, :class:`PartialP4MConvP4M` (module ``partial``; their training
+  helpers in ``partial_training``);
 * :func:`exactness`, which input sizes keep a network exactly equivariant (per layer);
 * :func:`gpu_available`, a CuPy device check that never raises.
 """
 from groupy.gconv.chainer_gconv.check_equivariance import (  # noqa: F401
-    check_equivariance, transform_feature_map)
+    check_equivariance, equivariant_elements, transform_feature_map)
 from groupy.gconv.chainer_gconv.gpu import gpu_available  # noqa: F401
 from groupy.gconv.chainer_gconv.p4_conv import P4ConvP4, P4ConvZ2  # noqa: F401
 from groupy.gconv.chainer_gconv.p4m_conv import P4MConvP4M, P4MConvZ2  # noqa: F401
+from groupy.gconv.chainer_gconv.partial import PartialP4ConvP4, PartialP4MConvP4M  # noqa: F401
 from groupy.gconv.chainer_gconv.pooling import (  # noqa: F401
     orientation_max_pooling, orientation_mean_pooling, plane_group_spatial_max_pooling)
 from groupy.gconv.chainer_gconv.splitgconv2d import SplitGConv2D  # noqa: F401

@@ -17,6 +17,10 @@ feature map, ``(g f)(h) = f(g^-1 h)`` (``g * f`` in :mod:`groupy.gfunc`):
 Rotations and flips act about the centre of the map (the origin of the centred grid for odd
 sizes, the pixel corner (-1/2, -1/2) for even sizes: ``C4_halfshift`` / ``D4_halfshift``), so
 maps must be square. The actions come from :mod:`groupy.gfunc` and :mod:`groupy.garray`.
+
+:func:`equivariant_elements` turns the errors into the set of stabiliser elements the network
+is equivariant to (e.g. a partial G-CNN that kept only some rotations: compare with
+:func:`groupy.gconv.chainer_gconv.partial.predicted_equivariance`).
 """
 from __future__ import annotations
 
@@ -138,3 +142,35 @@ def check_equivariance(net, input_group, output_group, x=None, input_shape=None,
         if bad:
             raise AssertionError('not equivariant within {:g} for {}'.format(tolerance, bad))
     return errors
+
+
+def equivariant_elements(net, input_group, output_group, tolerance=1e-4, x=None,
+                         input_shape=None, stabiliser=None, seed=0, verbose=False):
+    """The stabiliser elements ``net`` is equivariant to: those whose relative error in
+    :func:`check_equivariance` (same arguments) is at most ``tolerance`` (float rounding is
+    ~1e-7 in float32, a broken symmetry gives errors of order 1e-1..1).
+
+    ``stabiliser`` defaults to 'D4' where either group is p4m or ``net`` is a Link with p4m
+    layers, else 'C4'.
+
+    Returns:
+        KeptElements: ``indices`` (C4: r; D4: m * 4 + r) and ``names`` ('e', 'r2', 'm r1', ...:
+        the element m^m r^r), e.g. ``(0, 2), ('e', 'r2')`` for a net invariant to 180-degree
+        rotations only. The identity is always among them.
+    """
+    from groupy.gconv.chainer_gconv.partial import KeptElements, element_names
+    tolerance = float(tolerance)
+    if not tolerance >= 0:
+        raise ValueError('equivariant_elements: tolerance must be >= 0, got {!r}'.format(
+            tolerance))
+    if stabiliser is None:  # D4 for p4m maps, or a net with p4m layers (e.g. Z2 -> invariant)
+        groups = (_group_name(input_group, 'input_group'),
+                  _group_name(output_group, 'output_group'))
+        p4m_layers = isinstance(net, chainer.Link) and any(
+            getattr(link, 'output_stabilizer_size', None) == 8 for link in net.links())
+        stabiliser = 'D4' if 'p4m' in groups or p4m_layers else 'C4'
+    errors = check_equivariance(net, input_group, output_group, x=x, input_shape=input_shape,
+                                stabiliser=stabiliser, seed=seed, verbose=verbose)
+    names = element_names(stabiliser)
+    kept = tuple(i for i, error in enumerate(errors.values()) if error <= tolerance)
+    return KeptElements(kept, tuple(names[i] for i in kept))
