@@ -8,4 +8,4 @@
 from groupy.export.collapse import collapse  # noqa: F401
 from groupy.export.collapsed_net import CollapsedNet  # noqa: F401
 from groupy.export.onnx import export_onnx  # noqa: F401
-from groupy.export.trace import UnsupportedLayerError, trace  # noqa: F401
+from groupy.gconv.chainer_gconv.trace import UnsupportedLayerError, trace  # noqa: F401

@@ -1,6 +1,6 @@
 """collapse(): a trained G-CNN as a plain CNN computing the same test-mode function.
 
-The network's test-mode forward pass is traced once (:mod:`groupy.export.trace`), so any Chain
+The network's test-mode forward pass is traced once (:mod:`groupy.gconv.chainer_gconv.trace`), so any Chain
 built from our links (the G-convolutions, ``Convolution2D``, ``BatchNormalization``, ``Linear``)
 and the supported functions (relu and friends, spatial and orientation pooling, means, maxima,
 reshapes, additions) is handled, whatever its forward method looks like. In the result
@@ -25,7 +25,7 @@ import chainer.links as L
 
 from groupy.export import collapsed_net as cn
 from groupy.export.fold_bn import fold_batch_norms
-from groupy.export.trace import INPUT, UnsupportedLayerError, trace
+from groupy.gconv.chainer_gconv.trace import INPUT, UnsupportedLayerError, flat_shape, trace
 from groupy.fast_cpu import Convolution2D
 
 
@@ -106,7 +106,7 @@ def _step(op):
     """The link computing op on planar maps, or None when op is a no-op there."""
     kind, p = op.kind, op.params
     if kind == 'reshape':
-        src, dst = cn.flat_shape(op.in_shapes[0]), cn.flat_shape(op.out_shape)
+        src, dst = flat_shape(op.in_shapes[0]), flat_shape(op.out_shape)
         if src == dst:
             return None
         return cn.Reshape(dst, keep_batch=dst[0] == src[0])

@@ -23,5 +23,4 @@ from groupy.gconv.chainer_gconv.transform_filter import (  # noqa: F401
     GFilterIndex, TransformGFilter, TransformGFilterAdjoint)
 # Not the function ``transform_filter``: it would hide the submodule of the same name, which
 # ``import groupy.gconv.chainer_gconv.transform_filter as tf`` must give.
-# last: it traces networks with groupy.export, which imports the modules above
-from groupy.gconv.chainer_gconv.exactness_analysis import ExactnessReport, exactness  # noqa: F401,E402
+from groupy.gconv.chainer_gconv.exactness_analysis import ExactnessReport, exactness  # noqa: F401

@@ -22,13 +22,13 @@ import numpy
 from chainer import backend, function_node
 from chainer.utils import type_check
 
-from groupy.gconv.chainer_gconv.kernels.index_gather import IndexGather
+from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
 _FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
 
 
 class GFilterIndex(IndexGather):
-    """The gather tables (:class:`~groupy.gconv.chainer_gconv.kernels.index_gather.IndexGather`)
+    """The gather tables (:class:`~groupy.gconv.chainer_gconv.index_gather.IndexGather`)
     of one index table ``inds`` (nto, nti, k, k, 3) of (T, U, V).
 
     Attributes:

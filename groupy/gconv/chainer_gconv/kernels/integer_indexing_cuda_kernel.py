@@ -12,8 +12,8 @@ original did (zero ``grad_input`` first for the plain gradient).
 Shapes: ``input`` / ``grad_input`` (no, ni, nt, nu, nv); T, U, V integer arrays of one common
 shape (nto, ...) (in the G-conv (nto, nti, k, k), but any shape works, as in the original's own
 test); ``output`` / ``grad_output`` (no, nto, ni) + T.shape[1:]. Float16/32/64; all arrays
-NumPy, or all CuPy on one device. Both run :class:`~groupy.gconv.chainer_gconv.kernels.
-index_gather.IndexGather` (CuPy: the gather and the deterministic adjoint kernels of
+NumPy, or all CuPy on one device. Both run :class:`~groupy.gconv.chainer_gconv.index_gather.
+IndexGather` (CuPy: the gather and the deterministic adjoint kernels of
 :mod:`~groupy.gconv.chainer_gconv.kernels.transform_filter_kernels`; no float atomics). Index
 tables are cached by content (a few entries), so repeated calls with one table build it once.
 """
@@ -21,7 +21,7 @@ import collections
 
 import numpy
 
-from groupy.gconv.chainer_gconv.kernels.index_gather import IndexGather
+from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
 _FLOATS = (numpy.float16, numpy.float32, numpy.float64)
 _CACHE_SIZE = 16

@@ -9,8 +9,8 @@ transformed filter bank). Each data-path function becomes an :class:`Op` with a 
 :data:`KINDS`, its parameters, the arrays of its constant inputs and the traced shapes; any
 other function raises :class:`UnsupportedLayerError` naming the link it ran in.
 
-Used by :func:`groupy.export.collapse` (to rebuild the network from plain layers) and by
-:func:`groupy.gconv.chainer_gconv.exactness` (to analyse its geometry).
+Used by :func:`groupy.gconv.chainer_gconv.exactness` (to analyse the network's geometry) and
+by :func:`groupy.export.collapse` (to rebuild it from plain layers).
 """
 import numpy
 
@@ -34,6 +34,14 @@ _UNARY = {relu.ReLU: 'relu', leaky_relu.LeakyReLU: 'leaky_relu', sigmoid.Sigmoid
           tanh.Tanh: 'tanh'}
 _REDUCTIONS = {minmax.Max: 'max', average.Mean: 'mean', sum_.Sum: 'sum'}
 INPUT = -1  # Op.inputs entry meaning "the network input"
+
+
+def flat_shape(shape):
+    """The planar layout of a traced shape: (N, C, G, H, W) -> (N, C * G, H, W); others kept."""
+    shape = tuple(shape)
+    if len(shape) == 5:
+        return (shape[0], shape[1] * shape[2]) + shape[3:]
+    return shape
 
 
 class UnsupportedLayerError(ValueError):
