@@ -32,8 +32,7 @@ import chainer
 from chainer import functions as F
 from chainer import initializers, link
 
-from groupy._checks import int_pair
-from groupy.gconv.chainer_gconv._checks import check_float
+from groupy._checks import check_float, float_dtype, int_pair, positive_int
 from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.fast_cpu.conv2d import convolution_2d
@@ -44,14 +43,6 @@ from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_
 def _gfilter_index(make_indices, ksize):
     """The GFilterIndex of ``make_indices(ksize)``, built once per (table builder, ksize)."""
     return GFilterIndex(make_indices(ksize))
-
-
-def _positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError('{} must be a positive int, got {!r}'.format(name, value))
-    return int(value)
 
 
 class SplitGConv2D(link.Link):
@@ -102,16 +93,14 @@ class SplitGConv2D(link.Link):
             raise TypeError('SplitGConv2D is abstract: use P4ConvZ2, P4ConvP4, P4MConvZ2 or '
                             'P4MConvP4M (or a subclass defining the stabiliser sizes and '
                             'make_transformation_indices)')
-        self.in_channels = _positive_int(in_channels, 'in_channels', allow_none=True)
-        self.out_channels = _positive_int(out_channels, 'out_channels')
-        self.ksize = _positive_int(ksize, 'ksize')
+        self.in_channels = positive_int(in_channels, 'in_channels', allow_none=True)
+        self.out_channels = positive_int(out_channels, 'out_channels')
+        self.ksize = positive_int(ksize, 'ksize')
         self.stride = int_pair(stride, 'stride', 1)
         self.pad = int_pair(pad, 'pad', 0)
         self.flat_channels = bool(flat_channels)
         self.wscale = float(wscale)
-        self.dtype = numpy.dtype(dtype)
-        if self.dtype.type not in (numpy.float16, numpy.float32, numpy.float64):
-            raise ValueError('dtype must be float16, float32 or float64, got {}'.format(dtype))
+        self.dtype = float_dtype(dtype, 'dtype')
         if isinstance(inspect.getattr_static(type(self), 'make_transformation_indices'),
                       (staticmethod, classmethod)):
             self.index = _gfilter_index(type(self).make_transformation_indices, self.ksize)

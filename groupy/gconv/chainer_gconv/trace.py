@@ -22,9 +22,6 @@ from chainer.functions.math import average, basic_math, minmax, sum as sum_
 from chainer.functions.normalization import batch_normalization
 from chainer.functions.pooling import average_pooling_2d, max_pooling_nd
 
-from groupy.fast_cpu.conv2d import Convolution2DCPU
-from groupy.fast_cpu.orientation_pooling import OrientationMaxCPU
-from groupy.fast_cpu.pooling import MaxPooling2x2CPU
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
 #: the kinds of data-path operation understood by collapse() and exactness()
@@ -136,16 +133,11 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
     name = '{} ({})'.format(link, f.label)
     if isinstance(f, reshape.Reshape):
         return 'reshape', {'shape': tuple(out_shape)}, {}
-    if isinstance(f, (Convolution2DCPU, convolution_2d.Convolution2DFunction)):
+    if isinstance(f, convolution_2d.Convolution2DFunction):
         if data_idx != [0]:
             raise UnsupportedLayerError('{}: convolution with data-dependent filters'.format(name))
-        if isinstance(f, Convolution2DCPU):
-            params = dict(stride=tuple(f.stride), pad=tuple(f.pad), dilate=(1, 1), groups=1,
-                          cover_all=False)
-        else:
-            params = dict(stride=(f.sy, f.sx), pad=(f.ph, f.pw), dilate=(f.dy, f.dx),
-                          groups=f.groups, cover_all=f.cover_all)
-        params['ksize'] = tuple(consts[1].shape[2:])
+        params = dict(stride=(f.sy, f.sx), pad=(f.ph, f.pw), dilate=(f.dy, f.dx),
+                      groups=f.groups, cover_all=f.cover_all, ksize=tuple(consts[1].shape[2:]))
         return 'conv', params, {'W': consts[1], 'b': consts.get(2)}
     if isinstance(f, batch_normalization.FixedBatchNormalization):
         if data_idx != [0] or tuple(f.key_axis) != (1,):
@@ -169,8 +161,6 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
     if type(f) in _UNARY or any(isinstance(f, c) for c in _UNARY):
         kind = next(v for c, v in _UNARY.items() if isinstance(f, c))
         return kind, ({'slope': float(f.slope)} if kind == 'leaky_relu' else {}), {}
-    if isinstance(f, MaxPooling2x2CPU):
-        return 'max_pool', dict(ksize=(2, 2), stride=(2, 2), pad=(0, 0), cover_all=False), {}
     if isinstance(f, max_pooling_nd.MaxPoolingND) and f.ndim == 2:
         return 'max_pool', dict(ksize=tuple(f.ksize), stride=tuple(f.stride), pad=tuple(f.pad),
                                 cover_all=bool(f.cover_all)), {}
@@ -179,8 +169,6 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             raise UnsupportedLayerError('{}: average pooling with pad_value=None'.format(name))
         return 'avg_pool', dict(ksize=(f.kh, f.kw), stride=(f.sy, f.sx), pad=(f.ph, f.pw),
                                 cover_all=bool(f.cover_all)), {}
-    if isinstance(f, OrientationMaxCPU):  # groupy.fast_cpu's F.max(x, axis=2)
-        return 'max', {'axis': (2,), 'keepdims': False}, {}
     for cls, kind in _REDUCTIONS.items():
         if isinstance(f, cls):
             ndim = len(in_shapes[0])

@@ -22,9 +22,8 @@ import numpy
 from chainer import backend, function_node
 from chainer.utils import type_check
 
+from groupy._checks import float_dtype
 from groupy.gconv.chainer_gconv.index_gather import IndexGather
-
-_FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
 
 
 class GFilterIndex(IndexGather):
@@ -217,9 +216,7 @@ def transform_filter(w, inds):
             'transform_filter: w must have shape (out_channels, in_channels, {}, {}, {}) for an '
             'index table of shape {}, got {}'.format(
                 nti, k, k, (index.n_out_transforms, nti, k, k, 3), shape))
-    if numpy.dtype(w.dtype).type not in _FLOAT_DTYPES:
-        raise ValueError('transform_filter: w must be float16, float32 or float64, got {}'.format(
-            w.dtype))
+    float_dtype(w.dtype, 'transform_filter: w')
     return TransformGFilter(index).apply((w,))[0]
 
 

@@ -21,9 +21,9 @@ import collections
 
 import numpy
 
+from groupy._checks import float_dtype
 from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
-_FLOATS = (numpy.float16, numpy.float32, numpy.float64)
 _CACHE_SIZE = 16
 _tables = collections.OrderedDict()
 
@@ -79,9 +79,7 @@ def _check(big, small, T, func, big_name, small_name):
         raise ValueError('{}: {} must have shape (no, nto, ni) + T.shape[1:] = {}, got {}'.format(
             func, big_name, expected, big.shape))
     for name, a in ((small_name, small), (big_name, big)):
-        if numpy.dtype(a.dtype).type not in _FLOATS:
-            raise ValueError('{}: {} must be float16, float32 or float64, got {}'.format(
-                func, name, a.dtype))
+        float_dtype(a.dtype, '{}: {}'.format(func, name))
     if big.dtype != small.dtype:
         raise ValueError('{}: {} and {} must have one dtype, got {} and {}'.format(
             func, small_name, big_name, small.dtype, big.dtype))

@@ -9,7 +9,7 @@ global spatial pooling into invariant ones.
 from chainer import functions as F
 
 from groupy.fast_cpu import orientation_max
-from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy._checks import check_gfeature_map
 
 
 def orientation_max_pooling(x):

@@ -2,7 +2,7 @@
 pooled on its own."""
 from chainer import functions as F
 
-from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy._checks import check_gfeature_map
 from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 from groupy.fast_cpu.pooling import max_pooling_2d
 
