@@ -9,3 +9,5 @@ from groupy.export.collapse import collapse  # noqa: F401
 from groupy.export.collapsed_net import CollapsedNet  # noqa: F401
 from groupy.export.onnx import export_onnx  # noqa: F401
 from groupy.gconv.chainer_gconv.trace import UnsupportedLayerError, trace  # noqa: F401
+
+__all__ = ['CollapsedNet', 'UnsupportedLayerError', 'collapse', 'export_onnx', 'trace']

@@ -28,6 +28,8 @@ from groupy.export.fold_bn import fold_batch_norms
 from groupy.gconv.chainer_gconv.trace import INPUT, UnsupportedLayerError, flat_shape, trace
 from groupy.fast_cpu import Convolution2D
 
+__all__ = ['collapse', 'guess_input_shape']
+
 
 def guess_input_shape(model, batch=2, forward=None):
     """An input shape (batch, C, S, S) the model accepts, S = 28 for C = 1 (MNIST-rot), else 32
@@ -75,11 +77,9 @@ def _conv_link(op):
     if p['cover_all']:
         raise UnsupportedLayerError('collapse: {}: convolution with cover_all=True'.format(
             op.name))
-    plain = tuple(p['dilate']) == (1, 1) and p['groups'] == 1
-    cls = Convolution2D if plain else L.Convolution2D
-    kwargs = {} if plain else {'dilate': p['dilate'], 'groups': p['groups']}
-    return cls(W.shape[1] * p['groups'], W.shape[0], ksize=W.shape[2:], stride=p['stride'],
-               pad=p['pad'], nobias=b is None, initialW=W, initial_bias=b, **kwargs)
+    return Convolution2D(W.shape[1] * p['groups'], W.shape[0], ksize=W.shape[2:],
+                         stride=p['stride'], pad=p['pad'], nobias=b is None, initialW=W,
+                         initial_bias=b, dilate=p['dilate'], groups=p['groups'])
 
 
 def _bn_link(op):

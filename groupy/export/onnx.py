@@ -6,6 +6,8 @@ import numpy
 
 import chainer
 
+__all__ = ['export_onnx', 'initializers_as_constants', 'run_onnxruntime']
+
 
 def _require(module):
     try:
@@ -46,7 +48,8 @@ def export_onnx(net, x, path, opset_version=None, check=True):
     onnx_chainer = _require('onnx_chainer')
     onnx = _require('onnx')
     x = numpy.asarray(x)
-    # groupy's fast CPU functions have no ONNX converters: trace Chainer's own ones
+    # groupy's fast CPU nodes keep Chainer's class names (onnx-chainer converts them); with the
+    # fast paths off they compute with Chainer's own code, the reference the file is checked on
     with chainer.using_config('train', False), \
             chainer.using_config('groupy_fast_cpu_conv', False), warnings.catch_warnings():
         warnings.filterwarnings('ignore', category=DeprecationWarning, module='onnx_chainer')

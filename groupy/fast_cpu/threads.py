@@ -12,6 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+__all__ = ['BLOCK_BYTES', 'cache_blocks', 'get_num_threads', 'map_batch_chunks',
+           'map_batch_slices', 'scratch_buffer', 'set_num_threads']
+
 try:  # optional: pins the BLAS to one thread while our workers run
     import threadpoolctl
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn

@@ -5,13 +5,14 @@ Z2, and translations.
 'hmat' (and its alias 'mat'): the 3x3 homogeneous matrix [[M(m) R(r), (u, v)], [0, 0, 1]].
 p4m acts on p4m and on Z2 points: (m, r, u, v) * x = M(m) R(r) x + (u, v).
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.D4_array import D4, mirror_rotation_hmat, mirror_rotation_index
 from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['P4MArray', 'half_shifted', 'identity', 'm_range', 'meshgrid', 'mirror_u', 'mirror_v',
+           'r_range', 'rand', 'rotation', 'translation', 'u_range', 'v_range']
 
 
 class P4MArray(MatrixGArray):

@@ -30,8 +30,6 @@ np.flip also act about the array centre, so the formulas above hold for every k 
 Tables are int32 of shape ``(n_out_transforms, nti, k, k, 3)``; ``flatten_indices`` turns
 them into flat indices ``U * k * nti + V * nti + T`` (a filter laid out as (k, k, nti)).
 """
-from __future__ import annotations
-
 import numbers
 
 import numpy as np
@@ -43,6 +41,9 @@ from groupy.garray.p4m_array import D4_halfshift
 from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
+
+__all__ = ['flatten_indices', 'make_c4_p4_indices', 'make_c4_z2_indices', 'make_d4_p4m_indices',
+           'make_d4_z2_indices']
 
 
 def _check_ksize(ksize):

@@ -18,8 +18,6 @@ Rotations and flips act about the centre of the map (the origin of the centred g
 sizes, the pixel corner (-1/2, -1/2) for even sizes: ``C4_halfshift`` / ``D4_halfshift``), so
 maps must be square. The actions come from :mod:`groupy.gfunc` and :mod:`groupy.garray`.
 """
-from __future__ import annotations
-
 import collections
 
 import numpy
@@ -33,6 +31,8 @@ from groupy.garray.p4m_array import D4_halfshift
 from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
+
+__all__ = ['check_equivariance', 'stabiliser_labels', 'transform_feature_map']
 
 _GROUP_NAMES = {'Z2': 'Z2', 'C4': 'p4', 'p4': 'p4', 'D4': 'p4m', 'p4m': 'p4m',
                 'invariant': 'invariant'}

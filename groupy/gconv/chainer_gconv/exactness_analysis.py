@@ -22,6 +22,8 @@ import numpy
 
 from groupy.gconv.chainer_gconv.trace import INPUT, flat_shape, trace
 
+__all__ = ['ExactnessReport', 'LayerExactness', 'exactness']
+
 _GROUPS = ('p4', 'p4m')
 _PLANE_GROUP = {1: 'Z2', 4: 'p4', 8: 'p4m'}
 

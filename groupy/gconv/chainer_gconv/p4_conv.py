@@ -2,6 +2,8 @@
 from groupy.gconv import make_gconv_indices
 from groupy.gconv.chainer_gconv.splitgconv2d import SplitGConv2D
 
+__all__ = ['P4ConvP4', 'P4ConvZ2']
+
 
 class P4ConvZ2(SplitGConv2D):
     """Lifting layer Z2 -> p4: images (N, in, H, W) or (N, in, 1, H, W) ->

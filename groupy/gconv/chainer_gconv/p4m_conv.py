@@ -3,6 +3,8 @@ the 8 stabiliser elements (m, r) are indexed m * 4 + r."""
 from groupy.gconv import make_gconv_indices
 from groupy.gconv.chainer_gconv.splitgconv2d import SplitGConv2D
 
+__all__ = ['P4MConvP4M', 'P4MConvZ2']
+
 
 class P4MConvZ2(SplitGConv2D):
     """Lifting layer Z2 -> p4m: images (N, in, H, W) or (N, in, 1, H, W) ->

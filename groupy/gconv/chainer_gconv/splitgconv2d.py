@@ -20,8 +20,6 @@ even ``ksize`` the filters are transformed about the centre of the k x k grid (h
 stabiliser), so the output of a map of size H has size H + 2 * pad - k + 1; use
 ``pad = k // 2`` and ``pad = k // 2 - 1`` alternately to keep the size within one pixel.
 """
-from __future__ import annotations
-
 import functools
 import inspect
 import math
@@ -37,6 +35,8 @@ from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.fast_cpu.conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
+
+__all__ = ['SplitGConv2D']
 
 
 @functools.lru_cache(maxsize=None)

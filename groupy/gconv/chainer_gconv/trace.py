@@ -24,6 +24,8 @@ from chainer.functions.pooling import average_pooling_2d, max_pooling_nd
 
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
 
+__all__ = ['INPUT', 'KINDS', 'Op', 'Trace', 'UnsupportedLayerError', 'flat_shape', 'trace']
+
 #: the kinds of data-path operation understood by collapse() and exactness()
 KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu',
          'sigmoid', 'tanh', 'max_pool', 'avg_pool', 'max', 'mean', 'sum', 'add', 'linear')

@@ -24,6 +24,8 @@ import numpy
 from groupy._checks import float_dtype
 from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
+__all__ = ['grad_index_group_func_kernel', 'index_group_func_kernel']
+
 _CACHE_SIZE = 16
 _tables = collections.OrderedDict()
 

@@ -11,6 +11,8 @@ from chainer import functions as F
 from groupy.fast_cpu import orientation_max
 from groupy._checks import check_gfeature_map
 
+__all__ = ['orientation_max_pooling', 'orientation_mean_pooling']
+
 
 def orientation_max_pooling(x):
     """Max over the stabiliser axis: (N, C, G, H, W) -> (N, C, H, W) (groupy.fast_cpu's node on
