@@ -6,7 +6,7 @@ names the argument and says what was expected.
 >>> positive_int(0, 'ksize')
 Traceback (most recent call last):
     ...
-ValueError: ksize must be a positive int, got 0
+ValueError: ksize must be a positive integer, got 0
 """
 import numpy
 
@@ -40,7 +40,7 @@ def positive_int(value, name: str, allow_none: bool = False):
     if value is None and allow_none:
         return None
     if not _is_int(value) or value < 1:
-        raise ValueError('{} must be a positive int, got {!r}'.format(name, value))
+        raise ValueError('{} must be a positive integer, got {!r}'.format(name, value))
     return int(value)
 
 

@@ -31,7 +31,7 @@ from groupy.fast_cpu import Convolution2D
 __all__ = ['collapse', 'guess_input_shape']
 
 
-def guess_input_shape(model, batch=2, forward=None):
+def guess_input_shape(model: chainer.Link, batch: int = 2, forward=None) -> tuple:
     """An input shape (batch, C, S, S) the model accepts, S = 28 for C = 1 (MNIST-rot), else 32
     (CIFAR10). C is tried among the in-channel counts of its convolutions (those no
     convolution produces first) by running the model once per candidate. Raises ValueError if
@@ -135,7 +135,8 @@ def _step(op):
     raise UnsupportedLayerError('collapse: {}: no translation for {!r}'.format(op.name, kind))
 
 
-def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
+def collapse(model: chainer.Link, fold_bn: bool = False, input_shape=None, x=None,
+             forward=None) -> cn.CollapsedNet:
     """A plain Chain computing ``model``'s test-mode function (see the module docstring).
 
     Args:
@@ -153,6 +154,10 @@ def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
     Returns:
         CollapsedNet, on the CPU. Raises UnsupportedLayerError naming the first layer it cannot
         translate.
+
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> print(collapse(P4ConvZ2(1, 2, ksize=3), input_shape=(1, 1, 5, 5)).describe())
+      0 <- x          Convolution2D(W (8, 1, 3, 3), stride (1, 1), pad (0, 0), bias)
     """
     if not isinstance(model, chainer.Link):
         raise TypeError('collapse: model must be a chainer.Link, got {}'.format(

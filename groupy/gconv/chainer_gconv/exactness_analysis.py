@@ -20,6 +20,8 @@ sizes, to propose the closest ones that keep exactness). Numerically, exactness 
 """
 import numpy
 
+import chainer
+
 from groupy.gconv.chainer_gconv.trace import INPUT, flat_shape, trace
 
 __all__ = ['ExactnessReport', 'LayerExactness', 'exactness']
@@ -249,7 +251,8 @@ def _analyse(t, size, group):
     return layers, states[t.output]
 
 
-def exactness(model, input_shape, group='p4', forward=None, search=32):
+def exactness(model: chainer.Link, input_shape: tuple, group: str = 'p4', forward=None,
+              search: int = 32) -> 'ExactnessReport':
     """Analyse whether the 90-degree rotations (group 'p4') or rotations and flips ('p4m') of
     an input of ``input_shape`` map exactly onto transformed outputs, layer by layer.
 
@@ -262,6 +265,14 @@ def exactness(model, input_shape, group='p4', forward=None, search=32):
     Returns:
         ExactnessReport (``print`` it for a per-layer table). Raises UnsupportedLayerError for a
         function the analysis does not know (see :mod:`~groupy.gconv.chainer_gconv.trace`).
+
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> net = P4ConvZ2(1, 2, ksize=3, stride=2)
+    >>> exactness(net, (1, 1, 9, 9)).exact
+    True
+    >>> report = exactness(net, (1, 1, 8, 8))
+    >>> report.exact, report.suggested_sizes
+    (False, [7, 9])
     """
     if group not in _GROUPS:
         raise ValueError("exactness: group must be 'p4' or 'p4m', got {!r}".format(group))

@@ -23,6 +23,7 @@ stabiliser), so the output of a map of size H has size H + 2 * pad - k + 1; use
 import functools
 import inspect
 import math
+from typing import Optional
 
 import numpy
 
@@ -73,6 +74,15 @@ class SplitGConv2D(link.Link):
     Input (N, in, nis, H, W) (for nis == 1 also a plain image batch (N, in, H, W)); output
     (N, out, nos, H', W') with H' = (H + 2 * pad - k) // stride + 1. A wrong rank, channel
     count, stabiliser size or dtype raises ValueError naming the expected shape.
+
+    >>> import numpy
+    >>> from groupy.gconv.chainer_gconv import P4ConvP4
+    >>> conv = P4ConvP4(2, 3, ksize=3, pad=1)
+    >>> print(conv)
+    P4ConvP4(in_channels=2, out_channels=3, ksize=3, stride=(1, 1), pad=(1, 1), \
+input_stabilizer_size=4, output_stabilizer_size=4, nobias=False, flat_channels=False)
+    >>> conv(numpy.zeros((1, 2, 4, 5, 5), numpy.float32)).shape
+    (1, 3, 4, 5, 5)
     """
 
     #: size of the stabiliser of the input / output group (set by subclasses)
@@ -84,9 +94,10 @@ class SplitGConv2D(link.Link):
         """Index table (nos, nis, k, k, 3) of the filter transform (set by subclasses)."""
         raise NotImplementedError
 
-    def __init__(self, in_channels, out_channels, ksize=3, filter_mask=None, flat_channels=False,
-                 stride=1, pad=0, wscale=1.0, nobias=False, use_cudnn=None, initialW=None,
-                 initial_bias=None, dtype=numpy.float32):
+    def __init__(self, in_channels: Optional[int], out_channels: int, ksize: int = 3,
+                 filter_mask=None, flat_channels: bool = False, stride=1, pad=0,
+                 wscale: float = 1.0, nobias: bool = False, use_cudnn=None, initialW=None,
+                 initial_bias=None, dtype=numpy.float32) -> None:
         super(SplitGConv2D, self).__init__()
         ignore_use_cudnn(use_cudnn, type(self).__name__)
         if self.input_stabilizer_size is None:
@@ -125,7 +136,16 @@ class SplitGConv2D(link.Link):
             self._initialize_params(self.in_channels)
 
     @property
-    def filter_shape(self):
+    def printable_specs(self):
+        """The configuration shown by ``str(link)``, as Chainer's own links do."""
+        yield from (('in_channels', self.in_channels), ('out_channels', self.out_channels),
+                    ('ksize', self.ksize), ('stride', self.stride), ('pad', self.pad),
+                    ('input_stabilizer_size', self.input_stabilizer_size),
+                    ('output_stabilizer_size', self.output_stabilizer_size),
+                    ('nobias', self.b is None), ('flat_channels', self.flat_channels))
+
+    @property
+    def filter_shape(self) -> tuple:
         """(out, in, nis, k, k): the shape of ``W``."""
         return (self.out_channels, self.in_channels, self.input_stabilizer_size,
                 self.ksize, self.ksize)
@@ -245,7 +265,7 @@ class SplitGConv2D(link.Link):
         self._filter_cache = None
         return tw, b
 
-    def forward(self, x):
+    def forward(self, x) -> chainer.Variable:
         """x (N, in, nis, H, W) -> y (N, out, nos, H', W') (see the class docstring)."""
         x, in_channels = self._flat_input(x)
         if self.W.array is None:

@@ -193,7 +193,7 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             name, type(f).__module__, type(f).__name__))
 
 
-def trace(model, x, forward=None):
+def trace(model: chainer.Link, x, forward=None) -> Trace:
     """Trace ``forward(x)`` (default ``model.logits`` if defined, else ``model``) in test mode.
 
     Args:
@@ -203,6 +203,12 @@ def trace(model, x, forward=None):
 
     Returns:
         Trace. Raises UnsupportedLayerError for a function outside :data:`KINDS`.
+
+    >>> import numpy
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> t = trace(P4ConvZ2(1, 2, ksize=3), numpy.zeros((1, 1, 5, 5), numpy.float32))
+    >>> [op.kind for op in t.ops], t.ops[0].filter_group, t.output_shape
+    (['conv', 'reshape'], (1, 4), (1, 2, 4, 3, 3))
     """
     if forward is None:
         forward = getattr(model, 'logits', model)

@@ -19,6 +19,7 @@ any order (double backprop works).
 """
 import numpy
 
+import chainer
 from chainer import backend, function_node
 from chainer.utils import type_check
 
@@ -191,7 +192,7 @@ class TransformGFilterAdjoint(function_node.FunctionNode):
         return TransformGFilter(self.index).apply(grad_outputs)
 
 
-def transform_filter(w, inds):
+def transform_filter(w, inds) -> chainer.Variable:
     """Transform a filter bank by every output stabiliser element (differentiable).
 
     Args:
@@ -207,6 +208,13 @@ def transform_filter(w, inds):
     Raises:
         ValueError: ``w`` has the wrong shape or a non-float dtype (the message names the
             expected shape).
+
+    >>> import numpy
+    >>> from groupy.gconv.make_gconv_indices import make_c4_z2_indices
+    >>> w = numpy.arange(9, dtype=numpy.float32).reshape(1, 1, 1, 3, 3)
+    >>> tw = transform_filter(w, make_c4_z2_indices(3))
+    >>> tw.shape, bool((tw.array[0, 1, 0, 0] == numpy.rot90(w[0, 0, 0])).all())
+    ((1, 4, 1, 1, 3, 3), True)
     """
     index = as_gfilter_index(inds)
     shape = tuple(w.shape)
