@@ -12,7 +12,7 @@ from groupy.garray.finitegroup import FiniteGroup
 from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
-__all__ = ['C4', 'C4Array', 'C4Group', 'check_origin', 'identity', 'rand', 'rotation',
+__all__ = ['C4', 'C4Array', 'C4Group', 'check_origin', 'e', 'identity', 'r', 'rand', 'rotation',
            'rotation_hmat', 'rotation_index']
 
 _COS = np.array([1, 0, -1, 0], dtype=np.int64)

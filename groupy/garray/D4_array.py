@@ -13,8 +13,8 @@ from groupy.garray.finitegroup import FiniteGroup
 from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
-__all__ = ['D4', 'D4Array', 'D4Group', 'identity', 'mirror_rotation_hmat', 'mirror_rotation_index',
-           'mirror_u', 'mirror_v', 'rand', 'rotation']
+__all__ = ['D4', 'D4Array', 'D4Group', 'e', 'identity', 'm', 'mirror_rotation_hmat',
+           'mirror_rotation_index', 'mirror_u', 'mirror_v', 'r', 'rand', 'rotation']
 
 
 def mirror_rotation_hmat(m, r):

@@ -9,7 +9,7 @@ import numpy as np
 from groupy.garray.garray import parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
-__all__ = ['Z2Array', 'identity', 'meshgrid', 'rand', 'u_range', 'v_range']
+__all__ = ['identity', 'meshgrid', 'rand', 'u', 'u_range', 'v', 'v_range', 'Z2Array']
 
 
 class Z2Array(MatrixGArray):

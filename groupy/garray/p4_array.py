@@ -11,8 +11,8 @@ from groupy.garray.C4_array import rotation_hmat, rotation_index
 from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
-__all__ = ['P4Array', 'identity', 'meshgrid', 'r_range', 'rand', 'rotation', 'translation',
-           'u_range', 'v_range']
+__all__ = ['C4_halfshift', 'identity', 'meshgrid', 'P4Array', 'r', 'r_range', 'rand', 'rotation',
+           'translation', 'u', 'u_range', 'v', 'v_range']
 
 
 class P4Array(MatrixGArray):

@@ -11,8 +11,9 @@ from groupy.garray.D4_array import D4, mirror_rotation_hmat, mirror_rotation_ind
 from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
 
-__all__ = ['P4MArray', 'half_shifted', 'identity', 'm_range', 'meshgrid', 'mirror_u', 'mirror_v',
-           'r_range', 'rand', 'rotation', 'translation', 'u_range', 'v_range']
+__all__ = ['D4_halfshift', 'half_shifted', 'identity', 'm', 'm_range', 'meshgrid', 'mirror_u',
+           'mirror_v', 'P4MArray', 'r', 'r_range', 'rand', 'rotation', 'translation', 'u',
+           'u_range', 'v', 'v_range']
 
 
 class P4MArray(MatrixGArray):
