@@ -42,6 +42,7 @@ GROUPS = [
     ('ReLU fwd+bwd', ('ReLU', 'ReLUGrad', 'ReLUGrad2'),
      ('aten::clamp_min', 'aten::threshold_backward', 'aten::relu')),
     ('pooling / max', ('MaxPooling2x2CPU', 'MaxPooling2x2ScatterCPU', 'MaxPooling2x2GatherCPU',
+                       'MaxPoolingND', 'MaxPoolingNDGrad', 'MaxPoolingNDWithIndexes',
                        'MaxPooling2D', 'MaxPooling2DGrad', 'Max', 'BroadcastTo'),
      ('aten::max_pool2d_with_indices', 'aten::max_pool2d_with_indices_backward', 'aten::amax',
       'aten::max')),

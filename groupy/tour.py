@@ -7,8 +7,6 @@ filter-transform index tables is equivariant (transforming the input then correl
 correlating then transforming the output, for odd and even filter sizes), and draws a p4 and a
 p4m feature map of a small embedded image to a PNG.
 """
-from __future__ import annotations
-
 import argparse
 import sys
 
@@ -21,6 +19,9 @@ from groupy.garray.p4m_array import D4_halfshift
 from groupy.gconv.make_gconv_indices import (make_c4_p4_indices, make_c4_z2_indices,
                                              make_d4_p4m_indices, make_d4_z2_indices)
 from groupy.gfunc import P4FuncArray, P4MFuncArray, Z2FuncArray
+
+__all__ = ['IMAGE', 'NAMES', 'equivariance_error', 'feature_maps', 'gcorrelate', 'main',
+           'point_group', 'print_table', 'save_plots']
 
 NAMES = ["e", "r", "r2", "r3", "m", "mr", "mr2", "mr3"]
 

@@ -1,6 +1,6 @@
 """collapse(): a trained G-CNN as a plain CNN computing the same test-mode function.
 
-The network's test-mode forward pass is traced once (:mod:`groupy.export.trace`), so any Chain
+The network's test-mode forward pass is traced once (:mod:`groupy.gconv.chainer_gconv.trace`), so any Chain
 built from our links (the G-convolutions, ``Convolution2D``, ``BatchNormalization``, ``Linear``)
 and the supported functions (relu and friends, spatial and orientation pooling, means, maxima,
 reshapes, additions) is handled, whatever its forward method looks like. In the result
@@ -28,11 +28,13 @@ import chainer.links as L
 
 from groupy.export import collapsed_net as cn
 from groupy.export.fold_bn import fold_batch_norms
-from groupy.export.trace import INPUT, UnsupportedLayerError, trace
+from groupy.gconv.chainer_gconv.trace import INPUT, UnsupportedLayerError, flat_shape, trace
 from groupy.fast_cpu import Convolution2D
 
+__all__ = ['collapse', 'guess_input_shape']
 
-def guess_input_shape(model, batch=2, forward=None):
+
+def guess_input_shape(model: chainer.Link, batch: int = 2, forward=None) -> tuple:
     """An input shape (batch, C, S, S) the model accepts, S = 28 for C = 1 (MNIST-rot), else 32
     (CIFAR10). C is tried among the in-channel counts of its convolutions (those no
     convolution produces first) by running the model once per candidate. Raises ValueError if
@@ -78,11 +80,9 @@ def _conv_link(op):
     if p['cover_all']:
         raise UnsupportedLayerError('collapse: {}: convolution with cover_all=True'.format(
             op.name))
-    plain = tuple(p['dilate']) == (1, 1) and p['groups'] == 1
-    cls = Convolution2D if plain else L.Convolution2D
-    kwargs = {} if plain else {'dilate': p['dilate'], 'groups': p['groups']}
-    return cls(W.shape[1] * p['groups'], W.shape[0], ksize=W.shape[2:], stride=p['stride'],
-               pad=p['pad'], nobias=b is None, initialW=W, initial_bias=b, **kwargs)
+    return Convolution2D(W.shape[1] * p['groups'], W.shape[0], ksize=W.shape[2:],
+                         stride=p['stride'], pad=p['pad'], nobias=b is None, initialW=W,
+                         initial_bias=b, dilate=p['dilate'], groups=p['groups'])
 
 
 def _bn_link(op):
@@ -109,7 +109,7 @@ def _step(op):
     """The link computing op on planar maps, or None when op is a no-op there."""
     kind, p = op.kind, op.params
     if kind == 'reshape':
-        src, dst = cn.flat_shape(op.in_shapes[0]), cn.flat_shape(op.out_shape)
+        src, dst = flat_shape(op.in_shapes[0]), flat_shape(op.out_shape)
         if src == dst:
             return None
         return cn.Reshape(dst, keep_batch=dst[0] == src[0])
@@ -141,7 +141,8 @@ def _step(op):
     raise UnsupportedLayerError('collapse: {}: no translation for {!r}'.format(op.name, kind))
 
 
-def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
+def collapse(model: chainer.Link, fold_bn: bool = False, input_shape=None, x=None,
+             forward=None) -> cn.CollapsedNet:
     """A plain Chain computing ``model``'s test-mode function (see the module docstring).
 
     Args:
@@ -159,6 +160,10 @@ def collapse(model, fold_bn=False, input_shape=None, x=None, forward=None):
     Returns:
         CollapsedNet, on the CPU. Raises UnsupportedLayerError naming the first layer it cannot
         translate.
+
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> print(collapse(P4ConvZ2(1, 2, ksize=3), input_shape=(1, 1, 5, 5)).describe())
+      0 <- x          Convolution2D(W (8, 1, 3, 3), stride (1, 1), pad (0, 0), bias)
     """
     if not isinstance(model, chainer.Link):
         raise TypeError('collapse: model must be a chainer.Link, got {}'.format(

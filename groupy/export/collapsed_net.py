@@ -13,17 +13,13 @@ import chainer.functions as F
 import chainer.links  # noqa: F401
 
 from groupy.fast_cpu import max_pooling_2d, relu
+from groupy.gconv.chainer_gconv.trace import flat_shape
+
+__all__ = ['Activation', 'Add', 'Affine', 'BatchStatNormalization', 'CollapsedNet', 'Pool',
+           'Reduce', 'Reshape']
 
 _ACTIVATIONS = {'relu': relu, 'sigmoid': F.sigmoid, 'tanh': F.tanh}
 _REDUCERS = {'max': F.max, 'mean': F.mean, 'sum': F.sum}
-
-
-def flat_shape(shape):
-    """The planar layout of a traced shape: (N, C, G, H, W) -> (N, C * G, H, W); others kept."""
-    shape = tuple(shape)
-    if len(shape) == 5:
-        return (shape[0], shape[1] * shape[2]) + shape[3:]
-    return shape
 
 
 def _describe(step):

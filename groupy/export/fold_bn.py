@@ -11,6 +11,8 @@ import chainer.links as L
 
 from groupy.fast_cpu import Convolution2D
 
+__all__ = ['fold_batch_norms', 'folded_parameters']
+
 
 def folded_parameters(W, b, gamma, beta, mean, var, eps):
     """(W', b') with ``layer(x, W', b') == bn(layer(x, W, b))``; W (out, ...), b (out,) or
@@ -28,10 +30,9 @@ def _fold(layer, bn):
                                 bn.avg_var, bn.eps)
     if isinstance(layer, L.Linear):
         return L.Linear(W.shape[1], W.shape[0], initialW=W, initial_bias=bias)
-    cls = type(layer) if isinstance(layer, Convolution2D) else L.Convolution2D
-    kwargs = {} if cls is Convolution2D else {'dilate': layer.dilate, 'groups': layer.groups}
-    return cls(W.shape[1] * layer.groups, W.shape[0], ksize=W.shape[2:], stride=layer.stride,
-               pad=layer.pad, initialW=W, initial_bias=bias, **kwargs)
+    return Convolution2D(W.shape[1] * layer.groups, W.shape[0], ksize=W.shape[2:],
+                         stride=layer.stride, pad=layer.pad, initialW=W, initial_bias=bias,
+                         dilate=layer.dilate, groups=layer.groups)
 
 
 def fold_batch_norms(steps, step_inputs, output):

@@ -1,10 +1,13 @@
 """ONNX export of a collapsed network (:func:`export_onnx`), through onnx-chainer, checked in
 onnxruntime. Needs the ``export`` extra (onnx-chainer, onnx, onnxruntime)."""
 import warnings
+from typing import Optional
 
 import numpy
 
 import chainer
+
+__all__ = ['export_onnx', 'initializers_as_constants', 'run_onnxruntime']
 
 
 def _require(module):
@@ -33,7 +36,8 @@ def run_onnxruntime(path, x):
     return session.run(None, {name: x})
 
 
-def export_onnx(net, x, path, opset_version=None, check=True):
+def export_onnx(net: chainer.Link, x, path: str, opset_version: Optional[int] = None,
+                check: bool = True) -> Optional[float]:
     """Write ``net`` (a CollapsedNet or any Chain of standard links/functions) to ``path`` as
     ONNX, traced on the batch x (N, C, H, W) (NumPy, the net on the CPU; the batch size and map
     size of x are the ones in the file). Parameters are stored as initializers only, not graph
@@ -42,11 +46,22 @@ def export_onnx(net, x, path, opset_version=None, check=True):
     Returns:
         float or None: with ``check``, the max absolute difference between onnxruntime's output
         on x and ``net(x)`` in Chainer (test mode).
+
+    >>> import os, tempfile, numpy
+    >>> from groupy.export import collapse
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> net = collapse(P4ConvZ2(1, 2, ksize=3), input_shape=(1, 1, 5, 5))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     diff = export_onnx(net, numpy.ones((1, 1, 5, 5), numpy.float32),
+    ...                        os.path.join(folder, 'net.onnx'))
+    >>> diff < 1e-5
+    True
     """
     onnx_chainer = _require('onnx_chainer')
     onnx = _require('onnx')
     x = numpy.asarray(x)
-    # groupy's fast CPU functions have no ONNX converters: trace Chainer's own ones
+    # groupy's fast CPU nodes keep Chainer's class names (onnx-chainer converts them); with the
+    # fast paths off they compute with Chainer's own code, the reference the file is checked on
     with chainer.using_config('train', False), \
             chainer.using_config('groupy_fast_cpu_conv', False), warnings.catch_warnings():
         warnings.filterwarnings('ignore', category=DeprecationWarning, module='onnx_chainer')

@@ -1,9 +1,10 @@
 """Faster CPU implementations of Chainer's own operations, the one place models take them from.
 
-Each is a drop-in for the Chainer function or link of the same name, gives Chainer's results
-(gradients of any order included), and falls back to Chainer's own implementation for CuPy
-arrays, float16, unsupported arguments, or when the switch (:mod:`groupy.fast_cpu.switch`,
-``GROUPY_FAST_CPU_CONV=0``) is off:
+Each is a drop-in for the Chainer function or link of the same name and gives Chainer's results
+(gradients of any order included). Their nodes are Chainer's own FunctionNodes, subclassed: they
+replace the NumPy forward pass (and, where they took it, the backward pass) and run Chainer's
+own code for CuPy arrays, float16, unsupported arguments, or when the switch
+(:mod:`groupy.fast_cpu.switch`, ``GROUPY_FAST_CPU_CONV=0``) is off:
 
 * :func:`convolution_2d`, :class:`Convolution2D` (im2col + one GEMM per cache-sized chunk);
 * :func:`batch_normalization`, :class:`BatchNormalization` (training-mode passes);
@@ -23,3 +24,7 @@ from groupy.fast_cpu.pooling import max_pooling_2d  # noqa: F401
 from groupy.fast_cpu.activation import relu  # noqa: F401
 from groupy.fast_cpu.switch import fast_cpu_enabled, keep_freed_memory  # noqa: F401
 from groupy.fast_cpu.threads import get_num_threads, set_num_threads  # noqa: F401
+
+__all__ = ['BatchNormalization', 'Convolution2D', 'batch_normalization', 'convolution_2d',
+           'dropout', 'fast_cpu_enabled', 'get_num_threads', 'keep_freed_memory',
+           'max_pooling_2d', 'orientation_max', 'relu', 'set_num_threads']

@@ -17,6 +17,8 @@ from chainer.functions.activation import relu as _relu
 from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
+__all__ = ['ReLU', 'ReLUGrad', 'relu']
+
 # Below this many elements the pass runs inline (thread hand-off costs more than it saves).
 _MIN_PARALLEL_SIZE = 1 << 17
 

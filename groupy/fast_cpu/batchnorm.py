@@ -7,22 +7,24 @@ pass and recomputes ``x_hat`` there with fresh temporaries. Here the passes are 
 :mod:`groupy.fast_cpu.batchnorm_kernels` (one sum and one batched dot product per row, split
 over the batch on the worker threads), and the backward pass is a function of ``x_hat`` alone:
 
-* :class:`BatchNormalizationCPU`: (x, gamma, beta) -> (y, x_hat, inv_std). Only y is handed to
-  the caller; x_hat and inv_std are retained outputs and x is NOT retained, so the one
-  activation-sized array a layer keeps for its backward pass is x_hat (x is freed as soon as
-  nothing else holds it: in conv -> BN -> ReLU, the convolution's output);
+* :class:`BatchNormalizationFunction`: Chainer's BatchNormalization node, subclassed. In
+  training mode on the fast path it maps (x, gamma, beta) -> (y, x_hat, inv_std) and sets
+  ``fast_path``. Only y is handed to the caller; x_hat and inv_std are retained outputs and x is
+  NOT retained, so the one activation-sized array a layer keeps for its backward pass is x_hat
+  (x is freed as soon as nothing else holds it: in conv -> BN -> ReLU, the convolution's
+  output);
 * :class:`BatchNormalizationGradCPU`: (x_hat, inv_std, gamma, gy) -> (gx, ggamma, gbeta), whose
   backward is written with Chainer functions; the gradient of x_hat and inv_std in x is the
   forward node's backward for its second and third outputs, so gradients of any order are exact.
 
 Outside training mode (``chainer.config.train`` False: the ResNets' batch-statistics BN at
-evaluation, graphs traced by :mod:`groupy.export`) :func:`batch_normalization` runs the same
-passes inside Chainer's own BatchNormalization node instead, as the tracer expects.
+evaluation, graphs traced by :mod:`groupy.gconv.chainer_gconv.trace`) the node runs the same
+passes through Chainer's own forward and backward (one output), as the tracer expects.
 
 The fast path applies to C-contiguous NumPy float32/float64 inputs whose gamma and beta have x's
 dtype and shape (C,), with the default axis; anything else (CuPy, float16, other axes) gets
 :func:`chainer.functions.batch_normalization`, as does everything when the fast CPU paths are
-off (:mod:`groupy.fast_cpu.switch`).
+off (:mod:`groupy.fast_cpu.switch`): there the node is Chainer's own code, forward and backward.
 
 * :func:`batch_normalization`: drop-in for :func:`chainer.functions.batch_normalization`;
 * :class:`BatchNormalization`: drop-in for :class:`chainer.links.BatchNormalization` (same
@@ -41,7 +43,10 @@ import chainer.links as L
 from chainer.utils import argument, type_check
 
 from groupy.fast_cpu.batchnorm_kernels import bn_backward, bn_forward
-from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
+from groupy.fast_cpu.switch import fast_cpu_enabled
+
+__all__ = ['BatchNormalization', 'BatchNormalizationFunction', 'BatchNormalizationGradCPU',
+           'batch_normalization', 'running_average_update']
 
 
 def _update_running_averages(running_mean, running_var, decay, mean, var, m):
@@ -55,14 +60,6 @@ def _update_running_averages(running_mean, running_var, decay, mean, var, m):
         running_var += (1 - decay) * adjust * var
 
 
-def _require_numpy(node, inputs):
-    for a in inputs:
-        if not isinstance(a, numpy.ndarray):
-            raise TypeError('{} runs on NumPy arrays only, got {}; use '
-                            'groupy.fast_cpu.batch_normalization, which falls back to Chainer '
-                            'for other arrays'.format(node.label, type(a).__name__))
-
-
 def _channel_sum(a):
     """Per-channel sum of a Variable (N, C, ...) over every axis but 1: (C,)."""
     return F.sum(a, axis=(0,) + tuple(range(2, a.ndim)))
@@ -73,31 +70,28 @@ def _per_channel(v, ndim):
     return F.reshape(v, (1, v.shape[0]) + (1,) * (ndim - 2))
 
 
-class BatchNormalizationCPU(function_node.FunctionNode):
-    """x (N, C, ...), gamma, beta (C,) -> y = gamma * x_hat + beta, x_hat = (x - mean) * inv_std
+class BatchNormalizationFunction(_bn.BatchNormalization):
+    """Chainer's batch normalisation node (same arguments). On the fast path in training mode:
+    x (N, C, ...), gamma, beta (C,) -> y = gamma * x_hat + beta, x_hat = (x - mean) * inv_std
     (N, C, ...) and inv_std = 1 / sqrt(var + eps) (C,), with the batch mean and biased variance
     per channel; running_mean/running_var (C,), when given, are updated in place as Chainer
     does (unbiased variance). Retains gamma and its outputs x_hat and inv_std, not x."""
 
-    def __init__(self, eps=2e-5, running_mean=None, running_var=None, decay=0.9):
-        self.eps, self.decay = eps, decay
-        self.running_mean, self.running_var = running_mean, running_var
+    fast_path = False
 
-    @property
-    def label(self):
-        return 'BatchNormalizationCPU'
-
-    def check_type_forward(self, in_types):
-        type_check._argname(in_types, ('x', 'gamma', 'beta'))
-        x_type, gamma_type, beta_type = in_types
-        type_check.expect(x_type.dtype.kind == 'f', x_type.ndim >= 2,
-                          gamma_type.dtype == x_type.dtype, beta_type.dtype == x_type.dtype,
-                          gamma_type.ndim == 1, beta_type.ndim == 1,
-                          gamma_type.shape[0] == x_type.shape[1],
-                          beta_type.shape[0] == x_type.shape[1])
+    def _fast(self, inputs):
+        x, gamma, beta = inputs
+        return (fast_cpu_enabled(x, gamma, beta) and x.ndim >= 2 and x.flags.c_contiguous
+                and gamma.shape == beta.shape == (x.shape[1],)
+                and _key_axis(x.ndim, gamma.ndim, self.axis) == (1,))
 
     def forward(self, inputs):
-        _require_numpy(self, inputs)
+        if not self._fast(inputs):
+            return super().forward(inputs)
+        if not configuration.config.train:  # Chainer's node and graph, groupy's passes
+            self._impl_selector = _fast_cpu_impl
+            return super().forward(inputs)
+        self.fast_path = True
         x, gamma, beta = inputs
         if x.size == x.shape[1]:
             warnings.warn('batch_normalization: a batch of one value per channel (x of shape '
@@ -110,6 +104,8 @@ class BatchNormalizationCPU(function_node.FunctionNode):
         return y, x_hat, inv_std
 
     def backward(self, indexes, grad_outputs):
+        if not self.fast_path:
+            return super().backward(indexes, grad_outputs)
         gy, g_x_hat, g_inv_std = grad_outputs
         gamma, = self.get_retained_inputs()
         x_hat, inv_std = self.get_retained_outputs()
@@ -144,13 +140,9 @@ def _normalisation_grad(x_hat, inv_std, g_x_hat, g_inv_std):
 
 class BatchNormalizationGradCPU(function_node.FunctionNode):
     """(x_hat (N, C, ...), inv_std (C,), gamma (C,), gy (N, C, ...)) -> (gx, ggamma, gbeta) of
-    :class:`BatchNormalizationCPU`: gbeta = sum gy, ggamma = sum gy * x_hat and
+    :class:`BatchNormalizationFunction`: gbeta = sum gy, ggamma = sum gy * x_hat and
     gx = k (gy - (x_hat ggamma + gbeta) / m) with k = gamma * inv_std (sums over all axes but 1,
     m values per channel)."""
-
-    @property
-    def label(self):
-        return 'BatchNormalizationGradCPU'
 
     def check_type_forward(self, in_types):
         type_check._argname(in_types, ('x_hat', 'inv_std', 'gamma', 'gy'))
@@ -163,7 +155,6 @@ class BatchNormalizationGradCPU(function_node.FunctionNode):
                           gamma_type.shape[0] == xh_type.shape[1])
 
     def forward(self, inputs):
-        _require_numpy(self, inputs)
         self.retain_inputs((0, 1, 2, 3))
         x_hat, inv_std, gamma, gy = inputs
         return bn_backward(x_hat, inv_std, gamma, gy)
@@ -208,14 +199,6 @@ def _key_axis(ndim, gamma_ndim, axis):
     return tuple(i for i in range(ndim) if i not in tuple(axis))
 
 
-def _fast_path_applies(x, gamma, beta, axis):
-    if not fast_cpu_enabled(x, gamma, beta):
-        return False
-    xa, ga, ba = (array_of(a) for a in (x, gamma, beta))
-    return (xa.ndim >= 2 and xa.flags.c_contiguous and ga.shape == ba.shape == (xa.shape[1],)
-            and _key_axis(xa.ndim, ga.ndim, axis) == (1,))
-
-
 class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
     """The passes of :mod:`~groupy.fast_cpu.batchnorm_kernels` inside Chainer's own
     BatchNormalization node (which retains x; ``forward_data`` carries x_hat), for
@@ -235,22 +218,26 @@ class _FastCPUImpl(_bn.GeneralBatchNormalizationImpl):
         return gx, None, ggamma, gbeta
 
 
-def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None,
-                        decay=0.9, axis=None):
-    """Training-mode batch normalisation with the arguments and results of
-    :func:`chainer.functions.batch_normalization`: x (N, C, ...), gamma and beta (C,) ->
-    y (N, C, ...); running_mean/running_var (C,) are updated in place when given.
+def _fast_cpu_impl(node, inputs):
+    return _FastCPUImpl()
 
-    Where the fast path applies: :class:`BatchNormalizationCPU` in training mode
-    (``chainer.config.train``), otherwise Chainer's node with the same passes (same values)."""
-    if not _fast_path_applies(x, gamma, beta, axis):
-        return F.batch_normalization(x, gamma, beta, eps=eps, running_mean=running_mean,
-                                     running_var=running_var, decay=decay, axis=axis)
-    if configuration.config.train:
-        node = BatchNormalizationCPU(eps, running_mean, running_var, decay)
-    else:
-        node = _bn.BatchNormalization(eps, running_mean, running_var, decay, axis,
-                                      impl_selector=lambda func, inputs: _FastCPUImpl())
+
+def batch_normalization(x, gamma, beta, eps: float = 2e-5, running_mean=None, running_var=None,
+                        decay: float = 0.9, axis=None) -> chainer.Variable:
+    """Batch normalisation with the arguments and results of
+    :func:`chainer.functions.batch_normalization`: x (N, C, ...), gamma and beta (C,) ->
+    y (N, C, ...); running_mean/running_var (C,) are updated in place when given (see
+    :class:`BatchNormalizationFunction` for where the fast passes apply).
+
+    >>> import numpy
+    >>> x = numpy.array([[1., 2.], [3., 6.]], numpy.float32)
+    >>> gamma, beta = numpy.ones(2, numpy.float32), numpy.zeros(2, numpy.float32)
+    >>> y = batch_normalization(x, gamma, beta)
+    >>> numpy.round(y.array, 3), y.creator.fast_path
+    (array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32), True)
+    """
+    node = BatchNormalizationFunction(eps, running_mean, running_var, decay, axis)
     return node.apply((x, gamma, beta))[0]
 
 
@@ -280,7 +267,7 @@ class BatchNormalization(L.BatchNormalization):
             kwargs, ('finetune', False),
             test='test argument is not supported anymore. Use chainer.using_config')
         if (not configuration.config.train or self.avg_mean is None or self.gamma is None
-                or self.beta is None or not fast_cpu_enabled(x)):
+                or self.beta is None):
             return super().forward(x, finetune=finetune)
         decay, avg_mean, avg_var = running_average_update(self, finetune)
         return batch_normalization(x, self.gamma, self.beta, eps=self.eps, running_mean=avg_mean,

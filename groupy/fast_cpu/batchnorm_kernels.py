@@ -13,6 +13,8 @@ import numpy
 
 from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 
+__all__ = ['bn_backward', 'bn_forward', 'rows']
+
 # Below this many elements the passes run inline (thread hand-off costs more than it saves).
 _MIN_PARALLEL_SIZE = 1 << 17
 

@@ -25,6 +25,8 @@ from groupy.fast_cpu import winograd
 from groupy.fast_cpu.switch import conv_algorithm
 from groupy.fast_cpu.threads import get_num_threads, map_batch_chunks, scratch_buffer
 
+__all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'use_winograd']
+
 # Bytes of im2col buffer per chunk: small enough to stay in the L2 cache (1 MiB measured ~5%
 # faster than 2 MiB for the MNIST models' 20-56 channel layers, the same for wide ones).
 _CHUNK_BYTES = 1 << 20

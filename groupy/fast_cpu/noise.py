@@ -22,6 +22,8 @@ from chainer.functions.noise import dropout as _dropout
 
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
+__all__ = ['Dropout', 'dropout', 'keep_mask', 'uint16_draws']
+
 _LEVELS = 1 << 16
 
 

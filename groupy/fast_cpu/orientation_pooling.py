@@ -13,22 +13,23 @@ Results are F.max's bit for bit: the forward takes the maxima plane by plane in 
 Three :class:`chainer.FunctionNode` s, the last two linear in their input and each other's
 adjoint, give gradients of any order (the tie mask is a constant of x, as in F.max):
 
-* :class:`OrientationMaxCPU`: y = max over axis 2; retains x and y;
+* :class:`Max`: Chainer's ``Max`` node, subclassed under its name; y = max over axis 2 (and
+  ``fast_path`` set) for NumPy float32/float64 x of rank >= 3 while the fast CPU paths are on
+  (:mod:`groupy.fast_cpu.switch`), Chainer's own code for anything else (other axes, CuPy,
+  float16, the switch off);
 * :class:`OrientationMaxScatterCPU`: gx[:, :, g] = gy * (x[:, :, g] == y);
 * :class:`OrientationMaxGatherCPU`: ggy = sum_g ggx[:, :, g] * (x[:, :, g] == y).
-
-:func:`orientation_max` takes this path for NumPy float32/float64 inputs of rank >= 3 while the
-fast CPU paths are on (:mod:`groupy.fast_cpu.switch`); anything else (CuPy, float16, the switch
-off) goes to ``F.max(x, axis=2)``.
 """
 import numpy
 
-import chainer
 from chainer import function_node
+from chainer.functions.math import minmax
 from chainer.utils import type_check
 
-from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
+from groupy.fast_cpu.switch import fast_cpu_enabled
 from groupy.fast_cpu.threads import map_batch_slices
+
+__all__ = ['Max', 'OrientationMaxGatherCPU', 'OrientationMaxScatterCPU', 'orientation_max']
 
 # Below this many elements the passes run inline (thread hand-off costs more than it saves).
 _MIN_PARALLEL_SIZE = 1 << 17
@@ -36,12 +37,6 @@ _MIN_PARALLEL_SIZE = 1 << 17
 
 def _over_batch(n, size, work):
     map_batch_slices(n, work, parallel=size >= _MIN_PARALLEL_SIZE)
-
-
-def _require_numpy(node, a):
-    if not isinstance(a, numpy.ndarray):
-        raise TypeError('{}: takes NumPy arrays, got {} (orientation_max of groupy.fast_cpu falls '
-                        'back to Chainer for those)'.format(node.label, type(a).__name__))
 
 
 def _max_over_axis2(x):
@@ -88,26 +83,25 @@ def _gather(ggx, x, y):
     return ggy
 
 
-class OrientationMaxCPU(function_node.FunctionNode):
-    """y = max over axis 2 of x (N, C, G, ...) -> (N, C, ...)."""
+class Max(minmax.Max):
+    """Chainer's max node; the max over axis 2 of NumPy x (N, C, G, ...) -> (N, C, ...) takes
+    the fast path."""
 
-    @property
-    def label(self):
-        return 'OrientationMaxCPU'
-
-    def check_type_forward(self, in_types):
-        type_check._argname(in_types, ('x',))
-        x_type, = in_types
-        type_check.expect(x_type.dtype.kind == 'f', x_type.ndim >= 3, x_type.shape[2] >= 1)
+    fast_path = False
 
     def forward(self, inputs):
         x, = inputs
-        _require_numpy(self, x)
+        if not (self.axis == (2,) and not self.keepdims and fast_cpu_enabled(x)
+                and x.ndim >= 3):
+            return super().forward(inputs)
+        self.fast_path = True
         self.retain_inputs((0,))
         self.retain_outputs((0,))
         return _max_over_axis2(x),
 
     def backward(self, indexes, grad_outputs):
+        if not self.fast_path:
+            return super().backward(indexes, grad_outputs)
         x, = self.get_retained_inputs()
         y, = self.get_retained_outputs()
         return OrientationMaxScatterCPU(x.array, y.array).apply(grad_outputs)
@@ -123,10 +117,6 @@ class _MaskedNode(function_node.FunctionNode):
 class OrientationMaxScatterCPU(_MaskedNode):
     """gy (N, C, ...) -> gx (N, C, G, ...): gx[:, :, g] = gy * (x[:, :, g] == y)."""
 
-    @property
-    def label(self):
-        return 'OrientationMaxScatterCPU'
-
     def check_type_forward(self, in_types):
         type_check._argname(in_types, ('gy',))
         gy_type, = in_types
@@ -134,7 +124,6 @@ class OrientationMaxScatterCPU(_MaskedNode):
 
     def forward(self, inputs):
         gy, = inputs
-        _require_numpy(self, gy)
         return _scatter(gy, self.x, self.y),
 
     def backward(self, indexes, grad_outputs):
@@ -144,10 +133,6 @@ class OrientationMaxScatterCPU(_MaskedNode):
 class OrientationMaxGatherCPU(_MaskedNode):
     """ggx (N, C, G, ...) -> ggy (N, C, ...) = sum_g ggx[:, :, g] * (x[:, :, g] == y)."""
 
-    @property
-    def label(self):
-        return 'OrientationMaxGatherCPU'
-
     def check_type_forward(self, in_types):
         type_check._argname(in_types, ('ggx',))
         ggx_type, = in_types
@@ -155,7 +140,6 @@ class OrientationMaxGatherCPU(_MaskedNode):
 
     def forward(self, inputs):
         ggx, = inputs
-        _require_numpy(self, ggx)
         return _gather(ggx, self.x, self.y),
 
     def backward(self, indexes, grad_outputs):
@@ -164,7 +148,12 @@ class OrientationMaxGatherCPU(_MaskedNode):
 
 def orientation_max(x):
     """Max over the stabiliser axis, ``F.max(x, axis=2)`` with the same values and gradients:
-    x (N, C, G, ...) -> (N, C, ...)."""
-    if not fast_cpu_enabled(x) or array_of(x).ndim < 3:
-        return chainer.functions.max(x, axis=2)
-    return OrientationMaxCPU().apply((x,))[0]
+    x (N, C, G, ...) -> (N, C, ...).
+
+    >>> import numpy
+    >>> x = numpy.array([[[[1.], [3.]], [[2.], [0.]]]], numpy.float32)  # (1, 2, 2, 1)
+    >>> orientation_max(x).array
+    array([[[3.],
+            [2.]]], dtype=float32)
+    """
+    return Max(axis=2).apply((x,))[0]

@@ -8,26 +8,28 @@ switch is remembered as one ``uint8`` per output (0..3 = tap (i, j) in row-major
 to the first tap in row-major order, as in Chainer, so the gradient lands on the same pixel.
 Every pass runs on slices of the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
 
-Three linear-in-their-input :class:`chainer.FunctionNode` s give exact gradients of any order:
+The three nodes are Chainer's own max-pooling nodes, subclassed under their names, each linear
+in its input and written with the next, so gradients of any order are exact:
 
-* :class:`MaxPooling2x2CPU`: ``y = max over each window``; backward -> scatter;
-* :class:`MaxPooling2x2ScatterCPU`: ``gx[tap idx of each window] = gy``, zero elsewhere;
+* :class:`MaxPoolingND`: ``y = max over each window``; backward -> scatter;
+* :class:`MaxPoolingNDGrad`: ``gx[tap idx of each window] = gy``, zero elsewhere;
   backward -> gather;
-* :class:`MaxPooling2x2GatherCPU`: ``y = x[window tap idx]``; backward -> scatter.
+* :class:`MaxPoolingNDWithIndexes`: ``y = x[window tap idx]``; backward -> scatter.
 
-:func:`max_pooling_2d` takes this path for NumPy float32/float64 inputs of shape (N, C, H, W)
-with even H and W, ``ksize == stride == 2`` and ``pad == 0`` (``cover_all`` makes no difference
-then), while the fast CPU paths are on (see :mod:`groupy.fast_cpu.switch`); every
-other case, CuPy arrays included, goes to :func:`chainer.functions.max_pooling_2d`.
+:class:`MaxPoolingND` takes this path (and sets ``fast_path``) for NumPy float32/float64 inputs
+of shape (N, C, H, W) with even H and W, ``ksize == stride == 2`` and ``pad == 0``
+(``cover_all`` makes no difference then), while the fast CPU paths are on (see
+:mod:`groupy.fast_cpu.switch`); every other case, CuPy arrays included, is Chainer's own code.
 """
 import numpy
 
 import chainer
-from chainer import function_node
-from chainer.utils import type_check
+from chainer.functions.pooling import max_pooling_nd as _pool
 
-from groupy.fast_cpu.switch import array_of, fast_cpu_enabled
+from groupy.fast_cpu.switch import fast_cpu_enabled
 from groupy.fast_cpu.threads import map_batch_slices
+
+__all__ = ['MaxPoolingND', 'MaxPoolingNDGrad', 'MaxPoolingNDWithIndexes', 'max_pooling_2d']
 
 # Below this many elements the passes run inline (thread hand-off costs more than it saves).
 _MIN_PARALLEL_SIZE = 1 << 17
@@ -92,93 +94,74 @@ def _gather(x, idx):
     return y
 
 
-class _Pool2x2Node(function_node.FunctionNode):
+class MaxPoolingND(_pool.MaxPoolingND):
+    """Chainer's max-pooling node; 2x2 / stride-2 pooling of NumPy x (N, C, H, W), H and W even,
+    -> (N, C, H/2, W/2) takes the fast path."""
 
-    def check_type_forward(self, in_types):
-        type_check._argname(in_types, ('x',))
-        x_type, = in_types
-        type_check.expect(x_type.dtype.kind == 'f', x_type.ndim == 4)
+    fast_path = False
 
-    def _require_numpy(self, a):
-        if not isinstance(a, numpy.ndarray):
-            raise TypeError('{}: takes NumPy arrays, got {} (max_pooling_2d of this module falls '
-                            'back to Chainer for those)'.format(self.label, type(a).__name__))
+    def _fast(self, x):
+        return (self.ndim == 2 and not self.return_indices and self.ksize == (2, 2)
+                and self.stride == (2, 2) and self.pad == (0, 0) and fast_cpu_enabled(x)
+                and x.ndim == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0)
 
-
-class MaxPooling2x2CPU(_Pool2x2Node):
-    """y = 2x2 / stride-2 max pooling of x (N, C, H, W), H and W even -> (N, C, H/2, W/2)."""
-
-    def check_type_forward(self, in_types):
-        super().check_type_forward(in_types)
-        x_type, = in_types
-        type_check.expect(x_type.shape[2] % 2 == 0, x_type.shape[3] % 2 == 0)
-
-    def forward(self, inputs):
+    def forward_cpu(self, inputs):
         x, = inputs
-        self._require_numpy(x)
+        if not self._fast(x):
+            return super().forward_cpu(inputs)
+        self.fast_path = True
         y, self.idx = _max_and_tap(x)
         return y,
 
     def backward(self, indexes, grad_outputs):
-        return MaxPooling2x2ScatterCPU(self.idx).apply(grad_outputs)
+        if not self.fast_path:
+            return super().backward(indexes, grad_outputs)
+        return MaxPoolingNDGrad(self).apply(grad_outputs)
 
 
-class MaxPooling2x2ScatterCPU(_Pool2x2Node):
-    """gx = gy put back at the tap each window's maximum came from (the adjoint of the
-    gather); (N, C, Ho, Wo) -> (N, C, 2 Ho, 2 Wo)."""
+class MaxPoolingNDGrad(_pool.MaxPoolingNDGrad):
+    """gx = gy put back at the tap each window's maximum came from, for a
+    :class:`MaxPoolingND` ``func`` that took the fast path; (N, C, Ho, Wo) -> (N, C, 2 Ho, 2 Wo)."""
 
-    def __init__(self, idx):
-        self.idx = idx
-
-    def forward(self, inputs):
+    def forward_cpu(self, inputs):
         gy, = inputs
-        self._require_numpy(gy)
-        return _scatter(gy, self.idx),
+        return _scatter(gy, self.func.idx),
 
     def backward(self, indexes, grad_outputs):
-        return MaxPooling2x2GatherCPU(self.idx).apply(grad_outputs)
+        return MaxPoolingNDWithIndexes(self.func).apply(grad_outputs)
 
 
-class MaxPooling2x2GatherCPU(_Pool2x2Node):
-    """y = x at each window's remembered tap; (N, C, 2 Ho, 2 Wo) -> (N, C, Ho, Wo)."""
+class MaxPoolingNDWithIndexes(_pool.MaxPoolingNDWithIndexes):
+    """y = x at each window's remembered tap (the adjoint of :class:`MaxPoolingNDGrad`);
+    (N, C, 2 Ho, 2 Wo) -> (N, C, Ho, Wo)."""
 
-    def __init__(self, idx):
-        self.idx = idx
-
-    def forward(self, inputs):
+    def forward_cpu(self, inputs):
         x, = inputs
-        self._require_numpy(x)
-        return _gather(x, self.idx),
+        return _gather(x, self.func.idx),
 
     def backward(self, indexes, grad_outputs):
-        return MaxPooling2x2ScatterCPU(self.idx).apply(grad_outputs)
+        return MaxPoolingNDGrad(self.func).apply(grad_outputs)
 
 
-def _pair_is(value, n):
-    """True when value is the int n or a pair (n, n)."""
-    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    return len(pair) == 2 and all(
-        isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) and v == n for v in pair)
-
-
-def fast_path_applies(x, ksize, stride=None, pad=0):
-    """True when :func:`max_pooling_2d` takes the fast 2x2 NumPy path for these arguments."""
-    if stride is None:
-        stride = ksize
-    shape = array_of(x).shape
-    return (fast_cpu_enabled(x) and len(shape) == 4 and shape[2] % 2 == 0
-            and shape[3] % 2 == 0 and _pair_is(ksize, 2) and _pair_is(stride, 2)
-            and _pair_is(pad, 0))
-
-
-def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True, **kwargs):
+def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all: bool = True,
+                   return_indices: bool = False):
     """Spatial max pooling of x (N, C, H, W), with the arguments and results of
     :func:`chainer.functions.max_pooling_2d` (``stride=None`` means ``stride=ksize``).
 
     Returns:
-        ~chainer.Variable: (N, C, H', W').
+        ~chainer.Variable: (N, C, H', W') (and the indexes, with ``return_indices``, from
+        Chainer's own pooling).
+
+    >>> import numpy
+    >>> x = numpy.arange(16, dtype=numpy.float32).reshape(1, 1, 4, 4)
+    >>> max_pooling_2d(x, 2).array
+    array([[[[ 5.,  7.],
+             [13., 15.]]]], dtype=float32)
     """
-    if kwargs or not fast_path_applies(x, ksize, stride, pad):
-        return chainer.functions.max_pooling_2d(x, ksize, stride=stride, pad=pad,
-                                                cover_all=cover_all, **kwargs)
-    return MaxPooling2x2CPU().apply((x,))[0]
+    if return_indices:
+        return chainer.functions.max_pooling_2d(x, ksize, stride, pad, cover_all,
+                                                return_indices=True)
+    if len(x.shape) != 4:
+        raise ValueError('max_pooling_2d: expected x of shape (N, C, H, W), got {}'.format(
+            x.shape))
+    return MaxPoolingND(2, ksize, stride, pad, cover_all).apply((x,))[0]

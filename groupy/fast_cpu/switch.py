@@ -13,6 +13,9 @@ import numpy
 
 import chainer
 
+__all__ = ['CONV_ALGORITHMS', 'FAST_DTYPES', 'array_of', 'conv_algorithm', 'fast_cpu_enabled',
+           'keep_freed_memory']
+
 chainer.global_config.groupy_fast_cpu_conv = (
     os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
 

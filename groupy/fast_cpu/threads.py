@@ -12,6 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+from groupy._checks import positive_int
+
+__all__ = ['BLOCK_BYTES', 'cache_blocks', 'get_num_threads', 'map_batch_chunks',
+           'map_batch_slices', 'scratch_buffer', 'set_num_threads']
+
 try:  # optional: pins the BLAS to one thread while our workers run
     import threadpoolctl
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
@@ -41,18 +46,23 @@ _state = {'num_threads': _default_num_threads(), 'pool': None, 'blas': None}
 _state_lock = threading.Lock()
 
 
-def set_num_threads(n):
-    """Sets how many threads the CPU convolution uses (1 = no threads)."""
-    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
-        raise ValueError('set_num_threads: n must be a positive integer, got {!r}'.format(n))
+def set_num_threads(n: int) -> None:
+    """Sets how many threads the CPU convolution uses (1 = no threads).
+
+    >>> before = get_num_threads()
+    >>> set_num_threads(2); get_num_threads()
+    2
+    >>> set_num_threads(before)
+    """
+    n = positive_int(n, 'set_num_threads: n')
     with _state_lock:
         if _state['pool'] is not None:
             _state['pool'].shutdown(wait=True)
             _state['pool'] = None
-        _state['num_threads'] = int(n)
+        _state['num_threads'] = n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Returns how many threads the CPU convolution uses."""
     return _state['num_threads']
 

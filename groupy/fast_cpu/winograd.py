@@ -24,6 +24,8 @@ import numpy
 
 from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
 
+__all__ = ['filter_transform', 'winograd_forward', 'winograd_grad_w', 'winograd_transpose']
+
 # G (4x3): filter transform; A^T (2x4): output transform; B^T: input transform (below).
 _G = numpy.array([[1., 0., 0.], [.5, .5, .5], [.5, -.5, .5], [0., 0., 1.]])
 _AT = numpy.array([[1., 1., 1., 0.], [0., 1., -1., -1.]])

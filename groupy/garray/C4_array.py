@@ -6,13 +6,14 @@ about the origin) and on Z2 points.  With points (u, v) = (row, column), R(1) ma
 (u, v) -> (-v, u): on an image displayed with row 0 at the top that is a counter-clockwise
 quarter turn, the same as ``np.rot90``.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.finitegroup import FiniteGroup
 from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['C4', 'C4Array', 'C4Group', 'check_origin', 'e', 'identity', 'r', 'rand', 'rotation',
+           'rotation_hmat', 'rotation_index']
 
 _COS = np.array([1, 0, -1, 0], dtype=np.int64)
 _SIN = np.array([0, 1, 0, -1], dtype=np.int64)

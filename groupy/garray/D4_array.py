@@ -6,14 +6,15 @@ M(m) R(r) with M = diag((-1)^m, 1); 'hmat': that matrix embedded in 3x3.  M(1) m
 (u, v) -> (-u, v): it flips the row coordinate (``np.flip(image, axis=-2)``).
 D4 acts on D4, on p4m (as the point group fixing the origin) and on Z2 points.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.C4_array import check_origin, rotation_hmat, rotation_index
 from groupy.garray.finitegroup import FiniteGroup
 from groupy.garray.garray import int_array, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['D4', 'D4Array', 'D4Group', 'e', 'identity', 'm', 'mirror_rotation_hmat',
+           'mirror_rotation_index', 'mirror_u', 'mirror_v', 'r', 'rand', 'rotation']
 
 
 def mirror_rotation_hmat(m, r):

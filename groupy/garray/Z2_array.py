@@ -4,12 +4,12 @@
 [[1, 0, u], [0, 1, v], [0, 0, 1]].  Composition is addition.  Every other group here acts on
 Z2 points x by ``g * x = A x + t``.
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.garray import parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['identity', 'meshgrid', 'rand', 'u', 'u_range', 'v', 'v_range', 'Z2Array']
 
 
 class Z2Array(MatrixGArray):

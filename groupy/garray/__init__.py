@@ -23,3 +23,7 @@ from groupy.garray.matrix_garray import MatrixGArray  # noqa: F401
 from groupy.garray.p4_array import P4Array  # noqa: F401
 from groupy.garray.p4m_array import P4MArray  # noqa: F401
 from groupy.garray.Z2_array import Z2Array  # noqa: F401
+
+__all__ = ['C4Array', 'C4Group', 'C4_array', 'D4Array', 'D4Group', 'D4_array', 'FiniteGroup',
+           'GArray', 'MatrixGArray', 'P4Array', 'P4MArray', 'Z2Array', 'Z2_array', 'p4_array',
+           'p4m_array']

@@ -1,7 +1,7 @@
 """FiniteGroup: mix-in for a GArray that holds every element of a finite group once."""
-from __future__ import annotations
-
 import numpy as np
+
+__all__ = ['FiniteGroup']
 
 
 class FiniteGroup:

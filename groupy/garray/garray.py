@@ -16,6 +16,8 @@ import numbers
 
 import numpy as np
 
+__all__ = ['GArray', 'int_array', 'int_scalar', 'parameter_range', 'randint']
+
 
 class GArray:
     """Array of group elements (abstract base).

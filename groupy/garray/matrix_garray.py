@@ -9,11 +9,11 @@ its ``'int'`` parameters and ``'hmat'``; every other operation goes through ``'h
 For the point groups (C4, D4) ``'mat'`` is the 2x2 linear part A; for the plane groups (p4,
 p4m) ``'mat'`` is the 3x3 homogeneous matrix itself (the same as ``'hmat'``).
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.garray import GArray
+
+__all__ = ['MatrixGArray']
 
 
 class MatrixGArray(GArray):

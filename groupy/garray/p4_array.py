@@ -5,13 +5,14 @@ translations.
 'hmat' (and its alias 'mat'): the 3x3 homogeneous matrix [[R(r), (u, v)], [0, 0, 1]].
 p4 acts on p4 and on Z2 points: (r, u, v) * x = R(r) x + (u, v).
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.C4_array import rotation_hmat, rotation_index
 from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['C4_halfshift', 'identity', 'meshgrid', 'P4Array', 'r', 'r_range', 'rand', 'rotation',
+           'translation', 'u', 'u_range', 'v', 'v_range']
 
 
 class P4Array(MatrixGArray):

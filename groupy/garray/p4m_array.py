@@ -5,13 +5,15 @@ Z2, and translations.
 'hmat' (and its alias 'mat'): the 3x3 homogeneous matrix [[M(m) R(r), (u, v)], [0, 0, 1]].
 p4m acts on p4m and on Z2 points: (m, r, u, v) * x = M(m) R(r) x + (u, v).
 """
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray.D4_array import D4, mirror_rotation_hmat, mirror_rotation_index
 from groupy.garray.garray import int_array, parameter_range, randint
 from groupy.garray.matrix_garray import MatrixGArray
+
+__all__ = ['D4_halfshift', 'half_shifted', 'identity', 'm', 'm_range', 'meshgrid', 'mirror_u',
+           'mirror_v', 'P4MArray', 'r', 'r_range', 'rand', 'rotation', 'translation', 'u',
+           'u_range', 'v', 'v_range']
 
 
 class P4MArray(MatrixGArray):

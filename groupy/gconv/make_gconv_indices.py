@@ -30,12 +30,9 @@ np.flip also act about the array centre, so the formulas above hold for every k 
 Tables are int32 of shape ``(n_out_transforms, nti, k, k, 3)``; ``flatten_indices`` turns
 them into flat indices ``U * k * nti + V * nti + T`` (a filter laid out as (k, k, nti)).
 """
-from __future__ import annotations
-
-import numbers
-
 import numpy as np
 
+from groupy._checks import positive_int
 from groupy.garray.C4_array import C4
 from groupy.garray.D4_array import D4
 from groupy.garray.p4_array import C4_halfshift
@@ -44,11 +41,10 @@ from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
 
+__all__ = ['flatten_indices', 'make_c4_p4_indices', 'make_c4_z2_indices', 'make_d4_p4m_indices',
+           'make_d4_z2_indices']
 
-def _check_ksize(ksize):
-    if isinstance(ksize, bool) or not isinstance(ksize, numbers.Integral) or ksize < 1:
-        raise ValueError(f"ksize must be a positive integer; got {ksize!r}")
-    return int(ksize)
+_FUNC_ARRAYS = {1: Z2FuncArray, 4: P4FuncArray, 8: P4MFuncArray}
 
 
 def _table(func_array, group):
@@ -60,35 +56,55 @@ def _table(func_array, group):
     return index.astype(np.int32)
 
 
-def make_c4_z2_indices(ksize):
-    """Rotate a Z2 filter by r = 0..3: int32 table of shape (4, 1, k, k, 3)."""
-    ksize = _check_ksize(ksize)
-    group = C4 if ksize % 2 else C4_halfshift
-    return _table(Z2FuncArray(np.zeros((ksize, ksize))), group)
+def _filter_table(ksize, planes, group, halfshift_group):
+    """The table of a filter on ``planes`` stabiliser planes (1: Z2, 4: p4, 8: p4m) under
+    ``group`` (odd k) or ``halfshift_group`` (even k: about the centre of the grid)."""
+    ksize = positive_int(ksize, 'ksize')
+    shape = (ksize, ksize) if planes == 1 else (planes, ksize, ksize)
+    func_array = _FUNC_ARRAYS[planes](np.zeros(shape))
+    return _table(func_array, group if ksize % 2 else halfshift_group)
 
 
-def make_c4_p4_indices(ksize):
-    """Rotate a p4 filter by r = 0..3: int32 table of shape (4, 4, k, k, 3)."""
-    ksize = _check_ksize(ksize)
-    group = C4 if ksize % 2 else C4_halfshift
-    return _table(P4FuncArray(np.zeros((4, ksize, ksize))), group)
+def make_c4_z2_indices(ksize: int) -> np.ndarray:
+    """Rotate a Z2 filter by r = 0..3: int32 table of shape (4, 1, k, k, 3).
+
+    >>> inds = make_c4_z2_indices(3)
+    >>> inds.shape, inds.dtype
+    ((4, 1, 3, 3, 3), dtype('int32'))
+    >>> inds[1, 0, 0, 0].tolist()  # rot90 by one quarter turn: top-left <- top-right
+    [0, 0, 2]
+    """
+    return _filter_table(ksize, 1, C4, C4_halfshift)
 
 
-def make_d4_z2_indices(ksize):
-    """Rotate/flip a Z2 filter by (m, r), index m * 4 + r: int32 table (8, 1, k, k, 3)."""
-    ksize = _check_ksize(ksize)
-    group = D4 if ksize % 2 else D4_halfshift
-    return _table(Z2FuncArray(np.zeros((ksize, ksize))), group)
+def make_c4_p4_indices(ksize: int) -> np.ndarray:
+    """Rotate a p4 filter by r = 0..3: int32 table of shape (4, 4, k, k, 3).
+
+    >>> make_c4_p4_indices(2).shape
+    (4, 4, 2, 2, 3)
+    """
+    return _filter_table(ksize, 4, C4, C4_halfshift)
 
 
-def make_d4_p4m_indices(ksize):
-    """Rotate/flip a p4m filter by (m, r), index m * 4 + r: int32 table (8, 8, k, k, 3)."""
-    ksize = _check_ksize(ksize)
-    group = D4 if ksize % 2 else D4_halfshift
-    return _table(P4MFuncArray(np.zeros((8, ksize, ksize))), group)
+def make_d4_z2_indices(ksize: int) -> np.ndarray:
+    """Rotate/flip a Z2 filter by (m, r), index m * 4 + r: int32 table (8, 1, k, k, 3).
+
+    >>> make_d4_z2_indices(3).shape
+    (8, 1, 3, 3, 3)
+    """
+    return _filter_table(ksize, 1, D4, D4_halfshift)
 
 
-def flatten_indices(inds):
+def make_d4_p4m_indices(ksize: int) -> np.ndarray:
+    """Rotate/flip a p4m filter by (m, r), index m * 4 + r: int32 table (8, 8, k, k, 3).
+
+    >>> make_d4_p4m_indices(3).shape
+    (8, 8, 3, 3, 3)
+    """
+    return _filter_table(ksize, 8, D4, D4_halfshift)
+
+
+def flatten_indices(inds) -> np.ndarray:
     """Flat indices ``U * k * nti + V * nti + T`` of a table (n_out, nti, k, k, 3): int32
     array of shape (n_out, nti, k, k), indexing a filter flattened from layout (k, k, nti)."""
     inds = np.asarray(inds)

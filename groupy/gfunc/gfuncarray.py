@@ -23,13 +23,13 @@ original GrouPy): a single element (shape ``()`` or ``(1,)``) transforms every f
 rotated copies, giving values of shape ``batch_shape + (4, 4, k, k)`` (batch shape
 ``batch_shape + (4,)``).
 """
-from __future__ import annotations
-
 import copy
 
 import numpy as np
 
 from groupy.garray.garray import GArray
+
+__all__ = ['GFuncArray', 'centered_range']
 
 
 class GFuncArray:

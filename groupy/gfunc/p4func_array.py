@@ -1,12 +1,12 @@
 """P4FuncArray: functions on p4 restricted to the rotations x a rectangle of translations
 (p4 feature maps / filters with a stabiliser axis of length 4)."""
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray import p4_array
 from groupy.garray.p4_array import P4Array
 from groupy.gfunc.gfuncarray import GFuncArray, centered_range
+
+__all__ = ['P4FuncArray']
 
 
 class P4FuncArray(GFuncArray):

@@ -1,12 +1,12 @@
 """P4MFuncArray: functions on p4m restricted to D4 x a rectangle of translations
 (p4m feature maps / filters with a stabiliser axis of length 8, index m * 4 + r)."""
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray import p4m_array
 from groupy.garray.p4m_array import P4MArray
 from groupy.gfunc.gfuncarray import GFuncArray, centered_range
+
+__all__ = ['P4MFuncArray']
 
 
 class P4MFuncArray(GFuncArray):

@@ -1,11 +1,11 @@
 """Z2FuncArray: functions on a rectangle of Z2 (images / planar filters)."""
-from __future__ import annotations
-
 import numpy as np
 
 from groupy.garray import Z2_array
 from groupy.garray.Z2_array import Z2Array
 from groupy.gfunc.gfuncarray import GFuncArray, centered_range
+
+__all__ = ['Z2FuncArray']
 
 
 class Z2FuncArray(GFuncArray):

@@ -55,6 +55,8 @@ def test_public_module_paths_and_names():
         module = importlib.import_module(module_name)
         missing = [n for n in names.split() if not hasattr(module, n)]
         assert not missing, f"{module_name} lacks {missing}"
+        unlisted = [n for n in names.split() if n not in module.__all__]
+        assert not unlisted, f"{module_name}.__all__ lacks {unlisted}"
     from groupy.garray.C4_array import C4
     from groupy.garray.D4_array import D4
     from groupy.garray.finitegroup import FiniteGroup
@@ -72,3 +74,13 @@ def test_transform_filter_submodule_is_not_shadowed():
     import groupy.gfunc.plot.plot_p4 as pp4
     import groupy.gfunc.plot.plot_z2 as pz2
     assert isinstance(pp4, types.ModuleType) and isinstance(pz2, types.ModuleType)
+
+
+def test_groupy_never_imports_the_experiments():
+    code = ("import sys, groupy.garray, groupy.gfunc, groupy.fast_cpu, groupy.gconv.chainer_gconv, "
+            "groupy.export; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] == 'gconv_experiments'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"

@@ -28,5 +28,9 @@ from groupy.gconv.chainer_gconv.transform_filter import (  # noqa: F401
     GFilterIndex, TransformGFilter, TransformGFilterAdjoint)
 # Not the function ``transform_filter``: it would hide the submodule of the same name, which
 # ``import groupy.gconv.chainer_gconv.transform_filter as tf`` must give.
-# last: it traces networks with groupy.export, which imports the modules above
-from groupy.gconv.chainer_gconv.exactness_analysis import ExactnessReport, exactness  # noqa: F401,E402
+from groupy.gconv.chainer_gconv.exactness_analysis import ExactnessReport, exactness  # noqa: F401
+
+__all__ = ['ExactnessReport', 'GFilterIndex', 'P4ConvP4', 'P4ConvZ2', 'P4MConvP4M', 'P4MConvZ2',
+           'SplitGConv2D', 'TransformGFilter', 'TransformGFilterAdjoint', 'check_equivariance',
+           'exactness', 'gpu_available', 'orientation_max_pooling', 'orientation_mean_pooling',
+           'plane_group_spatial_max_pooling', 'transform_feature_map']

@@ -22,9 +22,8 @@ maps must be square. The actions come from :mod:`groupy.gfunc` and :mod:`groupy.
 is equivariant to (e.g. a partial G-CNN that kept only some rotations: compare with
 :func:`groupy.gconv.chainer_gconv.partial.predicted_equivariance`).
 """
-from __future__ import annotations
-
 import collections
+from typing import Optional
 
 import numpy
 
@@ -37,6 +36,8 @@ from groupy.garray.p4m_array import D4_halfshift
 from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
+
+__all__ = ['check_equivariance', 'stabiliser_labels', 'transform_feature_map']
 
 _GROUP_NAMES = {'Z2': 'Z2', 'C4': 'p4', 'p4': 'p4', 'D4': 'p4m', 'p4m': 'p4m',
                 'invariant': 'invariant'}
@@ -52,14 +53,14 @@ def _group_name(group, argname):
             argname, sorted(_GROUP_NAMES), group))
 
 
-def stabiliser_labels(stabiliser):
+def stabiliser_labels(stabiliser: str) -> list:
     """Labels of the stabiliser elements in their index order: 'r=0'.. or 'm=0,r=0'.."""
     if stabiliser == 'C4':
         return ['r={}'.format(r) for r in range(4)]
     return ['m={},r={}'.format(m, r) for m in range(2) for r in range(4)]
 
 
-def transform_feature_map(x, group, element, stabiliser='C4'):
+def transform_feature_map(x, group: str, element: int, stabiliser: str = 'C4') -> numpy.ndarray:
     """Apply stabiliser element number ``element`` (C4: r; D4: m * 4 + r) to NumPy feature
     maps ``x`` of ``group`` ('Z2' (..., H, W), 'p4' (..., 4, H, W), 'p4m' (..., 8, H, W), or
     'invariant': returned unchanged), rotating/flipping about the centre of the square maps."""
@@ -89,8 +90,10 @@ def _run(net, x, device):
     return numpy.asarray(chainer.backend.CpuDevice().send(y), dtype=numpy.float64)
 
 
-def check_equivariance(net, input_group, output_group, x=None, input_shape=None,
-                       stabiliser=None, seed=0, tolerance=None, verbose=False):
+def check_equivariance(net, input_group: str, output_group: str, x=None, input_shape=None,
+                       stabiliser: Optional[str] = None, seed: int = 0,
+                       tolerance: Optional[float] = None,
+                       verbose: bool = False) -> 'collections.OrderedDict[str, float]':
     """Max relative equivariance error of ``net`` for each stabiliser element.
 
     Args:
@@ -108,6 +111,12 @@ def check_equivariance(net, input_group, output_group, x=None, input_shape=None,
     Returns:
         collections.OrderedDict: label ('r=1' or 'm=1,r=2') -> max over the output of
         ``|net(g x) - g net(x)|`` divided by ``max |g net(x)|``.
+
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> errors = check_equivariance(P4ConvZ2(1, 2, ksize=3), 'Z2', 'p4',
+    ...                             input_shape=(1, 1, 7, 7))
+    >>> list(errors), max(errors.values()) < 1e-6
+    (['r=0', 'r=1', 'r=2', 'r=3'], True)
     """
     input_group = _group_name(input_group, 'input_group')
     output_group = _group_name(output_group, 'output_group')

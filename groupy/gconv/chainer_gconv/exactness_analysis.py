@@ -13,12 +13,18 @@ stays *exactly* equivariant only if every layer's sampling grid is symmetric abo
   convolution only with rotation(/flip)-invariant filters on planar maps; biases and batch
   normalisation shared over the stabiliser planes; linear layers only on invariant vectors.
 
-:func:`exactness` traces the test-mode forward pass once (:func:`groupy.export.trace.trace`),
+:func:`exactness` traces the test-mode forward pass once (:func:`~groupy.gconv.chainer_gconv.trace.trace`),
 then propagates map sizes and feature kinds through it for the given size (and for nearby
 sizes, to propose the closest ones that keep exactness). Numerically, exactness means
 :func:`~groupy.gconv.chainer_gconv.check_equivariance` errors at float rounding level.
 """
 import numpy
+
+import chainer
+
+from groupy.gconv.chainer_gconv.trace import INPUT, flat_shape, trace
+
+__all__ = ['ExactnessReport', 'LayerExactness', 'exactness']
 
 _GROUPS = ('p4', 'p4m')
 _PLANE_GROUP = {1: 'Z2', 4: 'p4', 8: 'p4m'}
@@ -175,9 +181,8 @@ def _reduce(op, s):
 
 
 def _reshape(op, s, traced_size):
-    from groupy.export.collapsed_net import flat_shape as flat  # (lazy: see exactness())
     src, dst = op.in_shapes[0], op.out_shape
-    if s.what == 'map' and flat(src) == flat(dst):
+    if s.what == 'map' and flat_shape(src) == flat_shape(dst):
         if len(dst) == 5 and dst[2] != s.planes:
             return s, 'reshape splits {} planes into {}'.format(s.planes, dst[2])
         return s, ''
@@ -192,7 +197,7 @@ def _reshape(op, s, traced_size):
 
 def _analyse(t, size, group):
     """(list of LayerExactness, output state) for square inputs of ``size``."""
-    states = {-1: _State(  # -1: the network input (groupy.export.trace.INPUT)
+    states = {INPUT: _State(  # the network input
         'map', t.input_shape[2] if len(t.input_shape) == 5 else 1, size)}
     if t.input_shape[-1] != t.input_shape[-2]:
         raise ValueError('exactness: input maps must be square, got {}'.format(t.input_shape))
@@ -246,7 +251,8 @@ def _analyse(t, size, group):
     return layers, states[t.output]
 
 
-def exactness(model, input_shape, group='p4', forward=None, search=32):
+def exactness(model: chainer.Link, input_shape: tuple, group: str = 'p4', forward=None,
+              search: int = 32) -> 'ExactnessReport':
     """Analyse whether the 90-degree rotations (group 'p4') or rotations and flips ('p4m') of
     an input of ``input_shape`` map exactly onto transformed outputs, layer by layer.
 
@@ -258,10 +264,16 @@ def exactness(model, input_shape, group='p4', forward=None, search=32):
 
     Returns:
         ExactnessReport (``print`` it for a per-layer table). Raises UnsupportedLayerError for a
-        function the analysis does not know (see :mod:`groupy.export.trace`).
+        function the analysis does not know (see :mod:`~groupy.gconv.chainer_gconv.trace`).
+
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> net = P4ConvZ2(1, 2, ksize=3, stride=2)
+    >>> exactness(net, (1, 1, 9, 9)).exact
+    True
+    >>> report = exactness(net, (1, 1, 8, 8))
+    >>> report.exact, report.suggested_sizes
+    (False, [7, 9])
     """
-    # imported here: groupy.export imports this package (the G-filter transform)
-    from groupy.export.trace import trace
     if group not in _GROUPS:
         raise ValueError("exactness: group must be 'p4' or 'p4m', got {!r}".format(group))
     input_shape = tuple(int(s) for s in input_shape)

@@ -5,6 +5,8 @@ older than CuPy's CUDA runtime it *raises* (``CUDARuntimeError``) instead of ret
 Everything in groupy that needs to know asks :func:`gpu_available` instead.
 """
 
+__all__ = ['gpu_available']
+
 
 def gpu_available():
     """True when CuPy imports and reports at least one usable CUDA device, else False.

@@ -20,11 +20,10 @@ even ``ksize`` the filters are transformed about the centre of the k x k grid (h
 stabiliser), so the output of a map of size H has size H + 2 * pad - k + 1; use
 ``pad = k // 2`` and ``pad = k // 2 - 1`` alternately to keep the size within one pixel.
 """
-from __future__ import annotations
-
 import functools
 import inspect
 import math
+from typing import Optional
 
 import numpy
 
@@ -32,26 +31,19 @@ import chainer
 from chainer import functions as F
 from chainer import initializers, link
 
-from groupy._checks import int_pair
-from groupy.gconv.chainer_gconv._checks import check_float
+from groupy._checks import check_float, float_dtype, int_pair, positive_int
 from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.fast_cpu.conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
+
+__all__ = ['SplitGConv2D']
 
 
 @functools.lru_cache(maxsize=None)
 def _gfilter_index(make_indices, ksize):
     """The GFilterIndex of ``make_indices(ksize)``, built once per (table builder, ksize)."""
     return GFilterIndex(make_indices(ksize))
-
-
-def _positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError('{} must be a positive int, got {!r}'.format(name, value))
-    return int(value)
 
 
 class SplitGConv2D(link.Link):
@@ -82,6 +74,15 @@ class SplitGConv2D(link.Link):
     Input (N, in, nis, H, W) (for nis == 1 also a plain image batch (N, in, H, W)); output
     (N, out, nos, H', W') with H' = (H + 2 * pad - k) // stride + 1. A wrong rank, channel
     count, stabiliser size or dtype raises ValueError naming the expected shape.
+
+    >>> import numpy
+    >>> from groupy.gconv.chainer_gconv import P4ConvP4
+    >>> conv = P4ConvP4(2, 3, ksize=3, pad=1)
+    >>> print(conv)
+    P4ConvP4(in_channels=2, out_channels=3, ksize=3, stride=(1, 1), pad=(1, 1), \
+input_stabilizer_size=4, output_stabilizer_size=4, nobias=False, flat_channels=False)
+    >>> conv(numpy.zeros((1, 2, 4, 5, 5), numpy.float32)).shape
+    (1, 3, 4, 5, 5)
     """
 
     #: size of the stabiliser of the input / output group (set by subclasses)
@@ -93,25 +94,24 @@ class SplitGConv2D(link.Link):
         """Index table (nos, nis, k, k, 3) of the filter transform (set by subclasses)."""
         raise NotImplementedError
 
-    def __init__(self, in_channels, out_channels, ksize=3, filter_mask=None, flat_channels=False,
-                 stride=1, pad=0, wscale=1.0, nobias=False, use_cudnn=None, initialW=None,
-                 initial_bias=None, dtype=numpy.float32):
+    def __init__(self, in_channels: Optional[int], out_channels: int, ksize: int = 3,
+                 filter_mask=None, flat_channels: bool = False, stride=1, pad=0,
+                 wscale: float = 1.0, nobias: bool = False, use_cudnn=None, initialW=None,
+                 initial_bias=None, dtype=numpy.float32) -> None:
         super(SplitGConv2D, self).__init__()
         ignore_use_cudnn(use_cudnn, type(self).__name__)
         if self.input_stabilizer_size is None:
             raise TypeError('SplitGConv2D is abstract: use P4ConvZ2, P4ConvP4, P4MConvZ2 or '
                             'P4MConvP4M (or a subclass defining the stabiliser sizes and '
                             'make_transformation_indices)')
-        self.in_channels = _positive_int(in_channels, 'in_channels', allow_none=True)
-        self.out_channels = _positive_int(out_channels, 'out_channels')
-        self.ksize = _positive_int(ksize, 'ksize')
+        self.in_channels = positive_int(in_channels, 'in_channels', allow_none=True)
+        self.out_channels = positive_int(out_channels, 'out_channels')
+        self.ksize = positive_int(ksize, 'ksize')
         self.stride = int_pair(stride, 'stride', 1)
         self.pad = int_pair(pad, 'pad', 0)
         self.flat_channels = bool(flat_channels)
         self.wscale = float(wscale)
-        self.dtype = numpy.dtype(dtype)
-        if self.dtype.type not in (numpy.float16, numpy.float32, numpy.float64):
-            raise ValueError('dtype must be float16, float32 or float64, got {}'.format(dtype))
+        self.dtype = float_dtype(dtype, 'dtype')
         if isinstance(inspect.getattr_static(type(self), 'make_transformation_indices'),
                       (staticmethod, classmethod)):
             self.index = _gfilter_index(type(self).make_transformation_indices, self.ksize)
@@ -136,7 +136,16 @@ class SplitGConv2D(link.Link):
             self._initialize_params(self.in_channels)
 
     @property
-    def filter_shape(self):
+    def printable_specs(self):
+        """The configuration shown by ``str(link)``, as Chainer's own links do."""
+        yield from (('in_channels', self.in_channels), ('out_channels', self.out_channels),
+                    ('ksize', self.ksize), ('stride', self.stride), ('pad', self.pad),
+                    ('input_stabilizer_size', self.input_stabilizer_size),
+                    ('output_stabilizer_size', self.output_stabilizer_size),
+                    ('nobias', self.b is None), ('flat_channels', self.flat_channels))
+
+    @property
+    def filter_shape(self) -> tuple:
         """(out, in, nis, k, k): the shape of ``W``."""
         return (self.out_channels, self.in_channels, self.input_stabilizer_size,
                 self.ksize, self.ksize)
@@ -256,7 +265,7 @@ class SplitGConv2D(link.Link):
         self._filter_cache = None
         return tw, b
 
-    def forward(self, x):
+    def forward(self, x) -> chainer.Variable:
         """x (N, in, nis, H, W) -> y (N, out, nos, H', W') (see the class docstring)."""
         x, in_channels = self._flat_input(x)
         if self.W.array is None:

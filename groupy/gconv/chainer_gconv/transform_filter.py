@@ -19,16 +19,16 @@ any order (double backprop works).
 """
 import numpy
 
+import chainer
 from chainer import backend, function_node
 from chainer.utils import type_check
 
-from groupy.gconv.chainer_gconv.kernels.index_gather import IndexGather
-
-_FLOAT_DTYPES = (numpy.float16, numpy.float32, numpy.float64)
+from groupy._checks import float_dtype
+from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
 
 class GFilterIndex(IndexGather):
-    """The gather tables (:class:`~groupy.gconv.chainer_gconv.kernels.index_gather.IndexGather`)
+    """The gather tables (:class:`~groupy.gconv.chainer_gconv.index_gather.IndexGather`)
     of one index table ``inds`` (nto, nti, k, k, 3) of (T, U, V).
 
     Attributes:
@@ -192,7 +192,7 @@ class TransformGFilterAdjoint(function_node.FunctionNode):
         return TransformGFilter(self.index).apply(grad_outputs)
 
 
-def transform_filter(w, inds):
+def transform_filter(w, inds) -> chainer.Variable:
     """Transform a filter bank by every output stabiliser element (differentiable).
 
     Args:
@@ -208,6 +208,13 @@ def transform_filter(w, inds):
     Raises:
         ValueError: ``w`` has the wrong shape or a non-float dtype (the message names the
             expected shape).
+
+    >>> import numpy
+    >>> from groupy.gconv.make_gconv_indices import make_c4_z2_indices
+    >>> w = numpy.arange(9, dtype=numpy.float32).reshape(1, 1, 1, 3, 3)
+    >>> tw = transform_filter(w, make_c4_z2_indices(3))
+    >>> tw.shape, bool((tw.array[0, 1, 0, 0] == numpy.rot90(w[0, 0, 0])).all())
+    ((1, 4, 1, 1, 3, 3), True)
     """
     index = as_gfilter_index(inds)
     shape = tuple(w.shape)
@@ -217,9 +224,7 @@ def transform_filter(w, inds):
             'transform_filter: w must have shape (out_channels, in_channels, {}, {}, {}) for an '
             'index table of shape {}, got {}'.format(
                 nti, k, k, (index.n_out_transforms, nti, k, k, 3), shape))
-    if numpy.dtype(w.dtype).type not in _FLOAT_DTYPES:
-        raise ValueError('transform_filter: w must be float16, float32 or float64, got {}'.format(
-            w.dtype))
+    float_dtype(w.dtype, 'transform_filter: w')
     return TransformGFilter(index).apply((w,))[0]
 
 

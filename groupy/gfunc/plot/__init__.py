@@ -11,3 +11,5 @@ Import the functions from their modules, as with the original GrouPy::
 (the package does not re-export them: a function would hide its module of the same name, and
 ``import groupy.gfunc.plot.plot_p4 as m`` must give the module.)
 """
+
+__all__ = []

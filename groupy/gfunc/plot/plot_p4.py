@@ -1,8 +1,8 @@
 """Draw a function on p4 the way the G-CNN paper does: its four rotation planes on a ring
 around a square, with arrows for the generator r."""
-from __future__ import annotations
-
 from groupy.gfunc.plot import rings
+
+__all__ = ['LABELS', 'plot_p4']
 
 LABELS = {
     "radians": ["$0$", "$\\frac{\\pi}{2}$", "$\\pi$", "$\\frac{3\\pi}{2}$"],

@@ -1,8 +1,8 @@
 """Draw a function on p4m the way the G-CNN paper does: two rings of four planes, the
 rotations (inner) and the mirrored rotations (outer), with arrows for r and lines for m."""
-from __future__ import annotations
-
 from groupy.gfunc.plot import rings
+
+__all__ = ['LABELS', 'plot_p4m']
 
 # Index 4 * m + r labels plane (m, r), the element m^m r^r.
 LABELS = {

@@ -1,7 +1,7 @@
 """Draw a function on Z2 (one plane) as the original GrouPy's plot_z2 did."""
-from __future__ import annotations
-
 import numpy as np
+
+__all__ = ['plot_z2']
 
 
 def plot_z2(f, fignum=None, range=None, color_map="gray", *, ax=None):  # noqa: A002 (original name)

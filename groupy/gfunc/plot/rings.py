@@ -5,12 +5,13 @@ row 0 is at the top (u downwards, v to the right), as in ``groupy.garray``'s con
 A ring has four slots: slot k at angle 90 + 90 k degrees, i.e. 0 top, 1 left, 2 bottom,
 3 right (counter-clockwise from the top).
 """
-from __future__ import annotations
-
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Rectangle
+
+__all__ = ['SIZE', 'as_planes', 'draw_label', 'draw_line', 'draw_plane', 'figure_axes', 'finish',
+           'inward', 'label_names', 'ring_arrows', 'ring_position', 'save', 'style']
 
 SIZE = 1.0  # side of one plane, in data units
 

@@ -55,7 +55,7 @@ class TestAgainstChainer:
         ref = [chainer.Variable(a.copy()) for a in (x, W, b) if a is not None]
         y = convolution_2d(*ours, stride=self.stride, pad=self.pad)
         y_ref = F.convolution_2d(*ref, stride=self.stride, pad=self.pad)
-        assert y.creator.label == 'Convolution2DCPU'
+        assert y.creator.fast_path
         assert y.shape == y_ref.shape and y.dtype == y_ref.dtype
         np.testing.assert_allclose(y.array, y_ref.array, **tol)
         gy = np.random.RandomState(1).uniform(-1, 1, y.shape).astype(self.dtype)
@@ -131,15 +131,15 @@ def test_threads_and_chunks_give_the_same_numbers(threads_and_chunks, stride, pa
 def test_float16_mixed_dtypes_and_disabled_switch_fall_back_to_chainer():
     x, W, b = _arrays(GEOMETRIES[0], np.float16, nobias=False)
     y = convolution_2d(x, W, b, pad=1)
-    assert y.creator.label != 'Convolution2DCPU' and y.dtype == np.float16
+    assert not y.creator.fast_path and y.dtype == np.float16
     np.testing.assert_array_equal(y.array, F.convolution_2d(x, W, b, pad=1).array)
     x, W, _ = _arrays(GEOMETRIES[0], np.float64, nobias=True)
     y = convolution_2d(x, W.astype(np.float32))
-    assert y.creator.label != 'Convolution2DCPU' and y.dtype == np.float64
+    assert not y.creator.fast_path and y.dtype == np.float64
     x, W, b = _arrays(GEOMETRIES[0], np.float32, nobias=False)
     with chainer.using_config('groupy_fast_cpu_conv', False):
         y = convolution_2d(x, W, b, stride=2)
-    assert y.creator.label != 'Convolution2DCPU'
+    assert not y.creator.fast_path
     np.testing.assert_array_equal(y.array, F.convolution_2d(x, W, b, stride=2).array)
 
 
@@ -153,10 +153,23 @@ def test_cupy_arrays_fall_back_to_chainer():
                                cupy.asnumpy(F.convolution_2d(x, W, b, pad=1).array), rtol=1e-5)
 
 
+@pytest.mark.parametrize('kwargs', [dict(cover_all=True, stride=2), dict(dilate=2),
+                                    dict(groups=3, pad=1)])
+def test_other_options_are_chainers_convolution(kwargs):
+    x, _, b = _arrays((2, 6, 7, 7, 6, 3, 3), np.float64, nobias=False)
+    W = np.random.RandomState(6).uniform(-1, 1, (6, 6 // kwargs.get('groups', 1), 3, 3))
+    y = convolution_2d(x, W, b, **kwargs)
+    assert not y.creator.fast_path
+    np.testing.assert_array_equal(y.array, F.convolution_2d(x, W, b, **kwargs).array)
+    gradient_check.check_double_backward(
+        lambda *a: convolution_2d(*a, **kwargs), (x, W, b), np.ones(y.shape),
+        tuple(np.ones(a.shape) for a in (x, W, b)), dtype=np.float64, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(cover_all=True), 'cover_all'),
-    (dict(dilate=2), 'dilate'),
-    (dict(groups=2), 'groups'),
+    (dict(groups=2), 'same C / groups'),
+    (dict(groups=0), 'groups must be a positive int'),
+    (dict(dilate=0), 'dilate must be >= 1'),
     (dict(stride=0), 'stride must be >= 1'),
     (dict(pad=-1), 'pad must be >= 0'),
     (dict(pad=(1, 2, 3)), 'pad must be an int or a pair'),
@@ -176,6 +189,8 @@ def test_bad_shapes_raise_clear_errors():
         convolution_2d(x[:, :, :2, :2], W)
     with pytest.raises(TypeError, match='unexpected keyword'):
         convolution_2d(x, W, outsize=3)
+    with pytest.raises(ValueError, match=r'expected b of shape \(4,\)'):
+        convolution_2d(x, W, np.zeros(3, np.float32))
     with pytest.raises(ValueError, match='positive integer'):
         cpu_conv2d.set_num_threads(0)
 
@@ -188,7 +203,7 @@ def test_link_equals_chainer_link(kwargs):
                                       **{k: v for k, v in kwargs.items() if k != 'ksize'},
                                       ksize=kwargs['ksize'])
     y = ours(x)
-    assert y.creator.label == 'Convolution2DCPU'
+    assert y.creator.fast_path
     ref.W.array[...] = ours.W.array
     if ours.b is not None:
         ours.b.array[...] = np.arange(4)
@@ -202,11 +217,14 @@ def test_link_equals_chainer_link(kwargs):
     np.testing.assert_allclose(ours.W.grad, ref.W.grad, rtol=1e-5, atol=1e-5)
 
 
-def test_link_rejects_dilate_and_groups():
-    with pytest.raises(ValueError, match='dilate'):
-        cpu_conv2d.Convolution2D(2, 4, 3, dilate=2)
-    with pytest.raises(ValueError, match='groups'):
-        cpu_conv2d.Convolution2D(2, 4, 3, groups=2)
+@pytest.mark.parametrize('kwargs', [dict(dilate=2), dict(groups=2)])
+def test_link_with_dilate_or_groups_is_chainers_link(kwargs):
+    x = np.random.RandomState(7).uniform(-1, 1, (2, 4, 7, 7)).astype(np.float32)
+    ours = cpu_conv2d.Convolution2D(4, 6, 3, **kwargs)
+    ref = chainer.links.Convolution2D(4, 6, 3, initialW=ours.W.array.copy(), **kwargs)
+    y = ours(x)
+    assert not y.creator.fast_path
+    np.testing.assert_array_equal(y.array, ref(x).array)
 
 
 @pytest.mark.skipif(not hasattr(__import__('os'), 'fork'), reason='needs os.fork')

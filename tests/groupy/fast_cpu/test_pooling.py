@@ -8,9 +8,10 @@ import chainer
 import chainer.functions as F
 from chainer import gradient_check, testing
 
+from chainer.functions.pooling import max_pooling_nd
+
 from groupy.fast_cpu import conv2d as cpu_conv2d, pooling as cpu_pooling
-from groupy.fast_cpu.pooling import (
-    MaxPooling2x2CPU, fast_path_applies, max_pooling_2d)
+from groupy.fast_cpu.pooling import MaxPoolingND, max_pooling_2d
 
 
 def _input(shape, dtype, ties, seed=0):
@@ -26,7 +27,7 @@ def _input(shape, dtype, ties, seed=0):
     'ties': [False, True],
     'threads': [1, 2],
 }))
-class TestMaxPooling2x2CPU:
+class TestFastPath:
 
     @pytest.fixture(autouse=True)
     def _threads(self, monkeypatch):
@@ -44,7 +45,7 @@ class TestMaxPooling2x2CPU:
         ours, ref = chainer.Variable(x.copy()), chainer.Variable(x.copy())
         y = max_pooling_2d(ours, 2, 2)
         y_ref = F.max_pooling_2d(ref, 2, 2)
-        assert y.creator.__class__ is MaxPooling2x2CPU
+        assert isinstance(y.creator, max_pooling_nd.MaxPoolingND) and y.creator.fast_path
         assert y.dtype == self.dtype
         np.testing.assert_array_equal(y.array, y_ref.array)
         y.grad, y_ref.grad = gy, gy.copy()
@@ -86,9 +87,8 @@ def test_second_order_gradient_equals_chainer():
     dict(ksize=(2, 3), stride=2)])
 def test_other_configurations_fall_back_to_chainer(args):
     x = _input((2, 3, 6, 6), np.float32, True)
-    assert not fast_path_applies(x, **args)
     y = max_pooling_2d(x, **args)
-    assert not isinstance(y.creator, MaxPooling2x2CPU)
+    assert not y.creator.fast_path
     np.testing.assert_array_equal(y.array, F.max_pooling_2d(x, **args).array)
 
 
@@ -97,23 +97,34 @@ def test_other_configurations_fall_back_to_chainer(args):
 def test_odd_sizes_fall_back_to_chainer(shape, cover_all):
     x = _input(shape, np.float32, False)
     y = max_pooling_2d(x, 2, cover_all=cover_all)
-    assert not isinstance(y.creator, MaxPooling2x2CPU)
+    assert not y.creator.fast_path
     np.testing.assert_array_equal(
         y.array, F.max_pooling_2d(x, 2, cover_all=cover_all).array)
 
 
 def test_switch_and_dtypes_fall_back_to_chainer():
     x = _input((2, 3, 4, 4), np.float32, False)
-    assert fast_path_applies(x, 2) and fast_path_applies(x, (2, 2), (2, 2), (0, 0))
+    assert max_pooling_2d(x, 2).creator.fast_path
+    assert max_pooling_2d(x, (2, 2), (2, 2), (0, 0)).creator.fast_path
     with chainer.using_config('groupy_fast_cpu_conv', False):
-        assert not isinstance(max_pooling_2d(x, 2).creator, MaxPooling2x2CPU)
-    assert not fast_path_applies(x.astype(np.float16), 2)
+        y = max_pooling_2d(x, 2)
+    assert not y.creator.fast_path
+    np.testing.assert_array_equal(y.array, F.max_pooling_2d(x, 2).array)
     y16 = max_pooling_2d(x.astype(np.float16), 2)
+    assert not y16.creator.fast_path
     np.testing.assert_array_equal(y16.array, F.max_pooling_2d(x.astype(np.float16), 2).array)
 
 
+def test_return_indices_is_chainers():
+    x = _input((2, 3, 4, 4), np.float32, False)
+    y, indexes = max_pooling_2d(x, 2, return_indices=True)
+    y_ref, indexes_ref = F.max_pooling_2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(y.array, y_ref.array)
+    np.testing.assert_array_equal(indexes, indexes_ref)
+
+
 def test_bad_input():
+    with pytest.raises(ValueError, match=r'max_pooling_2d: expected x of shape \(N, C, H, W\)'):
+        max_pooling_2d(np.zeros((3, 4, 4), np.float32), 2)
     with pytest.raises(chainer.utils.type_check.InvalidType):
-        MaxPooling2x2CPU().apply((np.zeros((2, 3, 5, 4), np.float32),))
-    with pytest.raises(chainer.utils.type_check.InvalidType):
-        MaxPooling2x2CPU().apply((np.zeros((3, 4, 4), np.float32),))
+        MaxPoolingND(2, 2).apply((np.zeros((3, 4, 4), np.float32),))

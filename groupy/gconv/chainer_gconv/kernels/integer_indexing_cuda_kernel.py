@@ -12,8 +12,8 @@ original did (zero ``grad_input`` first for the plain gradient).
 Shapes: ``input`` / ``grad_input`` (no, ni, nt, nu, nv); T, U, V integer arrays of one common
 shape (nto, ...) (in the G-conv (nto, nti, k, k), but any shape works, as in the original's own
 test); ``output`` / ``grad_output`` (no, nto, ni) + T.shape[1:]. Float16/32/64; all arrays
-NumPy, or all CuPy on one device. Both run :class:`~groupy.gconv.chainer_gconv.kernels.
-index_gather.IndexGather` (CuPy: the gather and the deterministic adjoint kernels of
+NumPy, or all CuPy on one device. Both run :class:`~groupy.gconv.chainer_gconv.index_gather.
+IndexGather` (CuPy: the gather and the deterministic adjoint kernels of
 :mod:`~groupy.gconv.chainer_gconv.kernels.transform_filter_kernels`; no float atomics). Index
 tables are cached by content (a few entries), so repeated calls with one table build it once.
 """
@@ -21,9 +21,11 @@ import collections
 
 import numpy
 
-from groupy.gconv.chainer_gconv.kernels.index_gather import IndexGather
+from groupy._checks import float_dtype
+from groupy.gconv.chainer_gconv.index_gather import IndexGather
 
-_FLOATS = (numpy.float16, numpy.float32, numpy.float64)
+__all__ = ['grad_index_group_func_kernel', 'index_group_func_kernel']
+
 _CACHE_SIZE = 16
 _tables = collections.OrderedDict()
 
@@ -79,20 +81,31 @@ def _check(big, small, T, func, big_name, small_name):
         raise ValueError('{}: {} must have shape (no, nto, ni) + T.shape[1:] = {}, got {}'.format(
             func, big_name, expected, big.shape))
     for name, a in ((small_name, small), (big_name, big)):
-        if numpy.dtype(a.dtype).type not in _FLOATS:
-            raise ValueError('{}: {} must be float16, float32 or float64, got {}'.format(
-                func, name, a.dtype))
+        float_dtype(a.dtype, '{}: {}'.format(func, name))
     if big.dtype != small.dtype:
         raise ValueError('{}: {} and {} must have one dtype, got {} and {}'.format(
             func, small_name, big_name, small.dtype, big.dtype))
 
 
-def index_group_func_kernel(input, T, U, V, output):
-    """``output[...] = input[..., T, U, V].swapaxes(1, 2)`` (see the module docstring)."""
-    func = 'index_group_func_kernel'
-    xp = _module((input, T, U, V, output), func)
-    _check(output, input, T, func, 'output', 'input')
-    index = _index_gather(tuple(input.shape[2:]), T, U, V, func)
+def _prepare(big, small, T, U, V, func, big_name, small_name):
+    """(array module, IndexGather) of one call, after checking its five arrays."""
+    xp = _module((small, T, U, V, big), func)
+    _check(big, small, T, func, big_name, small_name)
+    return xp, _index_gather(tuple(small.shape[2:]), T, U, V, func)
+
+
+def index_group_func_kernel(input, T, U, V, output) -> None:
+    """``output[...] = input[..., T, U, V].swapaxes(1, 2)`` (see the module docstring).
+
+    >>> import numpy
+    >>> x = numpy.arange(4.).reshape(1, 1, 1, 2, 2)
+    >>> T = numpy.zeros((1, 2), numpy.int32)
+    >>> U, V = numpy.array([[1, 0]], numpy.int32), numpy.array([[1, 1]], numpy.int32)
+    >>> out = numpy.empty((1, 1, 1, 2))
+    >>> index_group_func_kernel(x, T, U, V, out); out.tolist()
+    [[[[3.0, 1.0]]]]
+    """
+    xp, index = _prepare(output, input, T, U, V, 'index_group_func_kernel', 'output', 'input')
     w = input.reshape(input.shape[0], input.shape[1], -1)
     if xp is numpy:
         output[...] = index.apply_cpu(w).reshape(output.shape)
@@ -101,12 +114,10 @@ def index_group_func_kernel(input, T, U, V, output):
             index.apply_gpu(w, out=output)
 
 
-def grad_index_group_func_kernel(grad_output, T, U, V, grad_input):
+def grad_index_group_func_kernel(grad_output, T, U, V, grad_input) -> None:
     """``grad_input += adjoint(grad_output)`` (see the module docstring); deterministic."""
-    func = 'grad_index_group_func_kernel'
-    xp = _module((grad_output, T, U, V, grad_input), func)
-    _check(grad_output, grad_input, T, func, 'grad_output', 'grad_input')
-    index = _index_gather(tuple(grad_input.shape[2:]), T, U, V, func)
+    xp, index = _prepare(grad_output, grad_input, T, U, V, 'grad_index_group_func_kernel',
+                         'grad_output', 'grad_input')
     gy = grad_output.reshape(grad_output.shape[:3] + (-1,))
     if xp is numpy:
         grad_input += index.adjoint_cpu(gy).reshape(grad_input.shape)

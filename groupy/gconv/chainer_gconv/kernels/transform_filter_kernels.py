@@ -18,6 +18,8 @@ The kernel *specs* are plain data so that tests can compile them with NVRTC with
 """
 import collections
 
+__all__ = ['ADJOINT', 'GATHER', 'KERNEL_SPECS', 'KernelSpec', 'adjoint_gpu', 'gather_gpu']
+
 KernelSpec = collections.namedtuple(
     'KernelSpec', ['in_params', 'out_params', 'operation', 'name', 'preamble'])
 

@@ -17,7 +17,9 @@ import numpy
 from chainer import functions as F
 
 from groupy.fast_cpu import orientation_max
-from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy._checks import check_gfeature_map
+
+__all__ = ['orientation_max_pooling', 'orientation_mean_pooling']
 
 __all__ = ['orientation_max_pooling', 'orientation_mean_pooling', 'plane_indices']
 

@@ -2,9 +2,11 @@
 pooled on its own."""
 from chainer import functions as F
 
-from groupy.gconv.chainer_gconv._checks import check_gfeature_map
+from groupy._checks import check_gfeature_map
 from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 from groupy.fast_cpu.pooling import max_pooling_2d
+
+__all__ = ['plane_group_spatial_max_pooling']
 
 
 def plane_group_spatial_max_pooling(x, ksize, stride=None, pad=0, cover_all=True, use_cudnn=None):

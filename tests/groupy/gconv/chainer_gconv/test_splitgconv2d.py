@@ -36,6 +36,18 @@ def test_parameters_and_output_shape(cls):
     assert layer(x).shape == (2, 5, nos, 5, 5)
 
 
+@pytest.mark.parametrize('cls', CLASSES)
+def test_str_shows_the_configuration(cls):
+    nis, nos = STAB[cls]
+    layer = cls(None, 4, ksize=2, stride=(1, 2), nobias=True, flat_channels=True)
+    assert str(layer) == (
+        '{}(in_channels=None, out_channels=4, ksize=2, stride=(1, 2), pad=(0, 0), '
+        'input_stabilizer_size={}, output_stabilizer_size={}, nobias=True, '
+        'flat_channels=True)'.format(cls.__name__, nis, nos))
+    chain = chainer.Sequential(cls(3, 5, pad=1))
+    assert 'in_channels=3, out_channels=5, ksize=3' in str(chain)
+
+
 @pytest.mark.parametrize('wscale', [1.0, 0.5])
 @pytest.mark.parametrize('cls', [P4ConvZ2, P4MConvP4M])
 def test_default_initialisation_std(cls, wscale):

@@ -9,8 +9,8 @@ transformed filter bank). Each data-path function becomes an :class:`Op` with a 
 :data:`KINDS`, its parameters, the arrays of its constant inputs and the traced shapes; any
 other function raises :class:`UnsupportedLayerError` naming the link it ran in.
 
-Used by :func:`groupy.export.collapse` (to rebuild the network from plain layers) and by
-:func:`groupy.gconv.chainer_gconv.exactness` (to analyse its geometry).
+Used by :func:`groupy.gconv.chainer_gconv.exactness` (to analyse the network's geometry) and
+by :func:`groupy.export.collapse` (to rebuild it from plain layers).
 """
 import numpy
 
@@ -22,10 +22,9 @@ from chainer.functions.math import average, basic_math, minmax, sum as sum_
 from chainer.functions.normalization import batch_normalization
 from chainer.functions.pooling import average_pooling_2d, max_pooling_nd
 
-from groupy.fast_cpu.conv2d import Convolution2DCPU
-from groupy.fast_cpu.orientation_pooling import OrientationMaxCPU
-from groupy.fast_cpu.pooling import MaxPooling2x2CPU
 from groupy.gconv.chainer_gconv.transform_filter import TransformGFilter
+
+__all__ = ['INPUT', 'KINDS', 'Op', 'Trace', 'UnsupportedLayerError', 'flat_shape', 'trace']
 
 #: the kinds of data-path operation understood by collapse() and exactness()
 KINDS = ('reshape', 'conv', 'bn', 'batch_stat_bn', 'scale', 'shift', 'relu', 'leaky_relu',
@@ -35,6 +34,14 @@ _UNARY = {relu.ReLU: 'relu', leaky_relu.LeakyReLU: 'leaky_relu', sigmoid.Sigmoid
           tanh.Tanh: 'tanh'}
 _REDUCTIONS = {minmax.Max: 'max', average.Mean: 'mean', sum_.Sum: 'sum'}
 INPUT = -1  # Op.inputs entry meaning "the network input"
+
+
+def flat_shape(shape):
+    """The planar layout of a traced shape: (N, C, G, H, W) -> (N, C * G, H, W); others kept."""
+    shape = tuple(shape)
+    if len(shape) == 5:
+        return (shape[0], shape[1] * shape[2]) + shape[3:]
+    return shape
 
 
 class UnsupportedLayerError(ValueError):
@@ -153,16 +160,11 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
         return 'reshape', {'shape': tuple(out_shape)}, {}
     if isinstance(f, get_item.GetItem):
         return 'take', {'indices': _plane_selection(f.slices, in_shapes[0], name)}, {}
-    if isinstance(f, (Convolution2DCPU, convolution_2d.Convolution2DFunction)):
+    if isinstance(f, convolution_2d.Convolution2DFunction):
         if data_idx != [0]:
             raise UnsupportedLayerError('{}: convolution with data-dependent filters'.format(name))
-        if isinstance(f, Convolution2DCPU):
-            params = dict(stride=tuple(f.stride), pad=tuple(f.pad), dilate=(1, 1), groups=1,
-                          cover_all=False)
-        else:
-            params = dict(stride=(f.sy, f.sx), pad=(f.ph, f.pw), dilate=(f.dy, f.dx),
-                          groups=f.groups, cover_all=f.cover_all)
-        params['ksize'] = tuple(consts[1].shape[2:])
+        params = dict(stride=(f.sy, f.sx), pad=(f.ph, f.pw), dilate=(f.dy, f.dx),
+                      groups=f.groups, cover_all=f.cover_all, ksize=tuple(consts[1].shape[2:]))
         return 'conv', params, {'W': consts[1], 'b': consts.get(2)}
     if isinstance(f, batch_normalization.FixedBatchNormalization):
         if data_idx != [0] or tuple(f.key_axis) != (1,):
@@ -186,8 +188,6 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
     if type(f) in _UNARY or any(isinstance(f, c) for c in _UNARY):
         kind = next(v for c, v in _UNARY.items() if isinstance(f, c))
         return kind, ({'slope': float(f.slope)} if kind == 'leaky_relu' else {}), {}
-    if isinstance(f, MaxPooling2x2CPU):
-        return 'max_pool', dict(ksize=(2, 2), stride=(2, 2), pad=(0, 0), cover_all=False), {}
     if isinstance(f, max_pooling_nd.MaxPoolingND) and f.ndim == 2:
         return 'max_pool', dict(ksize=tuple(f.ksize), stride=tuple(f.stride), pad=tuple(f.pad),
                                 cover_all=bool(f.cover_all)), {}
@@ -196,8 +196,6 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             raise UnsupportedLayerError('{}: average pooling with pad_value=None'.format(name))
         return 'avg_pool', dict(ksize=(f.kh, f.kw), stride=(f.sy, f.sx), pad=(f.ph, f.pw),
                                 cover_all=bool(f.cover_all)), {}
-    if isinstance(f, OrientationMaxCPU):  # groupy.fast_cpu's F.max(x, axis=2)
-        return 'max', {'axis': (2,), 'keepdims': False}, {}
     for cls, kind in _REDUCTIONS.items():
         if isinstance(f, cls):
             ndim = len(in_shapes[0])
@@ -220,7 +218,7 @@ def _translate(f, data_idx, consts, in_shapes, out_shape, link):
             name, type(f).__module__, type(f).__name__))
 
 
-def trace(model, x, forward=None):
+def trace(model: chainer.Link, x, forward=None) -> Trace:
     """Trace ``forward(x)`` (default ``model.logits`` if defined, else ``model``) in test mode.
 
     Args:
@@ -230,6 +228,12 @@ def trace(model, x, forward=None):
 
     Returns:
         Trace. Raises UnsupportedLayerError for a function outside :data:`KINDS`.
+
+    >>> import numpy
+    >>> from groupy.gconv.chainer_gconv import P4ConvZ2
+    >>> t = trace(P4ConvZ2(1, 2, ksize=3), numpy.zeros((1, 1, 5, 5), numpy.float32))
+    >>> [op.kind for op in t.ops], t.ops[0].filter_group, t.output_shape
+    (['conv', 'reshape'], (1, 4), (1, 2, 4, 3, 3))
     """
     if forward is None:
         forward = getattr(model, 'logits', model)

@@ -1,4 +1,4 @@
-"""python -m groupy.export MODEL_FILE WEIGHTS.h5 --out model.onnx [--net_kwargs ...]
+"""python -m gconv_experiments.export MODEL_FILE WEIGHTS.h5 --out model.onnx [--net_kwargs ...]
 [--input-shape 1,1,28,28] [--fold-bn | --no-fold-bn] [--opset N]
 
 Builds the model class of MODEL_FILE (a models/<Name>.py file defining the Chain ``Name``, as
@@ -13,6 +13,10 @@ import sys
 import numpy
 
 import chainer
+
+from groupy.export import collapse, export_onnx
+from groupy.export.collapse import guess_input_shape
+from groupy.export.onnx import run_onnxruntime
 
 _MODEL_PACKAGES = ('gconv_experiments.MNIST_ROT.models', 'gconv_experiments.CIFAR10.models')
 
@@ -30,7 +34,7 @@ def _shape(text):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog='python -m groupy.export', description=__doc__.split(
+    p = argparse.ArgumentParser(prog='python -m gconv_experiments.export', description=__doc__.split(
         '\n\n')[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('model_file', metavar='MODEL_FILE',
                    help='model .py file (class named like the file) or experiment model name')
@@ -72,8 +76,6 @@ def load_model(model_file, weights, net_kwargs):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from gconv_experiments.training.config import ConfigError
-    from groupy.export import collapse, export_onnx
-    from groupy.export.collapse import guess_input_shape
     try:
         model = load_model(args.model_file, args.weights, args.net_kwargs)
     except ConfigError as e:
@@ -92,7 +94,6 @@ def main(argv=None):
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         reference = getattr(model, 'logits', model)(x).array
     # the ONNX file against the original G-CNN (collapse + export), not only the collapsed net
-    from groupy.export.onnx import run_onnxruntime
     total = float(numpy.abs(run_onnxruntime(args.out, x)[0] - reference).max())
     print('wrote {} ({} steps, input {}, BN {}): max |onnxruntime - collapsed Chainer| = {:.3e}, '
           'max |onnxruntime - {} (test mode)| = {:.3e}'.format(

@@ -17,6 +17,8 @@ import numpy
 
 from groupy.gconv.chainer_gconv.kernels import transform_filter_kernels as kernels
 
+__all__ = ['IndexGather', 'adjoint_table']
+
 
 def adjoint_table(gather, q_src):
     """The inverse table (Qs, M) int32 of ``gather`` (nto, Qd) (see the module docstring) and
