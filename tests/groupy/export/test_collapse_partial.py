@@ -8,7 +8,7 @@ import chainer
 
 from groupy.export import collapse
 from groupy.export.collapsed_net import TakePlanes
-from groupy.export.trace import UnsupportedLayerError, trace
+from groupy.gconv.chainer_gconv.trace import UnsupportedLayerError, trace
 from groupy.fast_cpu import Convolution2D
 from groupy.gconv.chainer_gconv import equivariant_elements
 from groupy.gconv.chainer_gconv.partial import partial_links, predicted_equivariance
