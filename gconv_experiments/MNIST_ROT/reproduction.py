@@ -24,7 +24,7 @@ The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results resul
   results.csv          the per-model rows, every digit
   learning_curves.png  test (solid) and training (dashed) error per epoch, mean over finished runs
   <setting>/           each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
-                       learning_curves.png; gconv_experiments/sweep_report.py) over every finished
+                       learning_curves.png; gconv_experiments/sweep/report.py) over every finished
                        run of the setting, rewritten after each job and by the report
 The upright-MNIST error of a finished run is computed once (evaluate.py) and kept in its folder
 as upright_mnist.json, keyed by the sha256 of its snapshot and of the MNIST test file, so it is
@@ -36,11 +36,12 @@ import os
 import sys
 import types
 
-from gconv_experiments import sweep_report
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
+from gconv_experiments.sweep import report as sweep_report
+from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
 
@@ -142,7 +143,6 @@ def run_state(folder, epochs):
 
 
 def _summary(folder):
-    from gconv_experiments.sweep import read_summary
     return read_summary(os.path.join(folder, SUMMARY_FILE))
 
 
