@@ -258,13 +258,20 @@ def parse_transformations(spec):
     """Validate a ``--transformations`` string and return its names as a tuple.
 
     '' (or None) means no augmentation; otherwise comma-separated names from TRANSFORMATIONS,
-    e.g. 'rotation' or 'hflip,translate'. Unknown names raise ValueError listing the valid ones.
+    e.g. 'rotation' or 'hflip,translate' (a tuple of names, as returned, is returned as it is).
+    Unknown names raise ValueError listing the valid ones.
+
+    >>> parse_transformations("translate, hflip")
+    ('translate', 'hflip')
     """
     if spec is None:
         return ()
-    if not isinstance(spec, str):
+    if isinstance(spec, tuple):  # names parsed before (a run's configuration): checked again only
+        names = spec
+    elif not isinstance(spec, str):
         raise TypeError(f"transformations must be a string such as 'rotation', got {type(spec).__name__}")
-    names = tuple(part.strip() for part in spec.split(",")) if spec.strip() else ()
+    else:
+        names = tuple(part.strip() for part in spec.split(",")) if spec.strip() else ()
     bad = [name for name in names if name not in TRANSFORMATIONS]
     if bad:
         raise ValueError(f"unknown transformation(s) {', '.join(repr(b) for b in bad)} in {spec!r}; "

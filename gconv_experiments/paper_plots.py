@@ -37,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import Affine2D  # noqa: E402
 
+from gconv_experiments.command_errors import run_command  # noqa: E402
 from gconv_experiments.training import ConfigError, load_weights  # noqa: E402
 from groupy.garray import C4_array, D4_array, p4_array, p4m_array  # noqa: E402
 from groupy.gfunc import P4FuncArray, P4MFuncArray  # noqa: E402
@@ -213,13 +214,9 @@ def main(argv=None):
     return paths
 
 
-def cli(argv=None):
-    try:
-        main(argv)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+def cli(argv: "list | None" = None) -> int:
+    """Command-line entry: main() with bad input as one `paper_plots: error: ...` line (exit status 2)."""
+    return run_command(lambda: main(argv) and None, "paper_plots", {ConfigError: 2})
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ import sys
 import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
+from gconv_experiments.npz_file import read_arrays
 from gconv_experiments.CIFAR10.cifar10_source import (  # noqa: F401  (part of this module's API)
     ALL_BATCHES, ARCHIVE_NAME, FOLDER_NAME, IMAGE_SHAPE, N_CLASSES, TEST_BATCHES, TRAIN_BATCHES,
     VALID_BATCHES, find_source, read_batches, split_batches)
@@ -273,12 +275,9 @@ def load_split(datadir: str, split: str):
     if not intact:
         raise CacheError(f'{fn}: truncated or damaged preprocessed CIFAR-10 file (size or '
                          f'SHA-256 differs from fingerprint.json) {hint}')
-    try:
-        with np.load(fn) as f:
-            data, labels = f['data'], f['labels']
-    except Exception as e:  # BadZipFile, OSError, KeyError, ValueError, zlib.error, ...
-        raise CacheError(f'{fn}: unreadable preprocessed CIFAR-10 split ({type(e).__name__}: '
-                         f'{e}) {hint}') from None
+    arrays = read_arrays(fn, ('data', 'labels'), error=CacheError,
+                         expected=f'a preprocessed CIFAR-10 split with keys data, labels {hint}')
+    data, labels = arrays['data'], arrays['labels']
     if data.dtype != np.float32 or data.shape[1:] != IMAGE_SHAPE or labels.dtype != np.int32 \
             or labels.shape != (len(data),):
         raise CacheError(f'{fn}: expected data float32 (N, 3, 32, 32) and labels int32 (N,), '
@@ -304,6 +303,7 @@ def load(datadir: str, splits=SPLITS, source: str | None = None, quiet=True):
 
 
 def main(argv=None) -> int:
+    """Command line: preprocess CIFAR-10 into DATADIR/preprocessed/; returns the exit status."""
     parser = argparse.ArgumentParser(
         description='Preprocess CIFAR-10 as the release did (per-image GCN, ZCA fitted on the '
                     '40k training split for train/val and on all 50k for train_all/test) into '
@@ -314,17 +314,17 @@ def main(argv=None) -> int:
                         help=f'{ARCHIVE_NAME} or {FOLDER_NAME}/ (default: look in --datadir)')
     parser.add_argument('--force', action='store_true', help='rebuild even if the cache is valid')
     args = parser.parse_args(argv)
-    try:
-        built = prepare(args.datadir, args.source, force=args.force, quiet=False)
-        data = load(args.datadir, source=args.source, quiet=False)
-    except (ValueError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    return run_command(lambda: _build(args), 'cifar10', {ValueError: 2, OSError: 2})
+
+
+def _build(args):
+    """Build (or reuse) the cache the command line `args` names and report its splits."""
+    built = prepare(args.datadir, args.source, force=args.force, quiet=False)
+    data = load(args.datadir, source=args.source, quiet=False)
     print(('built' if built else 'reused') + f' cache in {cache_dir(args.datadir)}')
     for s, (x, t) in data.items():
         print(f'{s:>9}: data {x.dtype} {x.shape}, labels {t.dtype} {t.shape}, '
               f'class counts {np.bincount(t, minlength=N_CLASSES).tolist()}')
-    return 0
 
 
 if __name__ == '__main__':

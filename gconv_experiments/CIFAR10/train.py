@@ -50,7 +50,7 @@ DESCRIPTION = "Train an AllCNNC / P4AllCNNC / P4MAllCNNC / ResNet / P4MResNet on
 
 
 def load_data(path):
-    """training.load_data hook. ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
+    """training.main's load_data hook (training checks what it returns). ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
     no such file exists) for a CIFAR-10 split comes from the preprocessed cache, built,
     refreshed or repaired from the source in DIR first; any other .npz file is read as it is.
     Returns (float32 (N, 3, 32, 32), int32 (N,))."""
@@ -69,7 +69,7 @@ def load_data(path):
                 return cifar10.load(datadir, splits=(split,), quiet=False)[split]
             except ValueError as e:
                 raise training.ConfigError(str(e)) from None
-    return training.load_npz_dataset(path)
+    return training.read_npz_dataset(path)
 
 
 _KEYWORDS = dict(defaults=DEFAULTS, models_package=MODELS_PACKAGE, load_data=load_data,

@@ -18,7 +18,8 @@ import numpy as np
 import scipy.ndimage
 
 from gconv_experiments.augmentation import rotate
-from gconv_experiments.MNIST_ROT.mnist_rot import save_splits
+from gconv_experiments.command_errors import run_command
+from gconv_experiments.MNIST_ROT.mnist_rot import report_splits, save_splits
 
 N_DIGITS = 1797  # size of sklearn's bundled digits set
 N_TRAIN, N_TEST, N_VALID = 1297, 500, 200
@@ -76,7 +77,8 @@ def save_digits_rot(datadir, n_train=N_TRAIN, n_test=N_TEST, n_valid=N_VALID, se
     return save_splits(datadir, train, test, n_valid=n_valid)
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: write the demo set into --datadir; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m gconv_experiments.MNIST_ROT.digits_rot",
         description="Write the embedded rotated-digits demo set (sklearn 8x8 digits, upscaled "
@@ -91,15 +93,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"seed of the split and rotations (default {DEFAULT_SEED})")
     args = parser.parse_args(argv)
-    try:
-        paths = save_digits_rot(args.datadir, args.n_train, args.n_test, args.n_valid, args.seed)
-    except (ValueError, TypeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for name, path in paths.items():
-        with np.load(path) as f:
-            print(f"wrote {path}: {len(f['labels'])} images")
-    return 0
+    return run_command(lambda: report_splits(save_digits_rot(args.datadir, args.n_train, args.n_test,
+                                                             args.n_valid, args.seed)),
+                       "digits_rot", {ValueError: 2, TypeError: 2, OSError: 2})
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.augmentation import rotate
+from gconv_experiments.command_errors import run_command
+from gconv_experiments.npz_file import read_arrays
 
 OFFICIAL_ZIP = "mnist_rotation_new.zip"
 OFFICIAL_TRAIN = "mnist_all_rotation_normalized_float_train_valid.amat"
@@ -320,15 +322,7 @@ def load_split(datadir, name):
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file (prepare the data with "
                          "python -m gconv_experiments.MNIST_ROT.mnist_rot --datadir DIR)")
-    try:
-        with np.load(path) as f:
-            arrays = {key: f[key] for key in f.files if key in ("data", "labels")}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, AttributeError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    missing = {"data", "labels"} - set(arrays)
-    if missing:
-        raise ValueError(f"{path}: missing key(s) {', '.join(sorted(missing))}, "
-                         "expected 'data' and 'labels'")
+    arrays = read_arrays(path, ("data", "labels"))
     data, labels = arrays["data"], arrays["labels"]
     if data.dtype != np.float32 or data.ndim != 4 or data.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"{path}: 'data' has shape {data.shape} and dtype {data.dtype}, "
@@ -344,11 +338,12 @@ def load_split(datadir, name):
 
 # ---------------------------------------------------------------- command line
 
-def _report(paths):
-    for name in SPLITS:
-        with np.load(paths[name]) as f:
-            counts = np.bincount(f["labels"], minlength=N_CLASSES)
-            print(f"wrote {paths[name]}: {len(f['labels'])} images, label counts {counts.tolist()}")
+def report_splits(paths: dict) -> None:
+    """Print one line per written split {name: path}: its images and label counts."""
+    for name, path in paths.items():
+        labels = read_arrays(path, ("labels",))["labels"]
+        counts = np.bincount(labels, minlength=N_CLASSES)
+        print(f"wrote {path}: {len(labels)} images, label counts {counts.tolist()}")
 
 
 def main(argv=None):
@@ -375,22 +370,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.from_mnist is not None and args.source is not None:
         parser.error("give either --source or --from-mnist, not both")
+    return run_command(lambda: _build(args), "mnist_rot", {ValueError: 2, TypeError: 2, OSError: 2})
+
+
+def _build(args):
+    """Write the splits the command line `args` asks for and report them."""
     start = time.time()
-    try:
-        if args.from_mnist is not None:
-            train_all, test = make_mnist_rot_like(args.from_mnist, seed=args.seed,
-                                                  n_train_all=args.n_train_all, n_test=args.n_test)
-        else:
-            train_all, test = read_official(args.source or args.datadir,
-                                            n_train_all=args.n_train_all or None,
-                                            n_test=args.n_test or None)
-        paths = save_splits(args.datadir, train_all, test, n_valid=args.n_valid)
-    except (ValueError, TypeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    _report(paths)
+    if args.from_mnist is not None:
+        train_all, test = make_mnist_rot_like(args.from_mnist, seed=args.seed,
+                                              n_train_all=args.n_train_all, n_test=args.n_test)
+    else:
+        train_all, test = read_official(args.source or args.datadir,
+                                        n_train_all=args.n_train_all or None,
+                                        n_test=args.n_test or None)
+    paths = save_splits(args.datadir, train_all, test, n_valid=args.n_valid)
+    report_splits(paths)
     print(f"done in {time.time() - start:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import sys
 import types
 
 from gconv_experiments.atomic_file import write_text
+from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
@@ -323,22 +324,14 @@ def main(argv=None):
     if args.run_job is not None:
         if not args.datadir:
             p.error("--run-job needs --datadir (the MNIST-rot-like data folder)")
-        try:
-            run_job(args.run_job, os.path.abspath(args.datadir), os.path.abspath(args.results))
-        except ConfigError as e:
-            print(f"reproduction: error: {e}", file=sys.stderr)
-            return 2
-        return 0
+        return run_command(lambda: run_job(args.run_job, os.path.abspath(args.datadir), os.path.abspath(args.results)),
+                           "reproduction", {ConfigError: 2})
     if bool(args.datadir) != bool(args.mnist):
         p.error("--datadir and --mnist go together (both are needed for the upright-MNIST column)")
     if not os.path.isdir(args.results):
         p.error(f"--results {args.results}: no such folder (the runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh)")
-    try:
-        print(write_report(args.results, args.datadir, args.mnist), end="")
-    except (ConfigError, ValueError) as e:
-        print(f"reproduction: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: print(write_report(args.results, args.datadir, args.mnist), end=""),
+                       "reproduction", {ValueError: 2})  # ConfigError is a ValueError
 
 
 if __name__ == "__main__":

@@ -39,20 +39,23 @@ from groupy.fast_cpu.batchnorm import running_average_update
 
 from gconv_experiments.training.config import COMMUNICATORS, ConfigError
 
-_active = None  # the Ranks of this process once start() made them
+__all__ = ["ONE_PROCESS", "Ranks", "MultiNodeBatchNormalization", "start", "abort_if_distributed"]
+
+_active = None  # the Ranks of an MPI job once start() made them
 
 
-def start(args):
-    """Join the MPI job under ``args.communicator``; returns :class:`Ranks`, or None for 'none'.
+def start(communicator: str, gpu: int) -> "Ranks":
+    """Join the MPI job under --communicator `communicator`; returns its :class:`Ranks`, or
+    :data:`ONE_PROCESS` for 'none'.
 
-    Ranks other than 0 get ``args.quiet = True`` (no progress bars) and stdout sent to
-    os.devnull; an uncaught exception on any rank aborts the whole job
-    (chainermn.global_except_hook) instead of leaving the others waiting.
+    Ranks other than 0 get stdout sent to os.devnull (and the caller turns their progress bars
+    off); an uncaught exception on any rank aborts the whole job (chainermn.global_except_hook)
+    instead of leaving the others waiting.
     """
     global _active
-    name, gpu = args.communicator, args.gpu
+    name = communicator
     if name in (None, "none"):
-        return None
+        return ONE_PROCESS
     if name not in COMMUNICATORS:
         raise ConfigError(f"--communicator must be one of {', '.join(COMMUNICATORS)}, got {name!r}")
     if name == "pure_nccl" and gpu < 0:
@@ -76,7 +79,6 @@ def start(args):
     if gpu < 0:
         _share_cores(comm.intra_size)
     if not _active.writes:
-        args.quiet = True
         sys.stdout = open(os.devnull, "w")
     return _active
 
@@ -94,7 +96,7 @@ def _share_cores(processes):
         threadpoolctl.threadpool_limits(limits=share)
 
 
-def abort_if_distributed(status):
+def abort_if_distributed(status: int) -> None:
     """After a reported error: end every rank of a K > 1 job (MPI_Abort with `status`), since
     the other ranks may be waiting for this one; no-op otherwise."""
     if _active is not None and _active.size > 1:
@@ -105,7 +107,10 @@ def abort_if_distributed(status):
 
 class Ranks:
     """This process's place in a data-parallel run: rank, number of ranks K, and the
-    collective operations the training loop needs. `comm` is a ChainerMN communicator."""
+    collective operations the training loop needs. `comm` is a ChainerMN communicator.
+    A run on one process has the one rank :data:`ONE_PROCESS`, whose operations leave
+    everything as it is."""
+    distributed = True  # processes of an MPI job (even a job of one)
 
     def __init__(self, comm):
         self.comm = comm
@@ -235,6 +240,40 @@ class Ranks:
         wrapped = chainermn.create_multi_node_optimizer(optimizer, self.comm)
         wrapped.is_changed(optimizer.target)  # records the parameter set: no broadcast step
         return wrapped
+
+
+class _OneProcess(Ranks):
+    """The one rank of a run on one process: its part of a batch is the whole batch, its sums
+    are the values themselves, the model and optimizer stay as they are."""
+    distributed = False
+
+    def __init__(self):
+        self.comm = None
+        self.rank, self.size = 0, 1
+
+    def device_id(self, gpu):
+        return gpu
+
+    def sum(self, *values):
+        return tuple(float(v) for v in values)
+
+    def sum_arrays(self, arrays):
+        return list(arrays)
+
+    def allreduce(self, array):
+        return np.asarray(cuda.to_cpu(array), dtype=np.float64)
+
+    def barrier(self):
+        pass
+
+    def prepare_model(self, model):
+        return model
+
+    def optimizer(self, optimizer):
+        return optimizer
+
+
+ONE_PROCESS = _OneProcess()  # the Ranks of every run on one process (--communicator none)
 
 
 class MultiNodeBatchNormalization(L.BatchNormalization):

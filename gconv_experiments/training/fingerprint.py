@@ -23,7 +23,8 @@ import chainer
 from gconv_experiments import augmentation
 from gconv_experiments.training.checkpoint import RUN_FILE  # noqa: F401  (re-exported)
 from gconv_experiments.file_digest import sha256_file  # noqa: F401 (also part of this module's API)
-from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError, check_args
+from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
+from gconv_experiments.training.settings import check_args
 from gconv_experiments.training.models import resolve_model_file
 
 
@@ -92,7 +93,8 @@ def build_record(args, models_package=None, model_cls=None, data=None):
     by args). Raises ConfigError for bad flags, FileNotFoundError naming the flag of a missing
     data file.
     """
-    opt_kwargs, net_kwargs, schedule = check_args(args)
+    checked = check_args(args)
+    opt_kwargs, net_kwargs, schedule = dict(checked.opt_kwargs), dict(checked.net_kwargs), list(checked.lr_decay_schedule)
     name, model_path = resolve_model_file(args.modelfn, models_package)
     optimizer = getattr(chainer.optimizers, args.opt)
     if args.opt == "Adam" and "lr" in opt_kwargs and "alpha" not in opt_kwargs:
