@@ -5,6 +5,8 @@ import contextlib
 import os
 import tempfile
 
+__all__ = ["atomic_path", "write_text", "temporaries_of", "remove_temporaries"]
+
 
 @contextlib.contextmanager
 def atomic_path(path):

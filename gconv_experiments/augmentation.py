@@ -26,10 +26,11 @@ Names accepted by ``--transformations`` (comma-separated, applied left to right)
   translate_dihedral  dihedral, then translate
   rot90               a random multiple of 90 degrees (not in the release)
 """
-from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+__all__ = ["MAX_SHIFT", "rotate", "release_rotation", "uniform_rotation", "shift_images", "translate", "random_rot90", "hflip", "flip", "dihedral", "translate_hflip", "translate_dihedral", "TRANSFORMATIONS", "DESCRIPTIONS", "help_text", "parse_transformations", "apply_transformations"]
 
 # Interpolation is done in chunks of at most this many output pixels (bounds temporary memory).
 _CHUNK_PIXELS = 1 << 22

@@ -2,6 +2,8 @@
 import hashlib
 import os
 
+__all__ = ["sha256_file"]
+
 _DIGESTS = {}  # (absolute path, size, mtime_ns) -> hex sha256
 
 

@@ -45,6 +45,8 @@ from groupy.gfunc.plot import rings  # noqa: E402
 from groupy.gfunc.plot.plot_p4 import plot_p4  # noqa: E402
 from groupy.gfunc.plot.plot_p4m import plot_p4m  # noqa: E402
 
+__all__ = ["N_FRAMES", "FRAME_MS", "STABILISER", "input_digit", "snapshot_channels", "build_model", "first_layer_maps", "rotated", "reflected", "point_element", "p4_maps", "p4m_maps", "maps_figure", "animation_frame", "save_gif", "build_parser", "main", "cli"]
+
 N_FRAMES, FRAME_MS = 8, 500  # as the original README's p4_anim.gif
 STABILISER = {"P4CNN": 4, "P4MCNN": 8}
 

@@ -65,6 +65,8 @@ from gconv_experiments.CIFAR10.cifar10_source import (  # noqa: F401  (part of t
     ALL_BATCHES, ARCHIVE_NAME, FOLDER_NAME, IMAGE_SHAPE, N_CLASSES, TEST_BATCHES, TRAIN_BATCHES,
     VALID_BATCHES, find_source, read_batches, split_batches)
 
+__all__ = ["SPLITS", "SPLIT_ALIASES", "ZCA_FIT_ON", "GCN_MIN_STD", "ZCA_REGULARIZER", "CACHE_VERSION", "global_contrast_normalize", "fit_zca", "apply_zca", "preprocess", "CacheError", "cache_dir", "canonical_split", "prepare", "load_split", "load", "main", "ALL_BATCHES", "ARCHIVE_NAME", "FOLDER_NAME", "IMAGE_SHAPE", "N_CLASSES", "TEST_BATCHES", "TRAIN_BATCHES", "VALID_BATCHES", "find_source", "read_batches", "split_batches"]
+
 SPLITS = ('train', 'val', 'train_all', 'test')
 SPLIT_ALIASES = {'valid': 'val'}
 # the split whose images the ZCA of each split is fitted on (release cifar10.py:65-78)

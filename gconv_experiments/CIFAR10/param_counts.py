@@ -17,6 +17,8 @@ from gconv_experiments.CIFAR10.models.P4MResNet import P4MResNet
 from gconv_experiments.CIFAR10.models.ResNet import ResNet
 from gconv_experiments.training import count_parameters
 
+__all__ = ["release_allcnnc", "release_resnet", "R44", "R26", "P4M_R44", "P4M_R26", "CONFIGURATIONS", "table", "main"]
+
 
 def release_allcnnc(w1, w2, g):
     """The release's All-CNN-C (AllCNNC.py / P4AllCNNC.py / P4MAllCNNC.py): nine convolutions

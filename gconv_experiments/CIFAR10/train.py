@@ -38,6 +38,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from gconv_experiments import training  # noqa: E402
 from gconv_experiments.CIFAR10 import cifar10  # noqa: E402
 
+__all__ = ["MODELS_PACKAGE", "DEFAULTS", "DESCRIPTION", "load_data", "main", "cli"]
+
 MODELS_PACKAGE = "gconv_experiments.CIFAR10.models"
 # release CIFAR10/train.py:230-274 (ca88c58); see gconv_experiments/FIDELITY.md
 DEFAULTS = dict(

@@ -33,6 +33,8 @@ from gconv_experiments import training  # noqa: E402
 from gconv_experiments.command_errors import run_command  # noqa: E402
 from gconv_experiments.MNIST_ROT import digits_rot, experiment  # noqa: E402
 
+__all__ = ["build_parser", "main", "cli"]
+
 
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.demo", allow_abbrev=False,

@@ -21,6 +21,8 @@ from gconv_experiments.augmentation import rotate
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.MNIST_ROT.mnist_rot import report_splits, save_splits
 
+__all__ = ["N_DIGITS", "N_TRAIN", "N_TEST", "N_VALID", "DEFAULT_SEED", "BOX", "FRAME", "upscale_digits", "make_digits_rot", "load_digits_rot", "save_digits_rot", "main"]
+
 N_DIGITS = 1797  # size of sklearn's bundled digits set
 N_TRAIN, N_TEST, N_VALID = 1297, 500, 200
 DEFAULT_SEED = 0

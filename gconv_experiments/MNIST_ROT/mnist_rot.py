@@ -44,6 +44,8 @@ from gconv_experiments.augmentation import rotate
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.npz_file import read_arrays
 
+__all__ = ["OFFICIAL_ZIP", "OFFICIAL_TRAIN", "OFFICIAL_TEST", "N_TRAIN_ALL", "N_VALID", "N_TEST", "SPLITS", "IMAGE_SHAPE", "N_PIXELS", "N_CLASSES", "DEFAULT_SEED", "MNIST_FILES", "parse_amat", "read_official", "read_idx", "mnist_file_path", "load_mnist", "make_mnist_rot_like", "write_npz", "save_splits", "load_split", "report_splits", "main"]
+
 OFFICIAL_ZIP = "mnist_rotation_new.zip"
 OFFICIAL_TRAIN = "mnist_all_rotation_normalized_float_train_valid.amat"
 OFFICIAL_TEST = "mnist_all_rotation_normalized_float_test.amat"

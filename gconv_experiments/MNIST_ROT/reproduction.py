@@ -14,7 +14,7 @@ listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/
 sweep of one model and seed, then the setting's own tables rewritten from all its finished runs).
 
 The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
---datadir DIR --mnist ../shared/data/mnist``) writes into --results:
+--datadir DIR --mnist MNIST_DIR``) writes into --results:
   results.md           per setting and model: finished runs, test error mean ± sample std (%),
                        the paper-style text (mean % ± np.std of the fraction), the paper's number
                        and our difference to it, the error on upright MNIST, wall time per run;
@@ -45,6 +45,8 @@ from gconv_experiments.sweep import report as sweep_report
 from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
+
+__all__ = ["PLAN", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
 
 PLAN = {
     "released": dict(models=("Z2CNN", "P4CNN_RP", "P4CNN"), seeds=(0, 1, 2, 3, 4), transformations="rotation"),

@@ -21,6 +21,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from gconv_experiments import training  # noqa: E402
 
+__all__ = ["MODELS_PACKAGE", "DEFAULTS", "DESCRIPTION", "main"]
+
 MODELS_PACKAGE = "gconv_experiments.MNIST_ROT.models"
 DEFAULTS = dict(
     datadir=os.environ.get("DATADIR") or os.path.join("MNIST_ROT", "data"), modelfn="P4CNN",

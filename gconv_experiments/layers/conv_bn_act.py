@@ -17,6 +17,8 @@ import chainer
 
 from groupy.fast_cpu import BatchNormalization, relu  # Chainer's ops, faster on CPU
 
+__all__ = ["ConvBNAct"]
+
 
 class ConvBNAct(chainer.Chain):
     """conv(x) -> BatchNormalization (per feature map) -> act.

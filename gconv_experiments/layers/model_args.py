@@ -2,6 +2,8 @@
 ValueError naming the model, the argument, the accepted range and the value given."""
 import numbers
 
+__all__ = ["positive_int", "ratio", "flag", "choice", "layers", "mnist_cnn"]
+
 
 def positive_int(model, name, value):
     """value must be an int >= 1 (bool excluded); returns it."""

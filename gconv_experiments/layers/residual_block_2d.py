@@ -26,6 +26,8 @@ import chainer
 from gconv_experiments.layers.conv_bn_act import ConvBNAct
 from groupy.fast_cpu import BatchNormalization, Convolution2D, relu  # Chainer's ops, faster on CPU
 
+__all__ = ["ResBlock2D"]
+
 
 class ResBlock2D(chainer.Chain):
     """Pre-activation residual block; see the module docstring.

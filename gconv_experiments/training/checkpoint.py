@@ -10,6 +10,8 @@ from chainer import serializers
 from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.training.config import ConfigError
 
+__all__ = ["ARGS_FILE", "LOG_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "RUN_FILE", "SNAPSHOT_LAYOUT", "save_snapshot", "load_snapshot", "load_weights", "read_log", "dumps"]
+
 
 ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE = "args.json", "log.jsonl", "snapshot.h5", "summary.json"
 RUN_FILE = "run.json"  # the run record (training.fingerprint)

@@ -9,6 +9,8 @@ import numpy as np
 
 from gconv_experiments import augmentation
 
+__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "make_optimizer", "get_device"]
+
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gconv_experiments/
 OPTIMIZERS = ("MomentumSGD", "Adam", "AdaGrad", "RMSprop", "NesterovAG")

@@ -27,6 +27,8 @@ from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
 from gconv_experiments.training.settings import check_args
 from gconv_experiments.training.models import resolve_model_file
 
+__all__ = ["TRAJECTORY_IRRELEVANT", "DATA_FLAGS", "data_file_record", "git_commit", "canonical_json", "build_record", "differences", "read_record", "RUN_FILE", "sha256_file"]
+
 
 # Settings that never change the weights a run reaches or the numbers it reports on its
 # validation file; they may differ between a saved run and its --resume / reuse. (datadir,

@@ -10,6 +10,8 @@ import chainer
 
 from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
 
+__all__ = ["available_models", "resolve_model_file", "load_model_class", "build_model", "count_parameters"]
+
 
 def available_models(models_package):
     """Names of the model modules in `models_package` (e.g. 'gconv_experiments.MNIST_ROT.models')."""
