@@ -80,7 +80,7 @@ _CHUNK = 4096            # images per matrix product (bounds temporary memory)
 
 # ----------------------------------------------------------------------------- preprocessing
 
-def global_contrast_normalize(x, min_std=GCN_MIN_STD):
+def global_contrast_normalize(x: np.ndarray, min_std: float = GCN_MIN_STD) -> np.ndarray:
     """The release's per-image GCN: x (N, ...) any real dtype -> float32 (N, ...).
     Subtract each image's mean, divide by its std (ddof 1), a std below min_std counting as 1."""
     x = np.asarray(x)
@@ -94,7 +94,7 @@ def global_contrast_normalize(x, min_std=GCN_MIN_STD):
     return out
 
 
-def fit_zca(x, regularizer=ZCA_REGULARIZER):
+def fit_zca(x: np.ndarray, regularizer: float = ZCA_REGULARIZER) -> tuple:
     """Fit the release's ZCA on x (n, D...) -> (mean (D,), W (D, D)), both float64, with
     ``W = U diag(1 / (S + regularizer)) U^T`` and ``U diag(S) V^T`` the SVD of the centred
     data / sqrt(n - 1) (see the module docstring)."""
@@ -119,7 +119,7 @@ def fit_zca(x, regularizer=ZCA_REGULARIZER):
     return mean, (u / (s + regularizer)) @ u.T
 
 
-def apply_zca(x, mean, w, dtype=np.float32):
+def apply_zca(x: np.ndarray, mean: np.ndarray, w: np.ndarray, dtype=np.float32) -> np.ndarray:
     """Whiten x (N, D...) with a fitted (mean, W): ``W (x - mean)`` per image; keeps the
     shape, returns ``dtype``."""
     out = np.empty(np.shape(x), dtype=dtype)
@@ -130,7 +130,7 @@ def apply_zca(x, mean, w, dtype=np.float32):
     return out
 
 
-def preprocess(splits: dict, regularizer=ZCA_REGULARIZER, emit=None) -> dict:
+def preprocess(splits: dict, regularizer: float = ZCA_REGULARIZER, emit=None) -> dict:
     """GCN every split, fit the ZCA on ``train`` and on ``train_all``, whiten each split with
     the fit ZCA_FIT_ON names: {split: (float32, int32)}. ``emit(split, data, labels)``, when
     given, receives each split instead (one split in memory at a time) and {} is returned."""
@@ -211,8 +211,8 @@ def _damaged_files(datadir, fp) -> list:
     return bad
 
 
-def prepare(datadir: str, source: str | None = None, force=False,
-            regularizer=ZCA_REGULARIZER, quiet=True) -> bool:
+def prepare(datadir: str, source: str | None = None, force: bool = False,
+            regularizer: float = ZCA_REGULARIZER, quiet: bool = True) -> bool:
     """Make sure ``<datadir>/preprocessed/`` holds up-to-date, intact splits; returns True if
     it (re)built them. ``source`` defaults to ``datadir`` (searched for the archive or the
     batches folder). Without a source an intact cache is used; a damaged one is a CacheError
@@ -259,7 +259,7 @@ def prepare(datadir: str, source: str | None = None, force=False,
     return True
 
 
-def load_split(datadir: str, split: str):
+def load_split(datadir: str, split: str) -> tuple:
     """Load one cached split: (float32 (N, 3, 32, 32), int32 (N,)); run prepare() first.
     A file that does not match its fingerprint (size, SHA-256) or cannot be read is a
     CacheError naming it and the command that rebuilds it."""
@@ -287,7 +287,7 @@ def load_split(datadir: str, split: str):
     return data, labels
 
 
-def load(datadir: str, splits=SPLITS, source: str | None = None, quiet=True):
+def load(datadir: str, splits=SPLITS, source: str | None = None, quiet: bool = True) -> dict:
     """prepare() then load the named splits: {split: (data, labels)}. A cached file found
     damaged while loading is rebuilt once from the source (if there is one)."""
     prepare(datadir, source, quiet=quiet)

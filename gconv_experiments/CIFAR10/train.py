@@ -51,7 +51,7 @@ DEFAULTS = dict(
 DESCRIPTION = "Train an AllCNNC / P4AllCNNC / P4MAllCNNC / ResNet / P4MResNet on CIFAR10."
 
 
-def load_data(path):
+def load_data(path: str) -> tuple:
     """training.main's load_data hook (training checks what it returns). ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
     no such file exists) for a CIFAR-10 split comes from the preprocessed cache, built,
     refreshed or repaired from the source in DIR first; any other .npz file is read as it is.
@@ -78,12 +78,12 @@ _KEYWORDS = dict(defaults=DEFAULTS, models_package=MODELS_PACKAGE, load_data=loa
                  prog="CIFAR10/train.py", description=DESCRIPTION)
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Train with the command-line flags `argv`; returns the run's summary dict."""
     return training.main(argv, **_KEYWORDS)
 
 
-def cli(argv=None):
+def cli(argv: "list | None" = None) -> int:
     """Command-line entry: exit status 0, or 2 with `CIFAR10/train.py: error: ...`."""
     return training.cli(argv, **_KEYWORDS)
 

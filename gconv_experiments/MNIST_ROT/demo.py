@@ -36,7 +36,8 @@ from gconv_experiments.MNIST_ROT import digits_rot, experiment  # noqa: E402
 __all__ = ["build_parser", "main", "cli"]
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's argument parser."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.demo", allow_abbrev=False,
                                 description="Train Z2CNN and P4CNN on the embedded rotated digits.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -52,7 +53,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Run the demo; returns dict(errors={model: test error (fraction)}, plot=path, minutes,
     summaries=[each run's summary dict])."""
     args = build_parser().parse_args(argv)

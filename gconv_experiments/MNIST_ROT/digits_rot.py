@@ -29,7 +29,7 @@ DEFAULT_SEED = 0
 BOX, FRAME = 20, 28
 
 
-def upscale_digits(images):
+def upscale_digits(images: np.ndarray) -> np.ndarray:
     """Upscale 8x8 digits (N, 8, 8) in [0, 1] bilinearly to 20x20, centred in (N, 28, 28) float32."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3 or images.shape[1:] != (8, 8):
@@ -41,7 +41,7 @@ def upscale_digits(images):
     return out
 
 
-def make_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
+def make_digits_rot(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = DEFAULT_SEED) -> tuple:
     """Build (train, test) dicts: 'data' float32 (N, 1, 28, 28) in [0, 1], 'labels' int32 (N,),
     'angles' float64 (N,) in [0, 2 pi), 'digits_index' int64 (N,) into sklearn's digits."""
     from sklearn.datasets import load_digits
@@ -65,14 +65,15 @@ def make_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
     return tuple(splits)
 
 
-def load_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
+def load_digits_rot(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = DEFAULT_SEED) -> tuple:
     """The rotated-digits set as {'train': (data, labels), 'test': (data, labels)}, data float32
     (N, 1, 28, 28) in [0, 1], labels int32 (N,); train and test digits are disjoint."""
     train, test = make_digits_rot(n_train, n_test, seed)
     return {"train": (train["data"], train["labels"]), "test": (test["data"], test["labels"])}
 
 
-def save_digits_rot(datadir, n_train=N_TRAIN, n_test=N_TEST, n_valid=N_VALID, seed=DEFAULT_SEED):
+def save_digits_rot(datadir: str, n_train: int = N_TRAIN, n_test: int = N_TEST, n_valid: int = N_VALID,
+                    seed: int = DEFAULT_SEED) -> dict:
     """Write the set as train_all.npz (n_train digits), train.npz / valid.npz (its first
     n_train - n_valid / last n_valid) and test.npz into datadir; returns {split: path}."""
     train, test = make_digits_rot(n_train, n_test, seed)

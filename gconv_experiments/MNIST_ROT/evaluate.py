@@ -117,7 +117,7 @@ def upright_mnist_test(mnist_dir: str) -> tuple:
     return images[:, None].astype(np.float32) / np.float32(255), labels.astype(np.int32)
 
 
-def error_rate(model, x: np.ndarray, y: np.ndarray, normalization: tuple, batchsize: int = 500) -> tuple:
+def error_rate(model: chainer.Link, x: np.ndarray, y: np.ndarray, normalization: tuple, batchsize: int = 500) -> tuple:
     """(mean loss, error rate) of `model` in test mode on raw pixels x (N, 1, 28, 28), labels y."""
     x = normalize(x, *normalization)
     return evaluate(model, x, y, batchsize, chainer.get_device("@numpy"))

@@ -36,6 +36,7 @@ import time
 import warnings
 import zipfile
 import zlib
+from typing import Iterable
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def _parse_amat_block(texts, linenos, name):
     return table.astype(np.float32)
 
 
-def parse_amat(lines, name, block_rows=4096):
+def parse_amat(lines: Iterable, name: str, block_rows: int = 4096) -> dict:
     """Parse amat text lines (784 pixel values then the label per row; blank lines skipped).
 
     lines: iterable of str; name: the file name used in error messages.
@@ -143,7 +144,7 @@ def _check_rows(data, name, expected):
         raise ValueError(f"{name}: found {len(data)} rows, expected {expected}")
 
 
-def read_official(source, n_train_all=N_TRAIN_ALL, n_test=N_TEST):
+def read_official(source: str, n_train_all: "int | None" = N_TRAIN_ALL, n_test: "int | None" = N_TEST) -> tuple:
     """Read the official MNIST-rot files from ``source``: the zip, or a folder holding the two
     amat files or the zip. n_train_all / n_test are the expected row counts (None: any).
 
@@ -193,7 +194,7 @@ def _read_amat_file(path, expected):
 
 # ---------------------------------------------------------------- raw MNIST IDX files
 
-def read_idx(path, kind):
+def read_idx(path: str, kind: str) -> np.ndarray:
     """Read one MNIST IDX file (gzipped if its name ends in .gz); kind is 'images' or 'labels'.
 
     Returns uint8 images (N, 28, 28) or uint8 labels (N,). Checks magic number and size.
@@ -224,7 +225,7 @@ def read_idx(path, kind):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def mnist_file_path(mnist_dir, stem):
+def mnist_file_path(mnist_dir: str, stem: str) -> str:
     """Path of one raw MNIST file (`stem` + ".gz", or `stem` uncompressed) in `mnist_dir`."""
     for candidate in (stem + ".gz", stem):
         path = os.path.join(mnist_dir, candidate)
@@ -234,7 +235,7 @@ def mnist_file_path(mnist_dir, stem):
                      f"{', '.join(s + '.gz' for s in MNIST_FILES.values())})")
 
 
-def load_mnist(mnist_dir):
+def load_mnist(mnist_dir: str) -> dict:
     """Read the four raw MNIST IDX files from a folder.
 
     Returns {'train': (images uint8 (N, 28, 28), labels int64 (N,)), 'test': (...)}.
@@ -258,7 +259,8 @@ def load_mnist(mnist_dir):
     return result
 
 
-def make_mnist_rot_like(mnist_dir, seed=DEFAULT_SEED, n_train_all=N_TRAIN_ALL, n_test=N_TEST):
+def make_mnist_rot_like(mnist_dir: str, seed: int = DEFAULT_SEED, n_train_all: int = N_TRAIN_ALL,
+                        n_test: int = N_TEST) -> tuple:
     """Build an MNIST-rot-like (train_all, test) pair from raw MNIST (see the module docstring).
 
     Each is a dict: 'data' float32 (N, 1, 28, 28) in [0, 1], 'labels' int32 (N,),
@@ -291,14 +293,14 @@ def make_mnist_rot_like(mnist_dir, seed=DEFAULT_SEED, n_train_all=N_TRAIN_ALL, n
 
 # ---------------------------------------------------------------- npz files
 
-def write_npz(path, **arrays):
+def write_npz(path: str, **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed .npz atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a file object: np.savez must not append ".npz" to the name
             np.savez(f, **arrays)
 
 
-def save_splits(datadir, train_all, test, n_valid=N_VALID):
+def save_splits(datadir: str, train_all: dict, test: dict, n_valid: int = N_VALID) -> dict:
     """Write train_all.npz, train.npz (all but the last n_valid), valid.npz (the last n_valid)
     and test.npz into datadir (created if needed). train_all/test: dicts of equal-length arrays
     with at least 'data' and 'labels'. Returns {split name: path}."""
@@ -317,7 +319,7 @@ def save_splits(datadir, train_all, test, n_valid=N_VALID):
     return paths
 
 
-def load_split(datadir, name):
+def load_split(datadir: str, name: str) -> tuple:
     """Load datadir/<name>.npz (name in SPLITS, or a file name ending in .npz) written by this
     module; returns (data float32 (N, 1, 28, 28), labels int32 (N,)) after checking both."""
     path = os.path.join(datadir, name if name.endswith(".npz") else name + ".npz")
@@ -348,7 +350,8 @@ def report_splits(paths: dict) -> None:
         print(f"wrote {path}: {len(labels)} images, label counts {counts.tolist()}")
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: write the MNIST-rot(-like) splits into --datadir; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m gconv_experiments.MNIST_ROT.mnist_rot",
         description="Convert the official MNIST-rot files, or build an MNIST-rot-like set from "

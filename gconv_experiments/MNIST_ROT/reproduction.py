@@ -71,7 +71,7 @@ FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_e
           "paper", "difference_pp", "upright_error_pct_mean", "hours_per_run", "n_params"]
 
 
-def jobs():
+def jobs() -> list:
     """[(setting, model, seed, transformations)] in training order: setting by setting (the
     released sweep first), seed-major within a setting, so that every model has finished runs
     early on (an interrupted reproduction has a little of everything, not all of one model)."""
@@ -79,7 +79,7 @@ def jobs():
             for seed in plan["seeds"] for model in plan["models"]]
 
 
-def job_argv(setting, model, seed, datadir, results):
+def job_argv(setting: str, model: str, seed: int, datadir: str, results: str) -> list:
     """The MNIST_ROT/experiment.py flags of one job: one model and seed of a setting, one thread."""
     plan = PLAN[setting]
     return ["--datadir", datadir, "--resultdir", os.path.join(results, setting), "--models", model,
@@ -87,7 +87,7 @@ def job_argv(setting, model, seed, datadir, results):
             *plan.get("flags", ())]
 
 
-def run_job(index, datadir, results):
+def run_job(index: int, datadir: str, results: str) -> None:
     """Train (or resume) job `index` of jobs() unless its run has finished (a summary.json for its
     epochs: never trained again), then rewrite its setting's tables from every finished run."""
     all_jobs = jobs()
@@ -101,7 +101,7 @@ def run_job(index, datadir, results):
     write_setting_tables(results, setting)
 
 
-def write_setting_tables(results, setting):
+def write_setting_tables(results: str, setting: str) -> int:
     """The sweep tables of results/<setting>/ over every finished run of the setting (none are
     written while no run has finished); returns the number of runs they cover."""
     plan, folder = PLAN[setting], os.path.join(results, setting)
@@ -126,11 +126,12 @@ def write_setting_tables(results, setting):
     return len(runs)
 
 
-def run_folder(results, setting, model, seed):
+def run_folder(results: str, setting: str, model: str, seed: int) -> str:
+    """The folder of one run of the reproduction."""
     return os.path.join(results, setting, model, f"seed{seed}")
 
 
-def run_state(folder, epochs):
+def run_state(folder: str, epochs: int) -> tuple:
     """(summary or None, last epoch logged, problem or ""): the summary only when the run
     finished `epochs`; problem names a damaged summary.json / log.jsonl or other epochs."""
     summary, reason = _summary(folder)
@@ -149,7 +150,7 @@ def _summary(folder):
     return read_summary(os.path.join(folder, SUMMARY_FILE))
 
 
-def upright_error(folder, datadir, mnist_dir):
+def upright_error(folder: str, datadir: str, mnist_dir: str) -> float:
     """The run's error on the upright MNIST test set, cached in the folder (see module doc)."""
     key = dict(snapshot_sha256=sha256_file(os.path.join(folder, SNAPSHOT_FILE)),
                mnist_test_sha256=sha256_file(evaluate.mnist_rot.mnist_file_path(
@@ -170,7 +171,7 @@ def upright_error(folder, datadir, mnist_dir):
     return error
 
 
-def trajectory(folder):
+def trajectory(folder: str) -> tuple:
     """(training error of the last epoch, (epoch, test error) of the evaluation before the last
     or None) from a run's log.jsonl; (None, None) when the log cannot be read."""
     try:
@@ -185,7 +186,7 @@ def _paper_mean(text):
     return float(text.split("±")[0]) if text else None
 
 
-def collect(results, datadir=None, mnist_dir=None):
+def collect(results: str, datadir: "str | None" = None, mnist_dir: "str | None" = None) -> tuple:
     """(model rows, run rows) over PLAN; upright errors only when datadir and mnist_dir are given."""
     model_rows, run_rows = [], []
     for setting, plan in PLAN.items():
@@ -224,7 +225,8 @@ def _fmt(value, spec, none="–"):
     return none if value is None else format(value, spec)
 
 
-def markdown(model_rows, run_rows):
+def markdown(model_rows: list, run_rows: list) -> str:
+    """results.md of the reproduction from collect()'s rows."""
     n_done = sum(r["test_error"] is not None for r in run_rows)
     hours = sum(r["hours"] for r in run_rows if r["hours"] is not None)
     lines = ["# MNIST-rot: Cohen & Welling (2016), reproduced with this repository", "",
@@ -275,7 +277,7 @@ def markdown(model_rows, run_rows):
     return "\n".join(lines) + "\n"
 
 
-def ordering(model_rows):
+def ordering(model_rows: list) -> str:
     """Whether the paper's ordering P4CNN < P4CNN_RP < Z2CNN holds for the released sweep."""
     means = {r["model"]: r.get("test_error_pct_mean") for r in model_rows if r["setting"] == "released"}
     if any(means.get(m) is None for m in ("P4CNN", "P4CNN_RP", "Z2CNN")):
@@ -285,7 +287,7 @@ def ordering(model_rows):
             f"({means['P4CNN']:.2f} / {means['P4CNN_RP']:.2f} / {means['Z2CNN']:.2f} %).")
 
 
-def plot(results, run_rows, path):
+def plot(results: str, run_rows: list, path: str) -> "str | None":
     """learning_curves.png over the finished runs, one curve pair per (setting, model)."""
     runs = [types.SimpleNamespace(group=r["model"] + CURVE_SUFFIX[r["setting"]],
                                   folder=os.path.join(results, r["folder"]))
@@ -295,7 +297,7 @@ def plot(results, run_rows, path):
     return path if runs else None
 
 
-def write_report(results, datadir=None, mnist_dir=None):
+def write_report(results: str, datadir: "str | None" = None, mnist_dir: "str | None" = None) -> str:
     """results.md, results.csv and learning_curves.png over every setting, and each setting's own
     tables; returns the markdown."""
     for setting in PLAN:
@@ -308,7 +310,8 @@ def write_report(results, datadir=None, mnist_dir=None):
     return text
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: the job list, one job, or the report; returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.reproduction",
                                 description="The MNIST-rot reproduction's job list and report (results.md, "
                                             "results.csv, learning_curves.png).")

@@ -9,7 +9,7 @@ before it imports NumPy), and :func:`limited_threads` sets them again at run tim
 import contextlib
 import os
 import traceback
-from typing import Callable
+from typing import Callable, Iterator
 
 __all__ = ["THREAD_VARIABLES", "thread_environment", "usable_cores", "default_threads",
            "limited_threads", "thread_report", "local_cluster", "connect", "run_on_dask"]
@@ -40,7 +40,7 @@ def default_threads(workers: int) -> int:
 
 
 @contextlib.contextmanager
-def limited_threads(threads: "int | None"):
+def limited_threads(threads: "int | None") -> Iterator[None]:
     """BLAS (threadpoolctl) and groupy conv thread counts set to `threads` inside the block
     (None: unchanged)."""
     if threads is None:
@@ -75,7 +75,7 @@ def thread_report() -> dict:
 
 
 @contextlib.contextmanager
-def local_cluster(workers: int, threads: int):
+def local_cluster(workers: int, threads: int) -> Iterator:
     """A LocalCluster of `workers` processes, one task at a time each, whose BLAS, OpenMP and
     groupy thread counts are `threads`. The variables are set in this process while the cluster
     lives (and restored after): a Nanny gives the spawned worker the values of the process that
@@ -97,7 +97,7 @@ def local_cluster(workers: int, threads: int):
                 os.environ[name] = value
 
 
-def connect(scheduler: str):
+def connect(scheduler: str) -> "distributed.Client":
     """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON);
     ConfigError naming --scheduler if it cannot connect (within dask's
     distributed.comm.timeouts.connect, 30 s by default)."""

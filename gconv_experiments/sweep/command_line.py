@@ -11,7 +11,7 @@ MNIST_ROT/experiment.py and CIFAR10/experiment.py are thin users of it.
 """
 import argparse
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.sweep import cluster, report
@@ -25,7 +25,7 @@ __all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags
 SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # set per run by the sweep
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser, models, epochs: dict,
+def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], epochs: dict,
                         repeats: int) -> argparse.ArgumentParser:
     """The sweep flags of an experiment's parser: --models, --epochs, --repeats/--seeds, --quiet,
     --dry_run, --fresh_on_change and how the runs run (--workers, --scheduler, --threads)."""
@@ -82,7 +82,7 @@ def run_flags(args: argparse.Namespace, modelfn: str, datadir: str, trainfn: str
     return flags
 
 
-def parse_epochs(text: str, models, defaults: dict, fallback: int = 100) -> dict:
+def parse_epochs(text: str, models: Sequence[str], defaults: dict, fallback: int = 100) -> dict:
     """'7' -> every model 7 epochs; 'Z2CNN=30,P4CNN=10' -> those, `defaults` (else `fallback`)
     for the others."""
     epochs = {m: defaults.get(m, fallback) for m in models}
@@ -143,7 +143,7 @@ def check_distribution_flags(workers: int, scheduler: "str | None", threads: "in
 
 
 def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_module: str,
-                   run_flags: Callable[[str], list], default_epochs: dict, models_known=None,
+                   run_flags: Callable[[str], list], default_epochs: dict, models_known: "Sequence[str] | None" = None,
                    paper: "dict | None" = None, paper_label: str = "paper", title: str = "learning curves",
                    prog: str = "experiment.py", write_tables: bool = True) -> dict:
     """An experiment's sweep from its parsed command line: `args` (with add_sweep_arguments' flags

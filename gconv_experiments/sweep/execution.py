@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import traceback
+from typing import Callable
 
 import progressbar
 
@@ -61,7 +62,7 @@ def _sweep_bar(done, total, quiet):
 
 
 def execute(planned: list, workers: int = 1, scheduler: "str | None" = None, threads: "int | None" = None,
-            quiet: bool = False, log=print) -> list:
+            quiet: bool = False, log: Callable[[str], None] = print) -> list:
     """Train every planned run that is not done -- in this process (workers 1, no scheduler), on
     a LocalCluster of `workers` processes, or on the Dask cluster `scheduler` -- and return the
     summaries in plan order. Raises SweepError naming the runs that failed (the others are

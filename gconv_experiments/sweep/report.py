@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +32,7 @@ MODEL_FIELDS = ["model", "runs", "epochs", "seeds", "test_error_mean", "test_err
                 "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1", "n_params"]
 
 
-def model_statistics(errors) -> dict:
+def model_statistics(errors: Sequence[float]) -> dict:
     """Statistics of one model's test errors (fractions, one per seed): mean, population std
     (ddof 0, as the paper), the paper-style text, and mean / sample std (ddof 1) in percent
     (sample std None for a single run).

@@ -26,7 +26,7 @@ def _model_group(f):
     return f
 
 
-def save_snapshot(path, model, optimizer, epoch):
+def save_snapshot(path: str, model, optimizer, epoch: int) -> None:
     """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically.
 
     The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
@@ -40,7 +40,7 @@ def save_snapshot(path, model, optimizer, epoch):
         f.attrs["layout"] = SNAPSHOT_LAYOUT
 
 
-def load_snapshot(path, model, optimizer):
+def load_snapshot(path: str, model, optimizer) -> int:
     """Restore model and optimizer from `path`; returns the snapshot's epoch."""
     try:
         with h5py.File(path, "r") as f:
@@ -53,7 +53,7 @@ def load_snapshot(path, model, optimizer):
     return epoch
 
 
-def load_weights(path, model):
+def load_weights(path: str, model):
     """Copy the weights and BN statistics of snapshot `path` into `model` (built with the run's
     --net_kwargs); returns model."""
     try:
@@ -64,7 +64,7 @@ def load_weights(path, model):
     return model
 
 
-def read_log(path, drop_partial_last=False):
+def read_log(path: str, drop_partial_last: bool = False) -> list:
     """The entries of a JSON-lines log ([] if there is no file). A line that is not a JSON
     object raises ConfigError naming the file and line -- except, with drop_partial_last, the
     last line (a write cut short by a kill), which is dropped."""
@@ -93,9 +93,13 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def dumps(obj, **kwargs):
+def dumps(obj, **kwargs) -> str:
     """Strict JSON text of obj (numpy scalars as numbers; NaN or Inf raise ValueError rather
-    than being written as the invalid tokens NaN/Infinity)."""
+    than being written as the invalid tokens NaN/Infinity).
+
+    >>> dumps({"error": np.float32(0.25), "epoch": 3})
+    '{"error": 0.25, "epoch": 3}'
+    """
     return json.dumps(obj, allow_nan=False, default=_json_default, **kwargs)
 
 

@@ -32,7 +32,8 @@ class ConfigError(ValueError):
     """A bad flag, file or data set, reported to the user as one clear line."""
 
 
-def build_parser(defaults=None, prog=None, description=None):
+def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
+                 description: "str | None" = None) -> argparse.ArgumentParser:
     """The train.py argument parser; `defaults` (dest -> value) overrides BASE_DEFAULTS."""
     d = dict(BASE_DEFAULTS)
     unknown = set(defaults or {}) - set(d)
@@ -104,7 +105,7 @@ def _explicit_flags(parser, argv):
     return set(vars(probe.parse_known_args(argv)[0]))
 
 
-def make_optimizer(name, kwargs):
+def make_optimizer(name: str, kwargs) -> tuple:
     """Build chainer.optimizers.<name>(**kwargs); returns (optimizer, name of its lr hyperparameter).
 
     For Adam the learning rate is called 'alpha'; 'lr' is accepted as a synonym.
@@ -137,7 +138,7 @@ def make_optimizer(name, kwargs):
     return cls(**kwargs), lr_attr
 
 
-def get_device(gpu):
+def get_device(gpu: int):
     """chainer device for --gpu: NumPy for -1, CuPy device `gpu` otherwise."""
     if gpu < 0:
         return chainer.get_device("@numpy")

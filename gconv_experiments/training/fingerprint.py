@@ -41,12 +41,12 @@ TRAJECTORY_IRRELEVANT = {"testfn", "quiet", "verbose", "val_freq", "save_freq", 
 DATA_FLAGS = ("trainfn", "valfn", "testfn")
 
 
-def data_file_record(path):
+def data_file_record(path: str) -> dict:
     """{"path": absolute path, "size": bytes, "sha256": hex} of a data file."""
     return {"path": os.path.abspath(path), "size": os.path.getsize(path), "sha256": sha256_file(path)}
 
 
-def git_commit():
+def git_commit() -> str:
     """The commit of the git checkout holding this package, or "unknown"."""
     try:
         out = subprocess.run(["git", "-C", PACKAGE_ROOT, "rev-parse", "HEAD"], capture_output=True,
@@ -82,12 +82,17 @@ def _jsonable(value):
     return repr(value)
 
 
-def canonical_json(obj):
-    """The one JSON text of obj used for hashing: sorted keys, no spaces, strict (no NaN)."""
+def canonical_json(obj) -> str:
+    """The one JSON text of obj used for hashing: sorted keys, no spaces, strict (no NaN).
+
+    >>> canonical_json({"b": [1, 2], "a": None})
+    '{"a":null,"b":[1,2]}'
+    """
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def build_record(args, models_package=None, model_cls=None, data=None):
+def build_record(args, models_package: "str | None" = None, model_cls: "type | None" = None,
+                 data: "dict | None" = None) -> dict:
     """The run record of the parsed, checked arguments `args` (see the module docstring).
 
     model_cls: the imported model class, used to fill in its constructor defaults (None:
@@ -128,7 +133,7 @@ def build_record(args, models_package=None, model_cls=None, data=None):
             "git_commit": git_commit(), "model_file": os.path.basename(model_path)}
 
 
-def differences(saved_record, new_record):
+def differences(saved_record: dict, new_record: dict) -> list:
     """Human-readable "--flag: old -> new" for each trajectory-relevant setting in which the
     two records differ; [] when the saved run may be reused or resumed with the new settings."""
     old_c, new_c = saved_record.get("config", {}), new_record.get("config", {})
@@ -155,7 +160,7 @@ def differences(saved_record, new_record):
     return out
 
 
-def read_record(path):
+def read_record(path: str) -> dict:
     """The run record saved at `path` (a run.json); ConfigError naming the file if unreadable."""
     try:
         with open(path) as f:

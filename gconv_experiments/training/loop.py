@@ -14,7 +14,7 @@ from gconv_experiments.training.distributed import ONE_PROCESS, Ranks
 __all__ = ["seed_epoch", "seed_validation", "TrainingDiverged", "evaluate", "reestimate_batchnorm", "train_epoch"]
 
 
-def seed_epoch(seed: int, epoch: int, device) -> np.random.Generator:
+def seed_epoch(seed: int, epoch: int, device: chainer.backend.Device) -> np.random.Generator:
     """Seed every random source for `epoch`; returns the epoch's numpy Generator (shuffle, augmentation)."""
     np.random.seed([seed, epoch])  # initialisers and dropout on the CPU
     if device.xp is not np:
@@ -22,7 +22,7 @@ def seed_epoch(seed: int, epoch: int, device) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
 
-def seed_validation(seed: int, epoch: int, device) -> np.random.Generator:
+def seed_validation(seed: int, epoch: int, device: chainer.backend.Device) -> np.random.Generator:
     """Seed the global RNGs (dropout) for the BN re-estimation after `epoch` and return the
     numpy Generator of its shuffled order and augmentation, so that the validation result is a
     function of (weights, seed, epoch): re-evaluating a resumed, finished run reproduces it."""
@@ -36,7 +36,7 @@ class TrainingDiverged(RuntimeError):
     """A loss that is NaN or infinite: training stops at once (the weights are no longer usable).
     `iteration` (1-based, within the pass) and `value` say where."""
 
-    def __init__(self, what, iteration, value):
+    def __init__(self, what: str, iteration: int, value: float) -> None:
         super().__init__(f"{what}: the loss is {value} at iteration {iteration}")
         self.what, self.iteration, self.value = what, iteration, value
 
@@ -108,7 +108,7 @@ def _means(ranks, total_loss, total_acc, n):
     return total_loss / n, 1.0 - total_acc / n
 
 
-def evaluate(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, device,
+def evaluate(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, device: chainer.backend.Device,
              label: str = "evaluating", quiet: bool = True, ranks: Ranks = ONE_PROCESS) -> tuple:
     """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
     bar labelled `label` unless quiet. Each rank evaluates its block of whole batches."""
@@ -167,9 +167,10 @@ class _BatchNormPass(chainer.LinkHook):
             link.avg_var[...] = link.xp.maximum(var, 0).astype(link.avg_var.dtype)
 
 
-def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, device,
+def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int,
+                         device: chainer.backend.Device,
                          label: str = "BN statistics", quiet: bool = True, *, mode: str = "clean",
-                         averaging: str = "batch", transformations="", rng: "np.random.Generator | None" = None,
+                         averaging: str = "batch", transformations: "str | tuple" = "", rng: "np.random.Generator | None" = None,
                          ranks: Ranks = ONE_PROCESS) -> None:
     """Replace each BatchNormalization's population mean/variance by statistics of one pass
     over (x, y) (no backprop; weights unchanged); the BN layers normalise by batch statistics
@@ -216,8 +217,8 @@ def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batc
             bn.decay = decay
 
 
-def train_epoch(model: chainer.Link, optimizer, x: np.ndarray, y: np.ndarray, batchsize: int, transformations,
-                rng: np.random.Generator, device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS) -> tuple:
+def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray, y: np.ndarray, batchsize: int,
+                transformations: "str | tuple", rng: np.random.Generator, device: chainer.backend.Device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS) -> tuple:
     """One pass over (x, y) in a random order, each batch augmented by `transformations` (a
     --transformations string or parsed names); returns (mean train loss, train error).
     Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 import sys
+from typing import Callable
 
 import chainer
 import numpy as np
@@ -43,7 +44,7 @@ def check_resultdir(out: str, resume: bool) -> None:
                           f"or choose another --resultdir")
 
 
-def load_splits(config, load_data) -> dict:
+def load_splits(config: RunConfig, load_data: Callable) -> dict:
     """{flag: (x float32, y int32)} for --trainfn, --valfn and (when given) --testfn, truncated
     to --train_size / --val_size (which must not exceed the file). What `load_data` returns is
     checked here, once (data.check_dataset: finite pixels, labels as returned). Errors name the
@@ -74,7 +75,7 @@ def normalize_splits(splits: dict, mode: str) -> tuple:
     return {flag: (normalize(x, shift, scale), y) for flag, (x, y) in splits.items()}, (shift, scale)
 
 
-def probe_model(model: chainer.Link, splits: dict, config) -> None:
+def probe_model(model: chainer.Link, splits: dict, config: RunConfig) -> None:
     """Check the data against the model before training: every split's images have the training
     images' shape, the model maps them to class scores, every label is < the number of classes,
     and one training-mode forward pass (on a copy, so no state changes) works with --net_kwconfig."""
@@ -102,7 +103,7 @@ def probe_model(model: chainer.Link, splits: dict, config) -> None:
                           f"{type(e).__name__}: {e}") from None
 
 
-def data_records(config, splits: dict) -> dict:
+def data_records(config: RunConfig, splits: dict) -> dict:
     """{flag: {"path", "size", "sha256"}} of the data files read; a split read from elsewhere by
     a load_data hook (no file at the path) is hashed by its arrays (size None)."""
     records = {}
@@ -182,7 +183,7 @@ def _optimizer(config, model, ranks, n_train):
     return ranks.optimizer(optimizer), lr_attr
 
 
-def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data) -> Training:
+def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data: Callable) -> Training:
     """Check the parsed flags, join the ranks, build the model, read and check the data, check a
     resumed run against its record, build the optimizer and set up the run folder (restoring
     the snapshot when resumed, writing the run files)."""

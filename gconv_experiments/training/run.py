@@ -4,6 +4,7 @@ final evaluation and summary); :func:`cli` is main with bad input reported as on
 exit status; :func:`resolve_run` gives a run's record without training."""
 import os
 import sys
+from typing import Callable
 
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.training import distributed
@@ -52,7 +53,7 @@ def resolve_run(argv: list, *, defaults: "dict | None" = None, models_package: "
 
 
 def main(argv: "list | None" = None, *, defaults: "dict | None" = None, models_package: "str | None" = None,
-         load_data=read_npz_dataset, prog: "str | None" = None, description: "str | None" = None) -> dict:
+         load_data: Callable = read_npz_dataset, prog: "str | None" = None, description: "str | None" = None) -> dict:
     """Parse `argv` (default sys.argv[1:]), train, write the result directory; returns the summary.
     load_data(path) -> (data, labels) reads one data file (checked as it is loaded)."""
     args, _ = resolve_args(argv, defaults=defaults, prog=prog, description=description)

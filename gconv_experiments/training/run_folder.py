@@ -9,8 +9,11 @@ writes nothing (`writes` False) and only reads.
 >>> folder.restore_log(1)
 [{'epoch': 1, 'train_loss': 0.5}]
 """
+import argparse
 import os
 import shutil
+
+import chainer
 
 from gconv_experiments.atomic_file import atomic_path, remove_temporaries, write_text
 from gconv_experiments.training.checkpoint import (
@@ -45,7 +48,7 @@ class RunFolder:
         for name in RUN_FOLDER_FILES:
             remove_temporaries(os.path.join(self.path, name))
 
-    def restore(self, model, optimizer, epochs: int, resume: bool) -> tuple:
+    def restore(self, model: chainer.Link, optimizer, epochs: int, resume: bool) -> tuple:
         """With `resume`: model and optimizer from the snapshot (if any) and the log up to its
         epoch (the log file rewritten to match). Returns (start epoch, log entries)."""
         start_epoch, log = 0, []
@@ -68,7 +71,7 @@ class RunFolder:
             write_text(self.log_path, "".join(dumps(e) + "\n" for e in log))
         return log
 
-    def write_run_files(self, args, record: dict) -> None:
+    def write_run_files(self, args: argparse.Namespace, record: dict) -> None:
         """run.json (the record, plus the flags as given under "args", which --resume reads),
         args.json (a copy of those flags) and a copy of the model file, each atomically."""
         if not self.writes:
@@ -90,7 +93,7 @@ class RunFolder:
             f.flush()
             os.fsync(f.fileno())
 
-    def save_snapshot(self, model, optimizer, epoch: int) -> None:
+    def save_snapshot(self, model: chainer.Link, optimizer, epoch: int) -> None:
         """Write snapshot.h5 of `epoch` atomically."""
         if self.writes:
             save_snapshot(self.snapshot_path, model, optimizer, epoch)
