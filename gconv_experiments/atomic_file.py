@@ -4,10 +4,13 @@ partial one."""
 import contextlib
 import os
 import tempfile
+from typing import Iterator
+
+__all__ = ["atomic_path", "write_text", "temporaries_of", "remove_temporaries"]
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str) -> Iterator[str]:
     """Yield a temporary path beside ``path`` (same extension, so np.savez and h5py accept it);
     when the block finishes, flush the file to disk, give it the usual permissions (umask
     applied) and rename it to ``path``. If the block raises, the temporary file is removed and
@@ -32,14 +35,14 @@ def atomic_path(path):
         raise
 
 
-def write_text(path, text):
+def write_text(path: str, text: str) -> None:
     """Replace ``path`` atomically with ``text`` (UTF-8)."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
 
-def temporaries_of(path):
+def temporaries_of(path: str) -> list:
     """The temporary files atomic_path(path) may have left beside ``path`` when the process
     was killed while writing (names '.<name>.XXXXXXXX<ext>')."""
     path = os.fspath(path)
@@ -54,7 +57,7 @@ def temporaries_of(path):
                   if e.startswith(prefix) and e.endswith(suffix) and len(e) > len(prefix) + len(suffix))
 
 
-def remove_temporaries(path):
+def remove_temporaries(path: str) -> None:
     """Remove what temporaries_of(path) lists (call it only while no other process writes
     ``path``); returns the removed paths."""
     removed = []

@@ -26,10 +26,11 @@ Names accepted by ``--transformations`` (comma-separated, applied left to right)
   translate_dihedral  dihedral, then translate
   rot90               a random multiple of 90 degrees (not in the release)
 """
-from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+__all__ = ["MAX_SHIFT", "rotate", "release_rotation", "uniform_rotation", "shift_images", "translate", "random_rot90", "hflip", "flip", "dihedral", "translate_hflip", "translate_dihedral", "TRANSFORMATIONS", "DESCRIPTIONS", "help_text", "parse_transformations", "apply_transformations"]
 
 # Interpolation is done in chunks of at most this many output pixels (bounds temporary memory).
 _CHUNK_PIXELS = 1 << 22
@@ -75,7 +76,7 @@ def _sample(x, rows, cols, order):
     return out.reshape(n, c, h, w)
 
 
-def rotate(x, angles, order=1):
+def rotate(x: np.ndarray, angles: np.ndarray, order: int = 1) -> np.ndarray:
     """Rotate each image of x (N, C, H, W) by its own angle (radians, counter-clockwise as
     displayed) about the image centre; bilinear (order=1) or nearest (order=0), zero fill --
     the interpolation of ``skimage.transform.rotate(img, degrees)`` with its defaults
@@ -114,7 +115,7 @@ def rotate(x, angles, order=1):
     return out
 
 
-def release_rotation(x, rng):
+def release_rotation(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``rotation`` (rotate_transform_batch with rotation=2 pi): r uniform in
     [-pi, pi] given to skimage.transform.rotate as DEGREES, i.e. a rotation by r degrees
     (at most +-3.14 degrees), bilinear, zero fill. (The release rotated channel 0 only and
@@ -124,14 +125,14 @@ def release_rotation(x, rng):
     return rotate(x, np.deg2rad(degrees))
 
 
-def uniform_rotation(x, rng):
+def uniform_rotation(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rotate each image by an angle uniform in [0, 2 pi) radians (bilinear, zero fill)."""
     x = _check_batch(x)
     angles = _check_rng(rng).uniform(0.0, 2.0 * np.pi, size=x.shape[0])
     return rotate(x, angles)
 
 
-def shift_images(x, shifts):
+def shift_images(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Shift image i of x (N, C, H, W) by shifts[i] = (dy, dx) pixels (content moves down by dy
     and right by dx), each channel with scipy.ndimage.shift(order=3, mode='reflect'): cubic
     spline interpolation, borders filled by reflecting the image about its edge."""
@@ -147,7 +148,7 @@ def shift_images(x, shifts):
     return out
 
 
-def translate(x, rng):
+def translate(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``translate``: shift each image by (dy, dx), each uniform in [-2, 2]
     pixels, cubic spline, reflected borders (see shift_images)."""
     x = _check_batch(x)
@@ -165,13 +166,13 @@ def _rot90_each(x, ks):
     return out
 
 
-def random_rot90(x, rng):
+def random_rot90(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rotate each image by a multiple of 90 degrees drawn uniformly from {0, 1, 2, 3}."""
     x = _check_batch(x)
     return _rot90_each(x, _check_rng(rng).integers(0, 4, size=x.shape[0]))
 
 
-def hflip(x, rng):
+def hflip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``hflip``: mirror each image left-right (reverse the columns) with
     probability 1/2."""
     x = _check_batch(x)
@@ -179,7 +180,7 @@ def hflip(x, rng):
     return np.where(flip[:, None, None, None], x[:, :, :, ::-1], x)
 
 
-def flip(x, rng):
+def flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``flip``: per image, g uniform in {0, 1, 2}: 0 keeps it, 1 mirrors it
     up-down (reverses the rows), 2 mirrors it left-right (reverses the columns)."""
     x = _check_batch(x)
@@ -202,7 +203,7 @@ _D4 = (
 )
 
 
-def dihedral(x, rng):
+def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``dihedral``: one of the 8 elements of D4 per image, g uniform in 0..7
     (the release's order, see _D4); square images only."""
     x = _check_batch(x)
@@ -215,12 +216,12 @@ def dihedral(x, rng):
     return out
 
 
-def translate_hflip(x, rng):
+def translate_hflip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``translate_hflip``: hflip, then translate."""
     return translate(hflip(x, rng), rng)
 
 
-def translate_dihedral(x, rng):
+def translate_dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The release's ``translate_dihedral``: dihedral, then translate."""
     return translate(dihedral(x, rng), rng)
 
@@ -249,22 +250,29 @@ DESCRIPTIONS = {
 }
 
 
-def help_text():
+def help_text() -> str:
     """One line per name, for --help."""
     return "; ".join(f"{name} = {text}" for name, text in DESCRIPTIONS.items())
 
 
-def parse_transformations(spec):
+def parse_transformations(spec: "str | tuple | None") -> tuple:
     """Validate a ``--transformations`` string and return its names as a tuple.
 
     '' (or None) means no augmentation; otherwise comma-separated names from TRANSFORMATIONS,
-    e.g. 'rotation' or 'hflip,translate'. Unknown names raise ValueError listing the valid ones.
+    e.g. 'rotation' or 'hflip,translate' (a tuple of names, as returned, is returned as it is).
+    Unknown names raise ValueError listing the valid ones.
+
+    >>> parse_transformations("translate, hflip")
+    ('translate', 'hflip')
     """
     if spec is None:
         return ()
-    if not isinstance(spec, str):
+    if isinstance(spec, tuple):  # names parsed before (a run's configuration): checked again only
+        names = spec
+    elif not isinstance(spec, str):
         raise TypeError(f"transformations must be a string such as 'rotation', got {type(spec).__name__}")
-    names = tuple(part.strip() for part in spec.split(",")) if spec.strip() else ()
+    else:
+        names = tuple(part.strip() for part in spec.split(",")) if spec.strip() else ()
     bad = [name for name in names if name not in TRANSFORMATIONS]
     if bad:
         raise ValueError(f"unknown transformation(s) {', '.join(repr(b) for b in bad)} in {spec!r}; "
@@ -272,7 +280,7 @@ def parse_transformations(spec):
     return names
 
 
-def apply_transformations(x, spec, rng):
+def apply_transformations(x: np.ndarray, spec: "str | tuple | None", rng: np.random.Generator) -> np.ndarray:
     """Apply the transformations named in spec (see parse_transformations), in order, to the
     batch x (N, C, H, W) using rng; returns x itself when spec names none."""
     names = parse_transformations(spec)

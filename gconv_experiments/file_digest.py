@@ -2,10 +2,12 @@
 import hashlib
 import os
 
+__all__ = ["sha256_file"]
+
 _DIGESTS = {}  # (absolute path, size, mtime_ns) -> hex sha256
 
 
-def sha256_file(path):
+def sha256_file(path: str) -> str:
     """Hex sha256 of the file's content. Cached per process by (path, size, mtime), so a large
     archive read several times by one run is hashed once; a rewritten file is hashed again."""
     st = os.stat(path)

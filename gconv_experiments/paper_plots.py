@@ -37,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.transforms import Affine2D  # noqa: E402
 
+from gconv_experiments.command_errors import run_command  # noqa: E402
 from gconv_experiments.training import ConfigError, load_weights  # noqa: E402
 from groupy.garray import C4_array, D4_array, p4_array, p4m_array  # noqa: E402
 from groupy.gfunc import P4FuncArray, P4MFuncArray  # noqa: E402
@@ -44,11 +45,13 @@ from groupy.gfunc.plot import rings  # noqa: E402
 from groupy.gfunc.plot.plot_p4 import plot_p4  # noqa: E402
 from groupy.gfunc.plot.plot_p4m import plot_p4m  # noqa: E402
 
+__all__ = ["N_FRAMES", "FRAME_MS", "STABILISER", "input_digit", "snapshot_channels", "build_model", "first_layer_maps", "rotated", "reflected", "point_element", "p4_maps", "p4m_maps", "maps_figure", "animation_frame", "save_gif", "build_parser", "main", "cli"]
+
 N_FRAMES, FRAME_MS = 8, 500  # as the original README's p4_anim.gif
 STABILISER = {"P4CNN": 4, "P4MCNN": 8}
 
 
-def input_digit(index=7):
+def input_digit(index: int = 7) -> np.ndarray:
     """sklearn's bundled digit `index`, upscaled to 28x28 in [0, 1]: float32 (1, 1, 28, 28)."""
     from sklearn.datasets import load_digits
     from gconv_experiments.MNIST_ROT.digits_rot import upscale_digits
@@ -58,7 +61,7 @@ def input_digit(index=7):
     return upscale_digits(images[index:index + 1] / 16.0)[:, None]
 
 
-def snapshot_channels(path, name):
+def snapshot_channels(path: str, name: str) -> int:
     """The `channels` of the `name` model saved in snapshot `path`, checking its group."""
     try:
         with h5py.File(path, "r") as f:
@@ -74,7 +77,7 @@ def snapshot_channels(path, name):
     return int(shape[0])
 
 
-def build_model(name, weights=None, seed=0):
+def build_model(name: str, weights: "str | None" = None, seed: int = 0) -> chainer.Chain:
     """P4CNN or P4MCNN, random (numpy seed `seed`) or with the weights of snapshot `weights`."""
     from gconv_experiments.MNIST_ROT.models.P4CNN import P4CNN
     from gconv_experiments.MNIST_ROT.models.P4MCNN import P4MCNN
@@ -85,7 +88,7 @@ def build_model(name, weights=None, seed=0):
     return load_weights(weights, cls(channels=snapshot_channels(weights, name)))
 
 
-def first_layer_maps(model, x, channel=None):
+def first_layer_maps(model: chainer.Chain, x: np.ndarray, channel: "int | None" = None) -> np.ndarray:
     """Channel `channel` of the model's first layer (conv, BN with its running statistics,
     ReLU) on images x (N, 1, 28, 28): ndarray (N, G, 26, 26). ``channel=None``: the channel
     whose planes differ most on x[0] (mean |plane - mean of the planes|), the most
@@ -100,17 +103,17 @@ def first_layer_maps(model, x, channel=None):
     return h[:, channel]
 
 
-def rotated(x):
+def rotated(x: np.ndarray) -> np.ndarray:
     """r x: a quarter turn of the images' planes (np.rot90's direction, as groupy's r)."""
     return np.ascontiguousarray(np.rot90(x, 1, axes=(-2, -1)))
 
 
-def reflected(x):
+def reflected(x: np.ndarray) -> np.ndarray:
     """m x: the vertical reflection (rows flipped, u -> -u, as groupy's m)."""
     return np.ascontiguousarray(np.flip(x, axis=-2))
 
 
-def point_element(planes, m, r):
+def point_element(planes: np.ndarray, m: int, r: int) -> np.ndarray:
     """The element m^m r^r of D4 (of C4 for m = 0 and 4 planes) acting about the centre of the
     planes' grid: the origin for odd sizes, the pixel corner (-1/2, -1/2) for even ones (the
     half-shifted C4 / D4 of groupy.garray), so that it maps the grid onto itself."""
@@ -120,7 +123,7 @@ def point_element(planes, m, r):
     return p4m_array.D4_halfshift[4 * m + r] if even else D4_array.D4[4 * m + r]
 
 
-def p4_maps(model, x, channel=None):
+def p4_maps(model: chainer.Chain, x: np.ndarray, channel: "int | None" = None) -> tuple:
     """The p4 maps of x and of r x (2, 4, h, w), and max |map(r x) - r map(x)|."""
     maps = first_layer_maps(model, np.concatenate([x, rotated(x)]), channel)
     r = point_element(maps[0], 0, 1)
@@ -128,7 +131,7 @@ def p4_maps(model, x, channel=None):
     return maps, float(error)
 
 
-def p4m_maps(model, x, channel=None):
+def p4m_maps(model: chainer.Chain, x: np.ndarray, channel: "int | None" = None) -> tuple:
     """The p4m maps of x, r x and m x (3, 8, h, w), and the two equivariance errors."""
     maps = first_layer_maps(model, np.concatenate([x, rotated(x), reflected(x)]), channel)
     f = P4MFuncArray(maps[0])
@@ -137,7 +140,7 @@ def p4m_maps(model, x, channel=None):
     return maps, [float(e) for e in errors]
 
 
-def maps_figure(plot, maps, titles, panel=3.2):
+def maps_figure(plot, maps: list, titles: list, panel: float = 3.2) -> Figure:
     """One Figure with a `plot` (plot_p4 / plot_p4m) panel per map, all on one colour scale."""
     fig = Figure(figsize=(panel * len(maps), panel + 0.3))
     value_range = (float(np.min(maps)), float(np.max(maps)))
@@ -150,7 +153,7 @@ def maps_figure(plot, maps, titles, panel=3.2):
     return fig
 
 
-def animation_frame(planes, k, value_range, size_px=192):
+def animation_frame(planes: np.ndarray, k: int, value_range: tuple, size_px: int = 192) -> np.ndarray:
     """Frame k (0..7) of the rotating p4 map `planes` (4, h, w): an RGB uint8 image."""
     fig = Figure(figsize=(size_px / 96, size_px / 96), dpi=96)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -167,14 +170,14 @@ def animation_frame(planes, k, value_range, size_px=192):
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def save_gif(frames, path, duration_ms=FRAME_MS):
+def save_gif(frames: list, path: str, duration_ms: int = FRAME_MS) -> None:
     """Write RGB frames (list of (H, W, 3) uint8) as a looping GIF."""
     from PIL import Image
     images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.paper_plots", allow_abbrev=False,
                                 description="Draw the G-CNN paper's p4 / p4m feature-map figures.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -188,7 +191,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Write the three pictures; returns {name: path} and prints the equivariance errors."""
     args = build_parser().parse_args(argv)
     x = input_digit(args.digit)
@@ -213,13 +216,9 @@ def main(argv=None):
     return paths
 
 
-def cli(argv=None):
-    try:
-        main(argv)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+def cli(argv: "list | None" = None) -> int:
+    """Command-line entry: main() with bad input as one `paper_plots: error: ...` line (exit status 2)."""
+    return run_command(lambda: main(argv) and None, "paper_plots", {ConfigError: 2})
 
 
 if __name__ == "__main__":

@@ -58,10 +58,14 @@ import sys
 import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
+from gconv_experiments.npz_file import read_arrays
 from gconv_experiments.CIFAR10.cifar10_source import (  # noqa: F401  (part of this module's API)
     ALL_BATCHES, ARCHIVE_NAME, FOLDER_NAME, IMAGE_SHAPE, N_CLASSES, TEST_BATCHES, TRAIN_BATCHES,
     VALID_BATCHES, find_source, read_batches, split_batches)
+
+__all__ = ["SPLITS", "SPLIT_ALIASES", "ZCA_FIT_ON", "GCN_MIN_STD", "ZCA_REGULARIZER", "CACHE_VERSION", "global_contrast_normalize", "fit_zca", "apply_zca", "preprocess", "CacheError", "cache_dir", "canonical_split", "prepare", "load_split", "load", "main", "ALL_BATCHES", "ARCHIVE_NAME", "FOLDER_NAME", "IMAGE_SHAPE", "N_CLASSES", "TEST_BATCHES", "TRAIN_BATCHES", "VALID_BATCHES", "find_source", "read_batches", "split_batches"]
 
 SPLITS = ('train', 'val', 'train_all', 'test')
 SPLIT_ALIASES = {'valid': 'val'}
@@ -76,7 +80,7 @@ _CHUNK = 4096            # images per matrix product (bounds temporary memory)
 
 # ----------------------------------------------------------------------------- preprocessing
 
-def global_contrast_normalize(x, min_std=GCN_MIN_STD):
+def global_contrast_normalize(x: np.ndarray, min_std: float = GCN_MIN_STD) -> np.ndarray:
     """The release's per-image GCN: x (N, ...) any real dtype -> float32 (N, ...).
     Subtract each image's mean, divide by its std (ddof 1), a std below min_std counting as 1."""
     x = np.asarray(x)
@@ -90,7 +94,7 @@ def global_contrast_normalize(x, min_std=GCN_MIN_STD):
     return out
 
 
-def fit_zca(x, regularizer=ZCA_REGULARIZER):
+def fit_zca(x: np.ndarray, regularizer: float = ZCA_REGULARIZER) -> tuple:
     """Fit the release's ZCA on x (n, D...) -> (mean (D,), W (D, D)), both float64, with
     ``W = U diag(1 / (S + regularizer)) U^T`` and ``U diag(S) V^T`` the SVD of the centred
     data / sqrt(n - 1) (see the module docstring)."""
@@ -115,7 +119,7 @@ def fit_zca(x, regularizer=ZCA_REGULARIZER):
     return mean, (u / (s + regularizer)) @ u.T
 
 
-def apply_zca(x, mean, w, dtype=np.float32):
+def apply_zca(x: np.ndarray, mean: np.ndarray, w: np.ndarray, dtype=np.float32) -> np.ndarray:
     """Whiten x (N, D...) with a fitted (mean, W): ``W (x - mean)`` per image; keeps the
     shape, returns ``dtype``."""
     out = np.empty(np.shape(x), dtype=dtype)
@@ -126,7 +130,7 @@ def apply_zca(x, mean, w, dtype=np.float32):
     return out
 
 
-def preprocess(splits: dict, regularizer=ZCA_REGULARIZER, emit=None) -> dict:
+def preprocess(splits: dict, regularizer: float = ZCA_REGULARIZER, emit=None) -> dict:
     """GCN every split, fit the ZCA on ``train`` and on ``train_all``, whiten each split with
     the fit ZCA_FIT_ON names: {split: (float32, int32)}. ``emit(split, data, labels)``, when
     given, receives each split instead (one split in memory at a time) and {} is returned."""
@@ -207,8 +211,8 @@ def _damaged_files(datadir, fp) -> list:
     return bad
 
 
-def prepare(datadir: str, source: str | None = None, force=False,
-            regularizer=ZCA_REGULARIZER, quiet=True) -> bool:
+def prepare(datadir: str, source: str | None = None, force: bool = False,
+            regularizer: float = ZCA_REGULARIZER, quiet: bool = True) -> bool:
     """Make sure ``<datadir>/preprocessed/`` holds up-to-date, intact splits; returns True if
     it (re)built them. ``source`` defaults to ``datadir`` (searched for the archive or the
     batches folder). Without a source an intact cache is used; a damaged one is a CacheError
@@ -255,7 +259,7 @@ def prepare(datadir: str, source: str | None = None, force=False,
     return True
 
 
-def load_split(datadir: str, split: str):
+def load_split(datadir: str, split: str) -> tuple:
     """Load one cached split: (float32 (N, 3, 32, 32), int32 (N,)); run prepare() first.
     A file that does not match its fingerprint (size, SHA-256) or cannot be read is a
     CacheError naming it and the command that rebuilds it."""
@@ -273,12 +277,9 @@ def load_split(datadir: str, split: str):
     if not intact:
         raise CacheError(f'{fn}: truncated or damaged preprocessed CIFAR-10 file (size or '
                          f'SHA-256 differs from fingerprint.json) {hint}')
-    try:
-        with np.load(fn) as f:
-            data, labels = f['data'], f['labels']
-    except Exception as e:  # BadZipFile, OSError, KeyError, ValueError, zlib.error, ...
-        raise CacheError(f'{fn}: unreadable preprocessed CIFAR-10 split ({type(e).__name__}: '
-                         f'{e}) {hint}') from None
+    arrays = read_arrays(fn, ('data', 'labels'), error=CacheError,
+                         expected=f'a preprocessed CIFAR-10 split with keys data, labels {hint}')
+    data, labels = arrays['data'], arrays['labels']
     if data.dtype != np.float32 or data.shape[1:] != IMAGE_SHAPE or labels.dtype != np.int32 \
             or labels.shape != (len(data),):
         raise CacheError(f'{fn}: expected data float32 (N, 3, 32, 32) and labels int32 (N,), '
@@ -286,7 +287,7 @@ def load_split(datadir: str, split: str):
     return data, labels
 
 
-def load(datadir: str, splits=SPLITS, source: str | None = None, quiet=True):
+def load(datadir: str, splits=SPLITS, source: str | None = None, quiet: bool = True) -> dict:
     """prepare() then load the named splits: {split: (data, labels)}. A cached file found
     damaged while loading is rebuilt once from the source (if there is one)."""
     prepare(datadir, source, quiet=quiet)
@@ -304,6 +305,7 @@ def load(datadir: str, splits=SPLITS, source: str | None = None, quiet=True):
 
 
 def main(argv=None) -> int:
+    """Command line: preprocess CIFAR-10 into DATADIR/preprocessed/; returns the exit status."""
     parser = argparse.ArgumentParser(
         description='Preprocess CIFAR-10 as the release did (per-image GCN, ZCA fitted on the '
                     '40k training split for train/val and on all 50k for train_all/test) into '
@@ -314,17 +316,17 @@ def main(argv=None) -> int:
                         help=f'{ARCHIVE_NAME} or {FOLDER_NAME}/ (default: look in --datadir)')
     parser.add_argument('--force', action='store_true', help='rebuild even if the cache is valid')
     args = parser.parse_args(argv)
-    try:
-        built = prepare(args.datadir, args.source, force=args.force, quiet=False)
-        data = load(args.datadir, source=args.source, quiet=False)
-    except (ValueError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    return run_command(lambda: _build(args), 'cifar10', {ValueError: 2, OSError: 2})
+
+
+def _build(args):
+    """Build (or reuse) the cache the command line `args` names and report its splits."""
+    built = prepare(args.datadir, args.source, force=args.force, quiet=False)
+    data = load(args.datadir, source=args.source, quiet=False)
     print(('built' if built else 'reused') + f' cache in {cache_dir(args.datadir)}')
     for s, (x, t) in data.items():
         print(f'{s:>9}: data {x.dtype} {x.shape}, labels {t.dtype} {t.shape}, '
               f'class counts {np.bincount(t, minlength=N_CLASSES).tolist()}')
-    return 0
 
 
 if __name__ == '__main__':

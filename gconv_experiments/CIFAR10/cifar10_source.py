@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+__all__ = ["ARCHIVE_NAME", "FOLDER_NAME", "TRAIN_BATCHES", "VALID_BATCHES", "TEST_BATCHES", "ALL_BATCHES", "IMAGE_SHAPE", "N_CLASSES", "find_source", "read_batches", "split_batches"]
+
 ARCHIVE_NAME = 'cifar-10-python.tar.gz'
 FOLDER_NAME = 'cifar-10-batches-py'
 TRAIN_BATCHES = ('data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4')

@@ -11,7 +11,7 @@ DIR/preprocessed/ (CIFAR10/cifar10.py) before any run starts, so the runs share 
 their run records hash the same files. Every training default is CIFAR10/train.py's (the
 release's, see gconv_experiments/FIDELITY.md); the paper reports one run per model, hence
 --repeats 1. Run folders, reuse/resume rules and the files written are those of the MNIST-rot
-sweep (gconv_experiments/sweep.py, sweep_report.py).
+sweep (gconv_experiments/sweep/).
 """
 import argparse
 import os
@@ -20,8 +20,11 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from gconv_experiments import sweep_cli, training  # noqa: E402
+from gconv_experiments import training  # noqa: E402
+from gconv_experiments.sweep import command_line  # noqa: E402
 from gconv_experiments.CIFAR10 import cifar10, train  # noqa: E402
+
+__all__ = ["MODELS", "PAPER_RESULTS", "build_parser", "main", "cli"]
 
 MODELS = ("AllCNNC", "P4AllCNNC", "P4MAllCNNC", "ResNet", "P4MResNet")
 # Test error (%) in the paper's Table 2, without / with augmentation; the ResNet rows are the
@@ -32,7 +35,8 @@ TRAIN_MODULE = "gconv_experiments.CIFAR10.train"
 PROG = "CIFAR10/experiment.py"
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's argument parser (training defaults: CIFAR10/train.py's)."""
     d = train.DEFAULTS
     p = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -49,9 +53,8 @@ def build_parser():
     p.add_argument("--gpu", type=int, default=-1, help="CUDA device id, -1 for the CPU")
     p.add_argument("--val_freq", type=int, default=d["val_freq"], help="validate every N epochs and after the last")
     p.add_argument("--save_freq", type=int, default=d["save_freq"], help="snapshot every N epochs and after the last")
-    p.add_argument("--train_size", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--val_size", type=int, default=None, help="use only the first N test images")
-    sweep_cli.add_sweep_arguments(p, models=MODELS, epochs={m: d["epochs"] for m in MODELS}, repeats=1)
+    command_line.add_run_arguments(p)
+    command_line.add_sweep_arguments(p, models=MODELS, epochs={m: d["epochs"] for m in MODELS}, repeats=1)
     return p
 
 
@@ -61,8 +64,8 @@ def _split_file(name):
     return os.path.join("preprocessed", name) if stem in cifar10.SPLITS and os.sep not in name else name
 
 
-def main(argv=None):
-    """Run the sweep; returns sweep_cli.run_experiment's dict."""
+def main(argv: "list | None" = None) -> dict:
+    """Run the sweep; returns gconv_experiments.sweep.command_line.run_experiment's dict."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
     datadir = os.path.abspath(args.datadir)
@@ -72,15 +75,9 @@ def main(argv=None):
         raise training.ConfigError(f"--datadir: {e}") from None
 
     def run_flags(model):
-        flags = ["--modelfn", model, "--datadir", datadir, "--trainfn", _split_file(args.trainfn),
-                 "--valfn", _split_file(args.valfn), "--transformations", args.transformations,
-                 "--gpu", str(args.gpu), "--val_freq", str(args.val_freq), "--save_freq", str(args.save_freq)]
-        for flag in ("train_size", "val_size"):
-            if getattr(args, flag) is not None:
-                flags += [f"--{flag}", str(getattr(args, flag))]
-        return flags
+        return command_line.run_flags(args, model, datadir, _split_file(args.trainfn), _split_file(args.valfn))
 
-    return sweep_cli.run_experiment(
+    return command_line.run_experiment(
         args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags,
         default_epochs={m: train.DEFAULTS["epochs"] for m in MODELS},
         models_known=training.available_models(train.MODELS_PACKAGE), paper=PAPER_RESULTS,
@@ -88,8 +85,9 @@ def main(argv=None):
         title="CIFAR10 learning curves", prog=PROG)
 
 
-def cli(argv=None):
-    return sweep_cli.cli(lambda: main(argv), PROG)
+def cli(argv: "list | None" = None) -> int:
+    """Command-line entry: main() with bad input as one `prog: error: ...` line (exit status 2)."""
+    return command_line.cli(lambda: main(argv), PROG)
 
 
 if __name__ == "__main__":

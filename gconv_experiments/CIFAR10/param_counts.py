@@ -17,8 +17,10 @@ from gconv_experiments.CIFAR10.models.P4MResNet import P4MResNet
 from gconv_experiments.CIFAR10.models.ResNet import ResNet
 from gconv_experiments.training import count_parameters
 
+__all__ = ["release_allcnnc", "release_resnet", "R44", "R26", "P4M_R44", "P4M_R26", "CONFIGURATIONS", "table", "main"]
 
-def release_allcnnc(w1, w2, g):
+
+def release_allcnnc(w1: int, w2: int, g: int) -> int:
     """The release's All-CNN-C (AllCNNC.py / P4AllCNNC.py / P4MAllCNNC.py): nine convolutions
     (out, in, in-stabiliser g_in, k, k) + bias, each followed by a BN (gamma, beta); g = 1, 4, 8."""
     layers = [(w1, 3, 1, 3), (w1, w1, g, 3), (w1, w1, g, 3), (w2, w1, g, 3), (w2, w2, g, 3),
@@ -26,7 +28,7 @@ def release_allcnnc(w1, w2, g):
     return sum(o * i * gi * k * k + o + 2 * o for o, i, gi, k in layers)
 
 
-def release_resnet(num_blocks, nc32, nc16, nc8, g):
+def release_resnet(num_blocks: int, nc32: int, nc16: int, nc8: int, g: int) -> int:
     """The release's ResNet.py (g = 1) / P4MResNet.py (g = 8): a 3x3 Z2 -> G first conv with bias;
     per block bn1 (in), conv1 3x3 + bias, bn2 (out), conv2 3x3 + bias, and for the first block of
     stages 2 and 3 a 1x1 linear shortcut + bias; final BN (nc8) and a 1x1 conv nc8 * g -> 10 + bias."""
@@ -56,13 +58,13 @@ CONFIGURATIONS = (
 )
 
 
-def table():
+def table() -> list:
     """[(label, model name, net_kwargs, our count, release count, paper figure)]."""
     return [(label, cls.__name__, kwargs, count_parameters(cls(**kwargs)), release, paper)
             for label, cls, kwargs, release, paper in CONFIGURATIONS]
 
 
-def main():
+def main() -> int:
     print(f'{"configuration":<15}{"model":<11}{"ours":>11}{"release":>11}{"paper":>8}  net_kwargs')
     for label, name, kwargs, n, release, paper in table():
         print(f'{label:<15}{name:<11}{n:>11,}{release:>11,}{paper / 1e6:>7.2f}M  {kwargs or ""}')

@@ -38,6 +38,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from gconv_experiments import training  # noqa: E402
 from gconv_experiments.CIFAR10 import cifar10  # noqa: E402
 
+__all__ = ["MODELS_PACKAGE", "DEFAULTS", "DESCRIPTION", "load_data", "main", "cli"]
+
 MODELS_PACKAGE = "gconv_experiments.CIFAR10.models"
 # release CIFAR10/train.py:230-274 (ca88c58); see gconv_experiments/FIDELITY.md
 DEFAULTS = dict(
@@ -49,8 +51,8 @@ DEFAULTS = dict(
 DESCRIPTION = "Train an AllCNNC / P4AllCNNC / P4MAllCNNC / ResNet / P4MResNet on CIFAR10."
 
 
-def load_data(path):
-    """training.load_data hook. ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
+def load_data(path: str) -> tuple:
+    """training.main's load_data hook (training checks what it returns). ``DIR/preprocessed/<split>.npz`` (and ``DIR/<split>.npz`` when
     no such file exists) for a CIFAR-10 split comes from the preprocessed cache, built,
     refreshed or repaired from the source in DIR first; any other .npz file is read as it is.
     Returns (float32 (N, 3, 32, 32), int32 (N,))."""
@@ -69,19 +71,19 @@ def load_data(path):
                 return cifar10.load(datadir, splits=(split,), quiet=False)[split]
             except ValueError as e:
                 raise training.ConfigError(str(e)) from None
-    return training.load_npz_dataset(path)
+    return training.read_npz_dataset(path)
 
 
 _KEYWORDS = dict(defaults=DEFAULTS, models_package=MODELS_PACKAGE, load_data=load_data,
                  prog="CIFAR10/train.py", description=DESCRIPTION)
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Train with the command-line flags `argv`; returns the run's summary dict."""
     return training.main(argv, **_KEYWORDS)
 
 
-def cli(argv=None):
+def cli(argv: "list | None" = None) -> int:
     """Command-line entry: exit status 0, or 2 with `CIFAR10/train.py: error: ...`."""
     return training.cli(argv, **_KEYWORDS)
 

@@ -1,1 +1,2 @@
 """MNIST-rot experiment: data preparation (mnist_rot, digits_rot), models, training and the sweep."""
+__all__ = []

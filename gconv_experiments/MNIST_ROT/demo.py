@@ -30,10 +30,14 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from gconv_experiments import training  # noqa: E402
+from gconv_experiments.command_errors import run_command  # noqa: E402
 from gconv_experiments.MNIST_ROT import digits_rot, experiment  # noqa: E402
 
+__all__ = ["build_parser", "main", "cli"]
 
-def build_parser():
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's argument parser."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.demo", allow_abbrev=False,
                                 description="Train Z2CNN and P4CNN on the embedded rotated digits.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -49,7 +53,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Run the demo; returns dict(errors={model: test error (fraction)}, plot=path, minutes,
     summaries=[each run's summary dict])."""
     args = build_parser().parse_args(argv)
@@ -87,9 +91,10 @@ def main(argv=None):
     return dict(errors=errors, plot=result["plot"], minutes=minutes, summaries=result["summaries"])
 
 
+def cli(argv: "list | None" = None) -> int:
+    """Command-line entry: the demo, with bad input as one `demo: error: ...` line (exit status 2)."""
+    return run_command(lambda: main(argv) and None, "demo", {training.ConfigError: 2, FileNotFoundError: 2})
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except (training.ConfigError, FileNotFoundError) as e:
-        print(f"demo: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(cli())

@@ -18,7 +18,10 @@ import numpy as np
 import scipy.ndimage
 
 from gconv_experiments.augmentation import rotate
-from gconv_experiments.MNIST_ROT.mnist_rot import save_splits
+from gconv_experiments.command_errors import run_command
+from gconv_experiments.MNIST_ROT.mnist_rot import report_splits, save_splits
+
+__all__ = ["N_DIGITS", "N_TRAIN", "N_TEST", "N_VALID", "DEFAULT_SEED", "BOX", "FRAME", "upscale_digits", "make_digits_rot", "load_digits_rot", "save_digits_rot", "main"]
 
 N_DIGITS = 1797  # size of sklearn's bundled digits set
 N_TRAIN, N_TEST, N_VALID = 1297, 500, 200
@@ -26,7 +29,7 @@ DEFAULT_SEED = 0
 BOX, FRAME = 20, 28
 
 
-def upscale_digits(images):
+def upscale_digits(images: np.ndarray) -> np.ndarray:
     """Upscale 8x8 digits (N, 8, 8) in [0, 1] bilinearly to 20x20, centred in (N, 28, 28) float32."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3 or images.shape[1:] != (8, 8):
@@ -38,7 +41,7 @@ def upscale_digits(images):
     return out
 
 
-def make_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
+def make_digits_rot(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = DEFAULT_SEED) -> tuple:
     """Build (train, test) dicts: 'data' float32 (N, 1, 28, 28) in [0, 1], 'labels' int32 (N,),
     'angles' float64 (N,) in [0, 2 pi), 'digits_index' int64 (N,) into sklearn's digits."""
     from sklearn.datasets import load_digits
@@ -62,21 +65,23 @@ def make_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
     return tuple(splits)
 
 
-def load_digits_rot(n_train=N_TRAIN, n_test=N_TEST, seed=DEFAULT_SEED):
+def load_digits_rot(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = DEFAULT_SEED) -> tuple:
     """The rotated-digits set as {'train': (data, labels), 'test': (data, labels)}, data float32
     (N, 1, 28, 28) in [0, 1], labels int32 (N,); train and test digits are disjoint."""
     train, test = make_digits_rot(n_train, n_test, seed)
     return {"train": (train["data"], train["labels"]), "test": (test["data"], test["labels"])}
 
 
-def save_digits_rot(datadir, n_train=N_TRAIN, n_test=N_TEST, n_valid=N_VALID, seed=DEFAULT_SEED):
+def save_digits_rot(datadir: str, n_train: int = N_TRAIN, n_test: int = N_TEST, n_valid: int = N_VALID,
+                    seed: int = DEFAULT_SEED) -> dict:
     """Write the set as train_all.npz (n_train digits), train.npz / valid.npz (its first
     n_train - n_valid / last n_valid) and test.npz into datadir; returns {split: path}."""
     train, test = make_digits_rot(n_train, n_test, seed)
     return save_splits(datadir, train, test, n_valid=n_valid)
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: write the demo set into --datadir; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m gconv_experiments.MNIST_ROT.digits_rot",
         description="Write the embedded rotated-digits demo set (sklearn 8x8 digits, upscaled "
@@ -91,15 +96,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"seed of the split and rotations (default {DEFAULT_SEED})")
     args = parser.parse_args(argv)
-    try:
-        paths = save_digits_rot(args.datadir, args.n_train, args.n_test, args.n_valid, args.seed)
-    except (ValueError, TypeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for name, path in paths.items():
-        with np.load(path) as f:
-            print(f"wrote {path}: {len(f['labels'])} images")
-    return 0
+    return run_command(lambda: report_splits(save_digits_rot(args.datadir, args.n_train, args.n_test,
+                                                             args.n_valid, args.seed)),
+                       "digits_rot", {ValueError: 2, TypeError: 2, OSError: 2})
 
 
 if __name__ == "__main__":

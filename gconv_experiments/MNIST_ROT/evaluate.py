@@ -6,11 +6,13 @@ A run folder holds what is needed to rebuild the trained network: run.json (the 
 settings, the model's name and the sha256 of its file) and snapshot.h5 (weights and the BN
 statistics of the last evaluation); the model class is the folder's copy of the model file
 where there is one (training writes it), else the package's model of that name (published runs
-keep no copy: a warning says when the package's file differs from the one the run trained with). The only outside input is the training file, for the input
-normalisation of ``--normalization train_scalar`` (mean and std of the training pixels): it is
-read from --datadir and must be the file the run was trained on (its sha256 is checked against
-run.json), so rebuild the data first with
-``python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DIR``.
+keep no copy: a warning says when the package's file differs from the one the run trained with).
+The input normalisation of ``--normalization train_scalar`` (mean and std of the training
+pixels) is the one the run recorded in run.json ("settings"); a run.json without it (written
+before runs recorded it, e.g. the published runs) is normalised as the run was, from its
+training file: read from --datadir, it must be the file the run was trained on (its sha256 is
+checked against run.json), so rebuild the data first with
+``python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist MNIST_DIR --datadir DIR``.
 
 Usage:
     python -m gconv_experiments.MNIST_ROT.evaluate RUN_FOLDER --datadir DIR [--testfn test.npz]
@@ -28,6 +30,7 @@ import chainer
 import h5py
 import numpy as np
 
+from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import mnist_rot
 from gconv_experiments.training import (
@@ -36,10 +39,12 @@ from gconv_experiments.training import (
 from gconv_experiments.training.data import normalization_constants, normalize
 from gconv_experiments.training.loop import evaluate
 
-_BUILD = "python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DIR"
+__all__ = ["load_run", "input_normalization", "upright_mnist_test", "error_rate", "main"]
+
+_BUILD = "python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist MNIST_DIR --datadir DIR"
 
 
-def load_run(folder):
+def load_run(folder: str) -> tuple:
     """(model, record) of the run folder `folder`: the model class from the folder's copy of the
     model file, built with the run's net_kwargs, weights and BN statistics from snapshot.h5.
     record = run.json plus 'snapshot_epoch'. ConfigError naming the file when something is
@@ -76,9 +81,18 @@ def _need(folder, name):
     return path
 
 
-def input_normalization(record, datadir):
-    """(shift, scale) the run applied to every input: from its --normalization and its training
-    file, read from `datadir` (checked against the sha256 in run.json)."""
+def input_normalization(record: dict, datadir: str) -> tuple:
+    """(shift, scale) the run applied to every input: as recorded in its run.json ("settings"),
+    else (older records) from its --normalization and its training file, read from `datadir`
+    (checked against the sha256 in run.json).
+
+    >>> input_normalization({"settings": {"input_normalization": {"mode": "train_scalar", "shift": 0.13,
+    ...                                                           "scale": 0.3}}}, "unused")
+    (0.13, 0.3)
+    """
+    recorded = (record.get("settings") or {}).get("input_normalization") or {}
+    if isinstance(recorded.get("shift"), (int, float)) and isinstance(recorded.get("scale"), (int, float)):
+        return float(recorded["shift"]), float(recorded["scale"])
     config = record["config"]
     if config.get("normalization", "none") == "none":
         return 0.0, 1.0
@@ -96,20 +110,21 @@ def input_normalization(record, datadir):
     return normalization_constants(train_x, config["normalization"])
 
 
-def upright_mnist_test(mnist_dir):
+def upright_mnist_test(mnist_dir: str) -> tuple:
     """The official MNIST test set, unrotated: (float32 (10000, 1, 28, 28) in [0, 1], int32 (10000,)),
     scaled as the MNIST-rot-like set's digits before rotation."""
     images, labels = mnist_rot.load_mnist(mnist_dir)["test"]
     return images[:, None].astype(np.float32) / np.float32(255), labels.astype(np.int32)
 
 
-def error_rate(model, x, y, normalization, batchsize=500):
+def error_rate(model: chainer.Link, x: np.ndarray, y: np.ndarray, normalization: tuple, batchsize: int = 500) -> tuple:
     """(mean loss, error rate) of `model` in test mode on raw pixels x (N, 1, 28, 28), labels y."""
     x = normalize(x, *normalization)
     return evaluate(model, x, y, batchsize, chainer.get_device("@numpy"))
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: evaluate a run folder; prints one line, returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.evaluate",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("run_folder", help="a run folder (run.json, snapshot.h5, the model file)")
@@ -121,23 +136,24 @@ def main(argv=None):
                    help="evaluate on the official MNIST test set upright instead (the raw IDX files)")
     p.add_argument("--batchsize", type=int, default=500)
     args = p.parse_args(argv)
-    try:
-        model, record = load_run(args.run_folder)
-        normalization = input_normalization(record, args.datadir)
-        if args.upright_mnist:
-            x, y = upright_mnist_test(args.upright_mnist)
-            where = f"upright MNIST test set ({args.upright_mnist})"
-        else:
-            testfn = args.testfn or record["config"]["valfn"]
-            x, y = mnist_rot.load_split(args.datadir, testfn)
-            where = os.path.join(args.datadir, testfn)
-            if testfn == record["config"]["valfn"] and record["config"].get("val_size"):
-                x, y = x[:record["config"]["val_size"]], y[:record["config"]["val_size"]]  # as the run did
-        _, error = error_rate(model, x, y, normalization, args.batchsize)
-    except (ConfigError, ValueError) as e:
-        print(f"evaluate: error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _evaluate(args), "evaluate", {ValueError: 2})  # ConfigError is a ValueError
+
+
+def _evaluate(args):
+    """Evaluate the run folder of the command line `args` and print the result line."""
+    model, record = load_run(args.run_folder)
+    normalization = input_normalization(record, args.datadir)
     config = record["config"]
+    if args.upright_mnist:
+        x, y = upright_mnist_test(args.upright_mnist)
+        where = f"upright MNIST test set ({args.upright_mnist})"
+    else:
+        testfn = args.testfn or config["valfn"]
+        x, y = mnist_rot.load_split(args.datadir, testfn)
+        where = os.path.join(args.datadir, testfn)
+        if testfn == config["valfn"] and config.get("val_size"):
+            x, y = x[:config["val_size"]], y[:config["val_size"]]  # as the run did
+    _, error = error_rate(model, x, y, normalization, args.batchsize)
     line = (f"{type(model).__name__} seed {config['seed']} (epoch {record['snapshot_epoch']} of "
             f"{config['epochs']}): test error {100 * error:.2f}% on {where}, {len(y)} images")
     summary_path = os.path.join(args.run_folder, SUMMARY_FILE)
@@ -145,7 +161,6 @@ def main(argv=None):
         with open(summary_path) as f:
             line += f" (recorded by the run: {100 * json.load(f)['test_error']:.2f}%)"
     print(line)
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ normalisation and BN re-estimation as MNIST_ROT/train.py's defaults.
 Each (model, seed) is one MNIST_ROT/train.py run in <resultdir>/<model>/seed<k>/ with its run
 record (run.json). Re-running the command reuses finished runs and resumes interrupted ones --
 only where the run record matches the requested settings; otherwise it stops naming the
-differing settings (see gconv_experiments/sweep.py). Afterwards the sweep writes results.csv,
+differing settings (see gconv_experiments/sweep/runs.py). Afterwards the sweep writes results.csv,
 results.md, runs.csv, sweep.json and learning_curves.png into <resultdir>
-(gconv_experiments/sweep_report.py). --workers / --scheduler: README, "Scaling out".
+(gconv_experiments/sweep/report.py). --workers / --scheduler: README, "Scaling out".
 """
 import argparse
 import os
@@ -27,8 +27,11 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from gconv_experiments import sweep_cli, training  # noqa: E402
+from gconv_experiments import training  # noqa: E402
+from gconv_experiments.sweep import command_line  # noqa: E402
 from gconv_experiments.MNIST_ROT import train  # noqa: E402
+
+__all__ = ["PAPER_MODELS", "PAPER_EPOCHS", "PAPER_RESULTS", "build_parser", "main", "cli"]
 
 PAPER_MODELS = ("Z2CNN", "P4CNN_RP", "P4CNN")
 PAPER_EPOCHS = {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100, "P4MCNN": 100}
@@ -39,7 +42,8 @@ TRAIN_MODULE = "gconv_experiments.MNIST_ROT.train"
 PROG = "MNIST_ROT/experiment.py"
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's argument parser (every default the released protocol)."""
     p = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Run the MNIST-rot sweep (models x seeds) and tabulate mean ± std test error. "
@@ -59,8 +63,7 @@ def build_parser():
     p.add_argument("--modelpath", default=None,
                    help="folder of the model files (<model>.py), as the release's --modelpath "
                         "MNIST_ROT/models/ (None: the package's models)")
-    p.add_argument("--train_size", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--val_size", type=int, default=None, help="use only the first N test images")
+    command_line.add_run_arguments(p)
     p.add_argument("--transformations", default="rotation",
                    help="training augmentation. 'rotation' = as released: an angle r uniform in [-pi, pi] "
                         "passed to skimage's rotate, which reads degrees, so at most +-3.14 degrees; "
@@ -71,7 +74,7 @@ def build_parser():
                         "last; on a CPU each costs about 1.3 training epochs")
     p.add_argument("--save_freq", type=int, default=RELEASED_FREQ,
                    help="snapshot every N epochs and after the last (a killed run resumes from the last one)")
-    sweep_cli.add_sweep_arguments(p, models=PAPER_MODELS, epochs=PAPER_EPOCHS, repeats=5)
+    command_line.add_sweep_arguments(p, models=PAPER_MODELS, epochs=PAPER_EPOCHS, repeats=5)
     return p
 
 
@@ -82,32 +85,28 @@ def _modelfn(model, modelpath):
     return os.path.abspath(path) if os.path.isfile(path) else path  # else relative to gconv_experiments/
 
 
-def main(argv=None, dataset="MNIST-rot", write_tables=True):
+def main(argv: "list | None" = None, dataset: str = "MNIST-rot", write_tables: bool = True) -> dict:
     """Run the sweep; returns {'summaries', 'planned', 'table', 'plot', 'rows'} (see
-    gconv_experiments.sweep_cli.run_experiment). `dataset` names the data in the plot title; the
+    gconv_experiments.sweep.command_line.run_experiment). `dataset` names the data in the plot title; the
     paper's numbers are tabulated for MNIST-rot only. write_tables=False: train only (the caller
     writes the tables, as reproduction.py does over every finished run of a setting)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
 
     def run_flags(model):
-        flags = ["--modelfn", _modelfn(model, args.modelpath), "--datadir", os.path.abspath(args.datadir),
-                 "--trainfn", args.trainfn, "--valfn", args.valfn, "--transformations", args.transformations,
-                 "--gpu", str(args.gpu), "--val_freq", str(args.val_freq), "--save_freq", str(args.save_freq)]
-        for flag in ("train_size", "val_size"):
-            if getattr(args, flag) is not None:
-                flags += [f"--{flag}", str(getattr(args, flag))]
-        return flags
+        return command_line.run_flags(args, _modelfn(model, args.modelpath), os.path.abspath(args.datadir),
+                                      args.trainfn, args.valfn)
 
     known = training.available_models(train.MODELS_PACKAGE) if args.modelpath is None else None
-    return sweep_cli.run_experiment(
+    return command_line.run_experiment(
         args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags, default_epochs=PAPER_EPOCHS,
         models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, paper_label="paper (Table 1)",
         title=f"{dataset} learning curves", prog=PROG, write_tables=write_tables)
 
 
-def cli(argv=None):
-    return sweep_cli.cli(lambda: main(argv), PROG)
+def cli(argv: "list | None" = None) -> int:
+    """Command-line entry: main() with bad input as one `prog: error: ...` line (exit status 2)."""
+    return command_line.cli(lambda: main(argv), PROG)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,16 @@ import time
 import warnings
 import zipfile
 import zlib
+from typing import Iterable
 
 import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.augmentation import rotate
+from gconv_experiments.command_errors import run_command
+from gconv_experiments.npz_file import read_arrays
+
+__all__ = ["OFFICIAL_ZIP", "OFFICIAL_TRAIN", "OFFICIAL_TEST", "N_TRAIN_ALL", "N_VALID", "N_TEST", "SPLITS", "IMAGE_SHAPE", "N_PIXELS", "N_CLASSES", "DEFAULT_SEED", "MNIST_FILES", "parse_amat", "read_official", "read_idx", "mnist_file_path", "load_mnist", "make_mnist_rot_like", "write_npz", "save_splits", "load_split", "report_splits", "main"]
 
 OFFICIAL_ZIP = "mnist_rotation_new.zip"
 OFFICIAL_TRAIN = "mnist_all_rotation_normalized_float_train_valid.amat"
@@ -104,7 +109,7 @@ def _parse_amat_block(texts, linenos, name):
     return table.astype(np.float32)
 
 
-def parse_amat(lines, name, block_rows=4096):
+def parse_amat(lines: Iterable, name: str, block_rows: int = 4096) -> dict:
     """Parse amat text lines (784 pixel values then the label per row; blank lines skipped).
 
     lines: iterable of str; name: the file name used in error messages.
@@ -139,7 +144,7 @@ def _check_rows(data, name, expected):
         raise ValueError(f"{name}: found {len(data)} rows, expected {expected}")
 
 
-def read_official(source, n_train_all=N_TRAIN_ALL, n_test=N_TEST):
+def read_official(source: str, n_train_all: "int | None" = N_TRAIN_ALL, n_test: "int | None" = N_TEST) -> tuple:
     """Read the official MNIST-rot files from ``source``: the zip, or a folder holding the two
     amat files or the zip. n_train_all / n_test are the expected row counts (None: any).
 
@@ -189,7 +194,7 @@ def _read_amat_file(path, expected):
 
 # ---------------------------------------------------------------- raw MNIST IDX files
 
-def read_idx(path, kind):
+def read_idx(path: str, kind: str) -> np.ndarray:
     """Read one MNIST IDX file (gzipped if its name ends in .gz); kind is 'images' or 'labels'.
 
     Returns uint8 images (N, 28, 28) or uint8 labels (N,). Checks magic number and size.
@@ -220,7 +225,7 @@ def read_idx(path, kind):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def mnist_file_path(mnist_dir, stem):
+def mnist_file_path(mnist_dir: str, stem: str) -> str:
     """Path of one raw MNIST file (`stem` + ".gz", or `stem` uncompressed) in `mnist_dir`."""
     for candidate in (stem + ".gz", stem):
         path = os.path.join(mnist_dir, candidate)
@@ -230,7 +235,7 @@ def mnist_file_path(mnist_dir, stem):
                      f"{', '.join(s + '.gz' for s in MNIST_FILES.values())})")
 
 
-def load_mnist(mnist_dir):
+def load_mnist(mnist_dir: str) -> dict:
     """Read the four raw MNIST IDX files from a folder.
 
     Returns {'train': (images uint8 (N, 28, 28), labels int64 (N,)), 'test': (...)}.
@@ -254,7 +259,8 @@ def load_mnist(mnist_dir):
     return result
 
 
-def make_mnist_rot_like(mnist_dir, seed=DEFAULT_SEED, n_train_all=N_TRAIN_ALL, n_test=N_TEST):
+def make_mnist_rot_like(mnist_dir: str, seed: int = DEFAULT_SEED, n_train_all: int = N_TRAIN_ALL,
+                        n_test: int = N_TEST) -> tuple:
     """Build an MNIST-rot-like (train_all, test) pair from raw MNIST (see the module docstring).
 
     Each is a dict: 'data' float32 (N, 1, 28, 28) in [0, 1], 'labels' int32 (N,),
@@ -287,14 +293,14 @@ def make_mnist_rot_like(mnist_dir, seed=DEFAULT_SEED, n_train_all=N_TRAIN_ALL, n
 
 # ---------------------------------------------------------------- npz files
 
-def write_npz(path, **arrays):
+def write_npz(path: str, **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed .npz atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a file object: np.savez must not append ".npz" to the name
             np.savez(f, **arrays)
 
 
-def save_splits(datadir, train_all, test, n_valid=N_VALID):
+def save_splits(datadir: str, train_all: dict, test: dict, n_valid: int = N_VALID) -> dict:
     """Write train_all.npz, train.npz (all but the last n_valid), valid.npz (the last n_valid)
     and test.npz into datadir (created if needed). train_all/test: dicts of equal-length arrays
     with at least 'data' and 'labels'. Returns {split name: path}."""
@@ -313,22 +319,14 @@ def save_splits(datadir, train_all, test, n_valid=N_VALID):
     return paths
 
 
-def load_split(datadir, name):
+def load_split(datadir: str, name: str) -> tuple:
     """Load datadir/<name>.npz (name in SPLITS, or a file name ending in .npz) written by this
     module; returns (data float32 (N, 1, 28, 28), labels int32 (N,)) after checking both."""
     path = os.path.join(datadir, name if name.endswith(".npz") else name + ".npz")
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file (prepare the data with "
                          "python -m gconv_experiments.MNIST_ROT.mnist_rot --datadir DIR)")
-    try:
-        with np.load(path) as f:
-            arrays = {key: f[key] for key in f.files if key in ("data", "labels")}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, AttributeError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    missing = {"data", "labels"} - set(arrays)
-    if missing:
-        raise ValueError(f"{path}: missing key(s) {', '.join(sorted(missing))}, "
-                         "expected 'data' and 'labels'")
+    arrays = read_arrays(path, ("data", "labels"))
     data, labels = arrays["data"], arrays["labels"]
     if data.dtype != np.float32 or data.ndim != 4 or data.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"{path}: 'data' has shape {data.shape} and dtype {data.dtype}, "
@@ -344,14 +342,16 @@ def load_split(datadir, name):
 
 # ---------------------------------------------------------------- command line
 
-def _report(paths):
-    for name in SPLITS:
-        with np.load(paths[name]) as f:
-            counts = np.bincount(f["labels"], minlength=N_CLASSES)
-            print(f"wrote {paths[name]}: {len(f['labels'])} images, label counts {counts.tolist()}")
+def report_splits(paths: dict) -> None:
+    """Print one line per written split {name: path}: its images and label counts."""
+    for name, path in paths.items():
+        labels = read_arrays(path, ("labels",))["labels"]
+        counts = np.bincount(labels, minlength=N_CLASSES)
+        print(f"wrote {path}: {len(labels)} images, label counts {counts.tolist()}")
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: write the MNIST-rot(-like) splits into --datadir; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m gconv_experiments.MNIST_ROT.mnist_rot",
         description="Convert the official MNIST-rot files, or build an MNIST-rot-like set from "
@@ -375,22 +375,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.from_mnist is not None and args.source is not None:
         parser.error("give either --source or --from-mnist, not both")
+    return run_command(lambda: _build(args), "mnist_rot", {ValueError: 2, TypeError: 2, OSError: 2})
+
+
+def _build(args):
+    """Write the splits the command line `args` asks for and report them."""
     start = time.time()
-    try:
-        if args.from_mnist is not None:
-            train_all, test = make_mnist_rot_like(args.from_mnist, seed=args.seed,
-                                                  n_train_all=args.n_train_all, n_test=args.n_test)
-        else:
-            train_all, test = read_official(args.source or args.datadir,
-                                            n_train_all=args.n_train_all or None,
-                                            n_test=args.n_test or None)
-        paths = save_splits(args.datadir, train_all, test, n_valid=args.n_valid)
-    except (ValueError, TypeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    _report(paths)
+    if args.from_mnist is not None:
+        train_all, test = make_mnist_rot_like(args.from_mnist, seed=args.seed,
+                                              n_train_all=args.n_train_all, n_test=args.n_test)
+    else:
+        train_all, test = read_official(args.source or args.datadir,
+                                        n_train_all=args.n_train_all or None,
+                                        n_test=args.n_test or None)
+    paths = save_splits(args.datadir, train_all, test, n_valid=args.n_valid)
+    report_splits(paths)
     print(f"done in {time.time() - start:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":

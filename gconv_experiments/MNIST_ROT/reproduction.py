@@ -14,7 +14,7 @@ listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/
 sweep of one model and seed, then the setting's own tables rewritten from all its finished runs).
 
 The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
---datadir DIR --mnist ../shared/data/mnist``) writes into --results:
+--datadir DIR --mnist MNIST_DIR``) writes into --results:
   results.md           per setting and model: finished runs, test error mean ± sample std (%),
                        the paper-style text (mean % ± np.std of the fraction), the paper's number
                        and our difference to it, the error on upright MNIST, wall time per run;
@@ -24,7 +24,7 @@ The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results resul
   results.csv          the per-model rows, every digit
   learning_curves.png  test (solid) and training (dashed) error per epoch, mean over finished runs
   <setting>/           each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
-                       learning_curves.png; gconv_experiments/sweep_report.py) over every finished
+                       learning_curves.png; gconv_experiments/sweep/report.py) over every finished
                        run of the setting, rewritten after each job and by the report
 The upright-MNIST error of a finished run is computed once (evaluate.py) and kept in its folder
 as upright_mnist.json, keyed by the sha256 of its snapshot and of the MNIST test file, so it is
@@ -36,13 +36,17 @@ import os
 import sys
 import types
 
-from gconv_experiments import sweep_report
 from gconv_experiments.atomic_file import write_text
+from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
+from gconv_experiments.sweep import report as sweep_report
+from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
+
+__all__ = ["PLAN", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
 
 PLAN = {
     "released": dict(models=("Z2CNN", "P4CNN_RP", "P4CNN"), seeds=(0, 1, 2, 3, 4), transformations="rotation"),
@@ -67,7 +71,7 @@ FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_e
           "paper", "difference_pp", "upright_error_pct_mean", "hours_per_run", "n_params"]
 
 
-def jobs():
+def jobs() -> list:
     """[(setting, model, seed, transformations)] in training order: setting by setting (the
     released sweep first), seed-major within a setting, so that every model has finished runs
     early on (an interrupted reproduction has a little of everything, not all of one model)."""
@@ -75,7 +79,7 @@ def jobs():
             for seed in plan["seeds"] for model in plan["models"]]
 
 
-def job_argv(setting, model, seed, datadir, results):
+def job_argv(setting: str, model: str, seed: int, datadir: str, results: str) -> list:
     """The MNIST_ROT/experiment.py flags of one job: one model and seed of a setting, one thread."""
     plan = PLAN[setting]
     return ["--datadir", datadir, "--resultdir", os.path.join(results, setting), "--models", model,
@@ -83,7 +87,7 @@ def job_argv(setting, model, seed, datadir, results):
             *plan.get("flags", ())]
 
 
-def run_job(index, datadir, results):
+def run_job(index: int, datadir: str, results: str) -> None:
     """Train (or resume) job `index` of jobs() unless its run has finished (a summary.json for its
     epochs: never trained again), then rewrite its setting's tables from every finished run."""
     all_jobs = jobs()
@@ -97,7 +101,7 @@ def run_job(index, datadir, results):
     write_setting_tables(results, setting)
 
 
-def write_setting_tables(results, setting):
+def write_setting_tables(results: str, setting: str) -> int:
     """The sweep tables of results/<setting>/ over every finished run of the setting (none are
     written while no run has finished); returns the number of runs they cover."""
     plan, folder = PLAN[setting], os.path.join(results, setting)
@@ -122,11 +126,12 @@ def write_setting_tables(results, setting):
     return len(runs)
 
 
-def run_folder(results, setting, model, seed):
+def run_folder(results: str, setting: str, model: str, seed: int) -> str:
+    """The folder of one run of the reproduction."""
     return os.path.join(results, setting, model, f"seed{seed}")
 
 
-def run_state(folder, epochs):
+def run_state(folder: str, epochs: int) -> tuple:
     """(summary or None, last epoch logged, problem or ""): the summary only when the run
     finished `epochs`; problem names a damaged summary.json / log.jsonl or other epochs."""
     summary, reason = _summary(folder)
@@ -142,11 +147,10 @@ def run_state(folder, epochs):
 
 
 def _summary(folder):
-    from gconv_experiments.sweep import read_summary
     return read_summary(os.path.join(folder, SUMMARY_FILE))
 
 
-def upright_error(folder, datadir, mnist_dir):
+def upright_error(folder: str, datadir: str, mnist_dir: str) -> float:
     """The run's error on the upright MNIST test set, cached in the folder (see module doc)."""
     key = dict(snapshot_sha256=sha256_file(os.path.join(folder, SNAPSHOT_FILE)),
                mnist_test_sha256=sha256_file(evaluate.mnist_rot.mnist_file_path(
@@ -167,7 +171,7 @@ def upright_error(folder, datadir, mnist_dir):
     return error
 
 
-def trajectory(folder):
+def trajectory(folder: str) -> tuple:
     """(training error of the last epoch, (epoch, test error) of the evaluation before the last
     or None) from a run's log.jsonl; (None, None) when the log cannot be read."""
     try:
@@ -182,7 +186,7 @@ def _paper_mean(text):
     return float(text.split("±")[0]) if text else None
 
 
-def collect(results, datadir=None, mnist_dir=None):
+def collect(results: str, datadir: "str | None" = None, mnist_dir: "str | None" = None) -> tuple:
     """(model rows, run rows) over PLAN; upright errors only when datadir and mnist_dir are given."""
     model_rows, run_rows = [], []
     for setting, plan in PLAN.items():
@@ -221,7 +225,8 @@ def _fmt(value, spec, none="–"):
     return none if value is None else format(value, spec)
 
 
-def markdown(model_rows, run_rows):
+def markdown(model_rows: list, run_rows: list) -> str:
+    """results.md of the reproduction from collect()'s rows."""
     n_done = sum(r["test_error"] is not None for r in run_rows)
     hours = sum(r["hours"] for r in run_rows if r["hours"] is not None)
     lines = ["# MNIST-rot: Cohen & Welling (2016), reproduced with this repository", "",
@@ -272,7 +277,7 @@ def markdown(model_rows, run_rows):
     return "\n".join(lines) + "\n"
 
 
-def ordering(model_rows):
+def ordering(model_rows: list) -> str:
     """Whether the paper's ordering P4CNN < P4CNN_RP < Z2CNN holds for the released sweep."""
     means = {r["model"]: r.get("test_error_pct_mean") for r in model_rows if r["setting"] == "released"}
     if any(means.get(m) is None for m in ("P4CNN", "P4CNN_RP", "Z2CNN")):
@@ -282,7 +287,7 @@ def ordering(model_rows):
             f"({means['P4CNN']:.2f} / {means['P4CNN_RP']:.2f} / {means['Z2CNN']:.2f} %).")
 
 
-def plot(results, run_rows, path):
+def plot(results: str, run_rows: list, path: str) -> "str | None":
     """learning_curves.png over the finished runs, one curve pair per (setting, model)."""
     runs = [types.SimpleNamespace(group=r["model"] + CURVE_SUFFIX[r["setting"]],
                                   folder=os.path.join(results, r["folder"]))
@@ -292,7 +297,7 @@ def plot(results, run_rows, path):
     return path if runs else None
 
 
-def write_report(results, datadir=None, mnist_dir=None):
+def write_report(results: str, datadir: "str | None" = None, mnist_dir: "str | None" = None) -> str:
     """results.md, results.csv and learning_curves.png over every setting, and each setting's own
     tables; returns the markdown."""
     for setting in PLAN:
@@ -305,7 +310,8 @@ def write_report(results, datadir=None, mnist_dir=None):
     return text
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> int:
+    """Command line: the job list, one job, or the report; returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.reproduction",
                                 description="The MNIST-rot reproduction's job list and report (results.md, "
                                             "results.csv, learning_curves.png).")
@@ -323,22 +329,14 @@ def main(argv=None):
     if args.run_job is not None:
         if not args.datadir:
             p.error("--run-job needs --datadir (the MNIST-rot-like data folder)")
-        try:
-            run_job(args.run_job, os.path.abspath(args.datadir), os.path.abspath(args.results))
-        except ConfigError as e:
-            print(f"reproduction: error: {e}", file=sys.stderr)
-            return 2
-        return 0
+        return run_command(lambda: run_job(args.run_job, os.path.abspath(args.datadir), os.path.abspath(args.results)),
+                           "reproduction", {ConfigError: 2})
     if bool(args.datadir) != bool(args.mnist):
         p.error("--datadir and --mnist go together (both are needed for the upright-MNIST column)")
     if not os.path.isdir(args.results):
         p.error(f"--results {args.results}: no such folder (the runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh)")
-    try:
-        print(write_report(args.results, args.datadir, args.mnist), end="")
-    except (ConfigError, ValueError) as e:
-        print(f"reproduction: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: print(write_report(args.results, args.datadir, args.mnist), end=""),
+                       "reproduction", {ValueError: 2})  # ConfigError is a ValueError
 
 
 if __name__ == "__main__":

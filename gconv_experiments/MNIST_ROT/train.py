@@ -21,6 +21,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from gconv_experiments import training  # noqa: E402
 
+__all__ = ["MODELS_PACKAGE", "DEFAULTS", "DESCRIPTION", "main"]
+
 MODELS_PACKAGE = "gconv_experiments.MNIST_ROT.models"
 DEFAULTS = dict(
     datadir=os.environ.get("DATADIR") or os.path.join("MNIST_ROT", "data"), modelfn="P4CNN",
@@ -34,7 +36,7 @@ DESCRIPTION = ("Train a Z2CNN / P4CNN / P4CNN_RP / P4MCNN on MNIST-rot. Defaults
                "training-mode pass with augmentation and dropout, every batch weighing the same.")
 
 
-def main(argv=None):
+def main(argv: "list | None" = None) -> dict:
     """Train with the command-line flags `argv`; returns the run's summary dict."""
     return training.main(argv, defaults=DEFAULTS, models_package=MODELS_PACKAGE,
                          prog="MNIST_ROT/train.py", description=DESCRIPTION)

@@ -22,9 +22,11 @@ class Classifier(chainer.Chain):
     ((), ())
     """
 
-    def logits(self, x):
+    def logits(self, x) -> chainer.Variable:
+        """Class scores (N, n_classes) of the inputs x."""
         raise NotImplementedError(f"{type(self).__name__} must define logits(x)")
 
-    def forward(self, x, t):
+    def forward(self, x, t) -> tuple:
+        """(softmax cross-entropy loss, accuracy) of the inputs x with labels t."""
         y = self.logits(x)
         return F.softmax_cross_entropy(y, t), F.accuracy(y, t)

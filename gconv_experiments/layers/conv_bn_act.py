@@ -17,6 +17,8 @@ import chainer
 
 from groupy.fast_cpu import BatchNormalization, relu  # Chainer's ops, faster on CPU
 
+__all__ = ["ConvBNAct"]
+
 
 class ConvBNAct(chainer.Chain):
     """conv(x) -> BatchNormalization (per feature map) -> act.
@@ -30,7 +32,7 @@ class ConvBNAct(chainer.Chain):
     Shapes: x -> conv -> (N, C, H, W) or (N, C, G, H, W); the output has the same shape.
     """
 
-    def __init__(self, conv, bn=True, act=relu):
+    def __init__(self, conv: chainer.Link, bn: bool = True, act=relu) -> None:
         super().__init__()
         if not isinstance(conv, chainer.Link):
             raise TypeError(f"ConvBNAct: conv must be a chainer.Link, got {type(conv).__name__}")
@@ -51,7 +53,7 @@ class ConvBNAct(chainer.Chain):
             else:
                 self.bn = None
 
-    def forward(self, x):
+    def forward(self, x) -> chainer.Variable:
         h = self.conv(x)
         if self.bn is not None:
             h = self.bn(h)

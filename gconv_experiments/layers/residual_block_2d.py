@@ -26,6 +26,8 @@ import chainer
 from gconv_experiments.layers.conv_bn_act import ConvBNAct
 from groupy.fast_cpu import BatchNormalization, Convolution2D, relu  # Chainer's ops, faster on CPU
 
+__all__ = ["ResBlock2D"]
+
 
 class ResBlock2D(chainer.Chain):
     """Pre-activation residual block; see the module docstring.
@@ -42,8 +44,8 @@ class ResBlock2D(chainer.Chain):
             convolutions, ``wscale`` for G-convolutions, ``dtype``, ...).
     """
 
-    def __init__(self, in_channels, out_channels, conv=Convolution2D, ksize=3, stride=1,
-                 shortcut=None, **conv_kwargs):
+    def __init__(self, in_channels: int, out_channels: int, conv: type = Convolution2D, ksize: int = 3,
+                 stride: int = 1, shortcut: "str | None" = None, **conv_kwargs) -> None:
         super().__init__()
         for name, v in (('in_channels', in_channels), ('out_channels', out_channels),
                         ('ksize', ksize), ('stride', stride)):
@@ -75,6 +77,6 @@ class ResBlock2D(chainer.Chain):
             if shortcut == 'linear':
                 self.fiber_map = conv(in_channels, out_channels, ksize=1, stride=stride, pad=0, **kw)
 
-    def forward(self, x):
+    def forward(self, x) -> chainer.Variable:
         h = self.conv2(self.conv1(relu(self.bn1(x))))
         return h + (self.fiber_map(x) if self.shortcut == 'linear' else x)

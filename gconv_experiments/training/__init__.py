@@ -10,28 +10,37 @@ A dataset folder's `train.py` only supplies defaults and where its models live::
     if __name__ == '__main__':
         sys.exit(training.cli(None, defaults=DEFAULTS, models_package=..., prog='MNIST_ROT/train.py'))
 
-Modules: `config` (flags, their checks, optimizer, device), `data` (reading and checking .npz
-data sets, --normalization), `models` (--modelfn resolution), `loop` (seeding,
-epoch, evaluation, BN re-estimation, progress bars), `checkpoint` (snapshots, log, strict JSON,
-resume), `fingerprint` (run record run.json, resolve_run's record, differences), `prepare`
-(result folder, splits, model probe, run files), `run` (main, cli, resolve_run). Every name
-below is importable from `gconv_experiments.training` itself.
+Modules: `config` (the flags, optimizer, device), `settings` (check_args: the flags checked and
+parsed into one frozen RunConfig), `data` (reading and checking data sets, --normalization),
+`models` (--modelfn resolution), `distributed` (the ranks of a run: ONE_PROCESS, or the
+processes of an MPI job), `loop` (seeding, one epoch, evaluation, BN re-estimation, progress
+bars), `checkpoint` (snapshots, log, strict JSON, resume), `fingerprint` (run record run.json,
+resolve_run's record, differences), `run_folder` (RunFolder: the files of a run folder),
+`prepare` (result folder, splits, model probe; prepare: a run ready for its first epoch),
+`epochs` (fit and finish), `run` (main, cli, resolve_run). How the pieces fit together:
+ARCHITECTURE.md at the repository root. Every name below is importable from
+`gconv_experiments.training` itself.
 
 API
   build_parser(defaults=None, prog=None, description=None) -> argparse.ArgumentParser with the
-      DESIGN section 5 flags plus --testfn, --train_size, --val_size, --resume, --quiet,
+      release's train.py flags plus --testfn, --train_size, --val_size, --resume, --quiet,
       --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging.
+  check_args(args) -> RunConfig: the parsed flags checked (ConfigError naming the flag) and
+      parsed (keyword dicts, augmentation, learning-rate schedule, evaluation batch size).
   resolve_run(argv, *, defaults=None, models_package=None) -> the run record (run.json) that
       train.py would write for argv, without training. differences(saved, new) -> list of
       "--flag: old -> new" for settings that change the trajectory ([]: reuse/resume allowed).
-  main(argv=None, *, defaults=None, models_package=None, load_data=load_npz_dataset, prog=None,
-      description=None) -> dict: trains, writes the result directory, returns the summary.
-      Raises ConfigError (a ValueError) or FileNotFoundError for bad flags, files or data.
+  main(argv=None, *, defaults=None, models_package=None, load_data=read_npz_dataset, prog=None,
+      description=None) -> dict: trains, writes the result directory, returns the summary
+      (prepare, then fit, then finish). Raises ConfigError (a ValueError) or
+      FileNotFoundError for bad flags, files or data.
   cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input
       (status 2), a non-finite loss (status 3, naming epoch and iteration), Ctrl-C (130).
   load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
       'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
-      before any cast); `load_data` may be replaced by any function with that signature.
+      before any cast). A run reads its files with `load_data` (default read_npz_dataset, the
+      arrays as stored), which may be replaced by any function with that signature; what it
+      returns is checked once, as check_dataset does.
   load_model_class(modelfn, models_package) -> the Chain class named by --modelfn: a path to a
       .py file (relative to the working directory or to gconv_experiments/) defining a class with
       the file's stem name, or a bare name (a module of `models_package`).
@@ -49,8 +58,10 @@ Model interface (`gconv_experiments.layers.Classifier` is a base class providing
 
 Result directory (--resultdir, default results/<model>_seed<seed>):
   args.json      the arguments of the run
-  run.json       the run record (training.fingerprint): resolved settings, data file hashes,
-                 fingerprint, git commit; --resume refuses settings that differ from it
+  run.json       the run record (training.fingerprint): resolved settings ("config"), data
+                 file hashes, fingerprint, git commit; --resume refuses settings that differ
+                 from it. "settings" holds the RunConfig as run (with the input normalisation
+                 constants, which MNIST_ROT/evaluate.py reads).
   <Model>.py     a copy of the model file
   log.jsonl      one JSON object per epoch: epoch, train_loss, train_error, val_loss,
                  val_error (null on epochs without validation), lr, seconds, elapsed
@@ -72,17 +83,31 @@ state at an epoch boundary is therefore a function of (seed, epoch), so `--resum
 model, optimizer and epoch from the snapshot and continues bit-for-bit on the CPU (on a GPU up
 to cuDNN's non-determinism).
 """
-from gconv_experiments.training.checkpoint import (  # noqa: F401
-    ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, load_snapshot, load_weights, read_log,
-    save_snapshot)
-from gconv_experiments.training.config import (  # noqa: F401
-    BASE_DEFAULTS, BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, PACKAGE_ROOT, ConfigError, build_parser,
-    check_args, get_device, make_optimizer, parse_schedule)
-from gconv_experiments.training.data import load_npz_dataset  # noqa: F401
-from gconv_experiments.training.loop import (  # noqa: F401
-    evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
-from gconv_experiments.training.models import (  # noqa: F401
+from gconv_experiments.training.checkpoint import (
+    ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, load_snapshot, load_weights, read_log, save_snapshot)
+from gconv_experiments.training.config import (
+    BASE_DEFAULTS, BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, PACKAGE_ROOT, ConfigError,
+    build_parser, get_device, make_optimizer)
+from gconv_experiments.training.data import check_dataset, load_npz_dataset, read_npz_dataset
+from gconv_experiments.training.distributed import ONE_PROCESS, Ranks
+from gconv_experiments.training.epochs import TrainingStopped, finish, fit
+from gconv_experiments.training.fingerprint import RUN_FILE, build_record, differences, read_record
+from gconv_experiments.training.loop import (
+    TrainingDiverged, evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
+from gconv_experiments.training.models import (
     available_models, build_model, count_parameters, load_model_class, resolve_model_file)
-from gconv_experiments.training.fingerprint import RUN_FILE, build_record, differences, read_record  # noqa: F401
-from gconv_experiments.training.loop import TrainingDiverged  # noqa: F401
-from gconv_experiments.training.run import TrainingStopped, cli, main, resolve_args, resolve_run  # noqa: F401
+from gconv_experiments.training.prepare import Training
+from gconv_experiments.training.run import cli, main, resolve_args, resolve_run
+from gconv_experiments.training.run_folder import RunFolder
+from gconv_experiments.training.settings import RunConfig, check_args, parse_schedule
+
+__all__ = [
+    "ARGS_FILE", "LOG_FILE", "RUN_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "BASE_DEFAULTS", "BN_AVERAGINGS",
+    "BN_REESTIMATIONS", "NORMALIZATIONS", "OPTIMIZERS", "PACKAGE_ROOT", "ONE_PROCESS",
+    "ConfigError", "RunConfig", "RunFolder", "Ranks", "Training", "TrainingDiverged", "TrainingStopped",
+    "available_models", "build_model", "build_parser", "build_record", "check_args", "check_dataset", "cli",
+    "count_parameters", "differences", "evaluate", "finish", "fit", "get_device", "load_model_class",
+    "load_npz_dataset", "load_snapshot", "load_weights", "main", "make_optimizer", "parse_schedule",
+    "read_log", "read_npz_dataset", "read_record", "reestimate_batchnorm", "resolve_args", "resolve_model_file",
+    "resolve_run", "save_snapshot", "seed_epoch", "seed_validation", "train_epoch",
+]

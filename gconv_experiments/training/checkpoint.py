@@ -10,6 +10,8 @@ from chainer import serializers
 from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.training.config import ConfigError
 
+__all__ = ["ARGS_FILE", "LOG_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "RUN_FILE", "SNAPSHOT_LAYOUT", "save_snapshot", "load_snapshot", "load_weights", "read_log", "dumps"]
+
 
 ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE = "args.json", "log.jsonl", "snapshot.h5", "summary.json"
 RUN_FILE = "run.json"  # the run record (training.fingerprint)
@@ -24,7 +26,7 @@ def _model_group(f):
     return f
 
 
-def save_snapshot(path, model, optimizer, epoch):
+def save_snapshot(path: str, model, optimizer, epoch: int) -> None:
     """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically.
 
     The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
@@ -38,7 +40,7 @@ def save_snapshot(path, model, optimizer, epoch):
         f.attrs["layout"] = SNAPSHOT_LAYOUT
 
 
-def load_snapshot(path, model, optimizer):
+def load_snapshot(path: str, model, optimizer) -> int:
     """Restore model and optimizer from `path`; returns the snapshot's epoch."""
     try:
         with h5py.File(path, "r") as f:
@@ -51,7 +53,7 @@ def load_snapshot(path, model, optimizer):
     return epoch
 
 
-def load_weights(path, model):
+def load_weights(path: str, model):
     """Copy the weights and BN statistics of snapshot `path` into `model` (built with the run's
     --net_kwargs); returns model."""
     try:
@@ -62,7 +64,7 @@ def load_weights(path, model):
     return model
 
 
-def read_log(path, drop_partial_last=False):
+def read_log(path: str, drop_partial_last: bool = False) -> list:
     """The entries of a JSON-lines log ([] if there is no file). A line that is not a JSON
     object raises ConfigError naming the file and line -- except, with drop_partial_last, the
     last line (a write cut short by a kill), which is dropped."""
@@ -91,9 +93,13 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def dumps(obj, **kwargs):
+def dumps(obj, **kwargs) -> str:
     """Strict JSON text of obj (numpy scalars as numbers; NaN or Inf raise ValueError rather
-    than being written as the invalid tokens NaN/Infinity)."""
+    than being written as the invalid tokens NaN/Infinity).
+
+    >>> dumps({"error": np.float32(0.25), "epoch": 3})
+    '{"error": 0.25, "epoch": 3}'
+    """
     return json.dumps(obj, allow_nan=False, default=_json_default, **kwargs)
 
 

@@ -1,7 +1,6 @@
 """Configuration of a training run: the train.py flags, their checks, the optimizer and the
 device they select. Every bad value is a :class:`ConfigError` naming the flag."""
 import argparse
-import ast
 import inspect
 import os
 
@@ -9,6 +8,8 @@ import chainer
 import numpy as np
 
 from gconv_experiments import augmentation
+
+__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "make_optimizer", "get_device"]
 
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gconv_experiments/
@@ -31,7 +32,8 @@ class ConfigError(ValueError):
     """A bad flag, file or data set, reported to the user as one clear line."""
 
 
-def build_parser(defaults=None, prog=None, description=None):
+def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
+                 description: "str | None" = None) -> argparse.ArgumentParser:
     """The train.py argument parser; `defaults` (dest -> value) overrides BASE_DEFAULTS."""
     d = dict(BASE_DEFAULTS)
     unknown = set(defaults or {}) - set(d)
@@ -91,67 +93,6 @@ def build_parser(defaults=None, prog=None, description=None):
     return p
 
 
-def _literal_dict(text, flag):
-    try:
-        value = ast.literal_eval(text) if text.strip() else {}
-    except (ValueError, SyntaxError) as e:
-        raise ConfigError(f"{flag} must be a Python dict literal such as \"{{'lr': 0.05}}\", "
-                          f"got {text!r} ({type(e).__name__})") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ConfigError(f"{flag} must be a dict with string keys, got {text!r}")
-    return value
-
-
-def parse_schedule(text):
-    """'100-200-300' -> [100, 200, 300]; '' or 'none' -> []."""
-    text = (text or "").strip()
-    if text.lower() in ("", "none"):
-        return []
-    try:
-        epochs = [int(part) for part in text.split("-")]
-    except ValueError:
-        raise ConfigError(f"--lr_decay_schedule must be epochs joined by '-', e.g. 100-200-300, "
-                          f"got {text!r}") from None
-    if any(e <= 0 for e in epochs) or epochs != sorted(set(epochs)):
-        raise ConfigError(f"--lr_decay_schedule epochs must be positive and increasing, got {text!r}")
-    return epochs
-
-
-def check_args(args):
-    """Validate parsed arguments; returns (opt_kwargs, net_kwargs, schedule). Raises ConfigError."""
-    for flag in ("epochs", "batchsize", "val_freq"):
-        if getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
-    if args.save_freq < 0:
-        raise ConfigError(f"--save_freq must be >= 0 (0: a snapshot only after the last epoch), got {args.save_freq}")
-    for flag in ("train_size", "val_size", "eval_batchsize"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
-    if not 0 <= args.seed < 2 ** 32:
-        raise ConfigError(f"--seed must be an integer in 0..{2 ** 32 - 1}, got {args.seed}")
-    if args.gpu < -1:
-        raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
-    if args.weight_decay < 0:
-        raise ConfigError(f"--weight_decay must be >= 0, got {args.weight_decay}")
-    if not args.lr_decay_factor >= 0:
-        raise ConfigError(f"--lr_decay_factor must be >= 0 (0: no decay, as in the release), got {args.lr_decay_factor}")
-    if not args.modelfn:
-        raise ConfigError("--modelfn is required (a model name or a path to a model file)")
-    for flag, choices in (("normalization", NORMALIZATIONS), ("bn_reestimation", BN_REESTIMATIONS),
-                          ("bn_averaging", BN_AVERAGINGS)):
-        if getattr(args, flag) not in choices:
-            raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {getattr(args, flag)!r}")
-    if args.opt not in OPTIMIZERS:
-        raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {args.opt!r}")
-    try:
-        augmentation.parse_transformations(args.transformations)
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"--transformations: {e}") from None
-    schedule = parse_schedule(args.lr_decay_schedule)
-    return (_literal_dict(args.opt_kwargs, "--opt_kwargs"), _literal_dict(args.net_kwargs, "--net_kwargs"),
-            schedule if args.lr_decay_factor > 0 else [])
-
-
 def _explicit_flags(parser, argv):
     """The dest names given explicitly on the command line `argv`."""
     probe = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
@@ -164,7 +105,7 @@ def _explicit_flags(parser, argv):
     return set(vars(probe.parse_known_args(argv)[0]))
 
 
-def make_optimizer(name, kwargs):
+def make_optimizer(name: str, kwargs) -> tuple:
     """Build chainer.optimizers.<name>(**kwargs); returns (optimizer, name of its lr hyperparameter).
 
     For Adam the learning rate is called 'alpha'; 'lr' is accepted as a synonym.
@@ -197,7 +138,7 @@ def make_optimizer(name, kwargs):
     return cls(**kwargs), lr_attr
 
 
-def get_device(gpu):
+def get_device(gpu: int):
     """chainer device for --gpu: NumPy for -1, CuPy device `gpu` otherwise."""
     if gpu < 0:
         return chainer.get_device("@numpy")

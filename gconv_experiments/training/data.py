@@ -1,11 +1,16 @@
 """Data files of a training run: reading an .npz data set, checking what it holds (shapes,
 finite pixels, labels as stored), and the input normalisation of --normalization."""
 import os
-import zipfile
 
 import numpy as np
 
+from gconv_experiments.npz_file import read_arrays
 from gconv_experiments.training.config import ConfigError
+
+__all__ = ["NPZ_EXPECTED", "check_labels", "check_data", "check_dataset", "read_npz_dataset", "load_npz_dataset",
+           "normalization_constants", "normalize"]
+
+NPZ_EXPECTED = "an .npz file with 'data' (N, C, H, W) float32 and 'labels' (N,) int32"
 
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
@@ -16,7 +21,7 @@ def _first_bad(mask):
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
 
-def check_labels(path, labels, n_classes=None):
+def check_labels(path: str, labels: np.ndarray, n_classes: "int | None" = None) -> np.ndarray:
     """Check labels as stored: a 1-D array of integers (integer dtype, or floats holding
     whole numbers) with 0 <= y (< n_classes when given). Raises ConfigError naming `path`
     and the first bad index; returns the labels as int32."""
@@ -37,7 +42,7 @@ def check_labels(path, labels, n_classes=None):
     return labels.astype(np.int32)
 
 
-def check_data(path, data):
+def check_data(path: str, data: np.ndarray) -> np.ndarray:
     """Check pixels: a numeric (N, C, H, W) array whose float32 values are all finite (NaN,
     Inf or a value beyond float32's range is refused, naming `path` and the first bad index).
     Returns the data as float32."""
@@ -54,25 +59,11 @@ def check_data(path, data):
     return x
 
 
-def load_npz_dataset(path):
-    """Read an .npz with 'data' (N, C, H, W) numbers and 'labels' (N,) whole numbers >= 0.
-
-    Returns (data as float32, labels as int32). Raises FileNotFoundError or ConfigError naming
-    the file and what was expected (non-finite pixels and bad labels with their first index).
-    """
-    expected = "an .npz file with 'data' (N, C, H, W) float32 and 'labels' (N,) int32"
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file {path} not found (expected {expected})")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("data", "labels") if k not in f.files]
-            if missing:
-                raise ConfigError(f"{path}: missing key(s) {missing} (found {f.files}; expected {expected})")
-            data, labels = f["data"], f["labels"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f"{path}: cannot read it as .npz ({e}); expected {expected}") from None
+def check_dataset(path: str, data: np.ndarray, labels: np.ndarray) -> tuple:
+    """The one check of a data set as loaded (from an .npz file or a load_data hook): as many
+    labels as images, not empty, labels by :func:`check_labels` and pixels by :func:`check_data`.
+    Returns (data as float32, labels as int32); ConfigError naming `path` otherwise."""
+    data, labels = np.asarray(data), np.asarray(labels)
     if len(labels) != len(data):
         raise ConfigError(f"{path}: {len(data)} images but {len(labels)} labels")
     if len(labels) == 0:
@@ -81,10 +72,40 @@ def load_npz_dataset(path):
     return check_data(path, data), labels
 
 
-def normalization_constants(train_x, mode):
+def read_npz_dataset(path: str) -> tuple:
+    """(data, labels) as stored in an .npz file with keys 'data' and 'labels', unchecked (the
+    default load_data of a run, whose data :func:`check_dataset` checks as it is loaded).
+    FileNotFoundError or ConfigError naming the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file {path} not found (expected {NPZ_EXPECTED})")
+    arrays = read_arrays(path, ("data", "labels"), expected=NPZ_EXPECTED, error=ConfigError)
+    return arrays["data"], arrays["labels"]
+
+
+def load_npz_dataset(path: str) -> tuple:
+    """Read an .npz with 'data' (N, C, H, W) numbers and 'labels' (N,) whole numbers >= 0.
+
+    Returns (data as float32, labels as int32). Raises FileNotFoundError or ConfigError naming
+    the file and what was expected (non-finite pixels and bad labels with their first index).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.npz")
+    >>> np.savez(path, data=np.ones((3, 1, 2, 2)), labels=np.array([0., 2., 1.]))
+    >>> x, y = load_npz_dataset(path)
+    >>> x.dtype, y.dtype, y.tolist()
+    (dtype('float32'), dtype('int32'), [0, 2, 1])
+    """
+    return check_dataset(path, *read_npz_dataset(path))
+
+
+def normalization_constants(train_x: np.ndarray, mode: str) -> tuple:
     """(shift, scale) of --normalization `mode` from the training images (N, C, H, W):
     'train_scalar' = the mean of all training pixels and the std (ddof 0) of the mean-removed
-    training pixels, both computed in float64; 'none' = (0, 1)."""
+    training pixels, both computed in float64; 'none' = (0, 1).
+
+    >>> normalization_constants(np.array([[[[1., 3.]]]], np.float32), "train_scalar")
+    (2.0, 1.0)
+    """
     if mode == "none":
         return 0.0, 1.0
     if mode != "train_scalar":
@@ -97,7 +118,7 @@ def normalization_constants(train_x, mode):
     return mean, std
 
 
-def normalize(x, shift, scale):
+def normalize(x: np.ndarray, shift: float, scale: float) -> np.ndarray:
     """(x - shift) / scale as float32 (x itself when the constants are 0 and 1)."""
     if shift == 0.0 and scale == 1.0:
         return x

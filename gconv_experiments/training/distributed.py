@@ -27,6 +27,7 @@ same K but not equal to the 1-process run.
 import os
 import sys
 import warnings
+from typing import Callable
 
 import chainer
 import chainer.links as L
@@ -39,20 +40,23 @@ from groupy.fast_cpu.batchnorm import running_average_update
 
 from gconv_experiments.training.config import COMMUNICATORS, ConfigError
 
-_active = None  # the Ranks of this process once start() made them
+__all__ = ["ONE_PROCESS", "Ranks", "MultiNodeBatchNormalization", "start", "abort_if_distributed"]
+
+_active = None  # the Ranks of an MPI job once start() made them
 
 
-def start(args):
-    """Join the MPI job under ``args.communicator``; returns :class:`Ranks`, or None for 'none'.
+def start(communicator: str, gpu: int) -> "Ranks":
+    """Join the MPI job under --communicator `communicator`; returns its :class:`Ranks`, or
+    :data:`ONE_PROCESS` for 'none'.
 
-    Ranks other than 0 get ``args.quiet = True`` (no progress bars) and stdout sent to
-    os.devnull; an uncaught exception on any rank aborts the whole job
-    (chainermn.global_except_hook) instead of leaving the others waiting.
+    Ranks other than 0 get stdout sent to os.devnull (and the caller turns their progress bars
+    off); an uncaught exception on any rank aborts the whole job (chainermn.global_except_hook)
+    instead of leaving the others waiting.
     """
     global _active
-    name, gpu = args.communicator, args.gpu
+    name = communicator
     if name in (None, "none"):
-        return None
+        return ONE_PROCESS
     if name not in COMMUNICATORS:
         raise ConfigError(f"--communicator must be one of {', '.join(COMMUNICATORS)}, got {name!r}")
     if name == "pure_nccl" and gpu < 0:
@@ -76,7 +80,6 @@ def start(args):
     if gpu < 0:
         _share_cores(comm.intra_size)
     if not _active.writes:
-        args.quiet = True
         sys.stdout = open(os.devnull, "w")
     return _active
 
@@ -94,7 +97,7 @@ def _share_cores(processes):
         threadpoolctl.threadpool_limits(limits=share)
 
 
-def abort_if_distributed(status):
+def abort_if_distributed(status: int) -> None:
     """After a reported error: end every rank of a K > 1 job (MPI_Abort with `status`), since
     the other ranks may be waiting for this one; no-op otherwise."""
     if _active is not None and _active.size > 1:
@@ -105,9 +108,12 @@ def abort_if_distributed(status):
 
 class Ranks:
     """This process's place in a data-parallel run: rank, number of ranks K, and the
-    collective operations the training loop needs. `comm` is a ChainerMN communicator."""
+    collective operations the training loop needs. `comm` is a ChainerMN communicator.
+    A run on one process has the one rank :data:`ONE_PROCESS`, whose operations leave
+    everything as it is."""
+    distributed = True  # processes of an MPI job (even a job of one)
 
-    def __init__(self, comm):
+    def __init__(self, comm) -> None:
         self.comm = comm
         self.rank, self.size = comm.rank, comm.size
 
@@ -118,20 +124,20 @@ class Ranks:
         return self
 
     @property
-    def writes(self):
+    def writes(self) -> bool:
         """Whether this rank writes the run folder and prints (rank 0)."""
         return self.rank == 0
 
-    def device_id(self, gpu):
+    def device_id(self, gpu: int) -> int:
         """The GPU of this rank for --gpu `gpu` (gpu + the rank's index on its node), or -1."""
         return gpu + self.comm.intra_rank if gpu >= 0 else -1
 
-    def part(self, n):
+    def part(self, n: int) -> slice:
         """slice of this rank's examples within n consecutive examples (a global batch)."""
         start = self.rank * (n // self.size) + min(self.rank, n % self.size)
         return slice(start, start + n // self.size + (self.rank < n % self.size))
 
-    def whole_batches(self, n, batchsize):
+    def whole_batches(self, n: int, batchsize: int) -> slice:
         """slice of this rank's block of whole batches when n examples are cut into batches of
         `batchsize` from 0 (blocks of consecutive batches, array_split over the ranks): the
         batches a rank evaluates are exactly batches of the one-process evaluation, so even a
@@ -141,14 +147,14 @@ class Ranks:
         last = first + n_batches // self.size + (self.rank < n_batches % self.size)
         return slice(min(first * batchsize, n), min(last * batchsize, n))
 
-    def scale_loss(self, loss, n):
+    def scale_loss(self, loss: chainer.Variable, n: int) -> chainer.Variable:
         """Weight this rank's mean loss over its part of a batch of n so that the averaged
         gradients are those of the mean loss over all n: factor K * len(part) / n."""
         part = self.part(n)
         factor = self.size * (part.stop - part.start) / n
         return loss if factor == 1 else loss * factor
 
-    def check_batches(self, n, **batchsizes):
+    def check_batches(self, n: int, **batchsizes: int) -> None:
         """ConfigError unless every batch of each `flag=batchsize` out of n training examples
         gives every rank at least one example (every rank takes part in each step's collective
         operations)."""
@@ -159,12 +165,12 @@ class Ranks:
                     f"--{flag} {batchsize}: {n} training examples give a batch of {smallest} "
                     f"example(s), fewer than the {self.size} processes; change --{flag} or --train_size")
 
-    def sum(self, *values):
+    def sum(self, *values: float) -> tuple:
         """The sums over all ranks of the float `values`, as a tuple of floats (float64)."""
         buf = np.array([float(v) for v in values], dtype=np.float64)
         return tuple(float(v) for v in self.allreduce(buf))
 
-    def sum_arrays(self, arrays):
+    def sum_arrays(self, arrays: list) -> list:
         """[element-wise sum over ranks of a] for the NumPy/CuPy arrays or numbers `arrays`
         (one all-reduce), as float64 NumPy arrays of the same shapes."""
         flat = [np.asarray(cuda.to_cpu(a), dtype=np.float64) for a in arrays]
@@ -172,7 +178,7 @@ class Ranks:
         bounds = np.cumsum([0] + [a.size for a in flat])
         return [sums[b0:b1].reshape(a.shape) for a, b0, b1 in zip(flat, bounds[:-1], bounds[1:])]
 
-    def allreduce(self, array):
+    def allreduce(self, array) -> np.ndarray:
         """Element-wise sum over ranks of a small array (NumPy or CuPy; summed in float64 on
         the host), returned as a float64 NumPy array."""
         host = np.ascontiguousarray(cuda.to_cpu(array), dtype=np.float64)
@@ -180,10 +186,11 @@ class Ranks:
         self.comm.mpi_comm.Allreduce(host, out)
         return out
 
-    def barrier(self):
+    def barrier(self) -> None:
+        """Wait for every rank."""
         self.comm.mpi_comm.Barrier()
 
-    def rank0_first(self, fn, *args):
+    def rank0_first(self, fn: Callable, *args):
         """fn(*args) on rank 0, then on the other ranks (e.g. a load that may write a cache)."""
         if self.writes:
             result = fn(*args)
@@ -192,7 +199,7 @@ class Ranks:
             result = fn(*args)
         return result
 
-    def reseed(self, seed, epoch, device, stream=0):
+    def reseed(self, seed: int, epoch: int, device, stream: int = 0) -> None:
         """Reseed the global RNGs (dropout) of this rank from (seed, epoch, stream, rank), after
         the single-process seeding, so that the ranks draw different masks; K = 1: no-op."""
         if self.size == 1:
@@ -201,7 +208,7 @@ class Ranks:
         if device.xp is not np:
             device.xp.random.seed(((seed * 1000003 + epoch) * 4 + stream) * 65537 + self.rank)
 
-    def prepare_model(self, model):
+    def prepare_model(self, model: chainer.Link) -> chainer.Link:
         """Swap every L.BatchNormalization of `model` (a Chain, before optimizer.setup) for a
         MultiNodeBatchNormalization with the same state, then give every rank rank 0's
         parameters (MPI broadcast through the host, whatever the communicator). Returns model."""
@@ -227,7 +234,7 @@ class Ranks:
                 param.array[...] = chainer.backend.get_array_module(param.array).asarray(host)
         return model
 
-    def optimizer(self, optimizer):
+    def optimizer(self, optimizer: chainer.Optimizer) -> chainer.Optimizer:
         """chainermn.create_multi_node_optimizer around `optimizer` (already set up on the
         model), made so that its first update() is a step: ChainerMN's wrapper would spend the
         first call on broadcasting the parameters, which prepare_model has done."""
@@ -237,6 +244,40 @@ class Ranks:
         return wrapped
 
 
+class _OneProcess(Ranks):
+    """The one rank of a run on one process: its part of a batch is the whole batch, its sums
+    are the values themselves, the model and optimizer stay as they are."""
+    distributed = False
+
+    def __init__(self):
+        self.comm = None
+        self.rank, self.size = 0, 1
+
+    def device_id(self, gpu):
+        return gpu
+
+    def sum(self, *values):
+        return tuple(float(v) for v in values)
+
+    def sum_arrays(self, arrays):
+        return list(arrays)
+
+    def allreduce(self, array):
+        return np.asarray(cuda.to_cpu(array), dtype=np.float64)
+
+    def barrier(self):
+        pass
+
+    def prepare_model(self, model):
+        return model
+
+    def optimizer(self, optimizer):
+        return optimizer
+
+
+ONE_PROCESS = _OneProcess()  # the Ranks of every run on one process (--communicator none)
+
+
 class MultiNodeBatchNormalization(L.BatchNormalization):
     """L.BatchNormalization whose training-mode statistics (and running averages) are those of
     the union of all ranks' batches, computed from all-reduced float64 sums; the backward pass
@@ -244,12 +285,12 @@ class MultiNodeBatchNormalization(L.BatchNormalization):
     Ranks.scale_loss). Test mode is L.BatchNormalization's. Same parameters and persistent
     state, so snapshots load into either class. x (N, C, ...) -> y of the same shape."""
 
-    def __init__(self, size, ranks, **kwargs):
+    def __init__(self, size, ranks: Ranks, **kwargs) -> None:
         super().__init__(size, **kwargs)
         self.ranks = ranks
 
     @classmethod
-    def like(cls, bn, ranks):
+    def like(cls, bn: L.BatchNormalization, ranks: Ranks) -> "MultiNodeBatchNormalization":
         """A copy of the BatchNormalization `bn` (parameters and statistics) synchronised over `ranks`."""
         if bn.avg_mean is None:
             raise ValueError(f"{bn.name}: BatchNormalization without a size cannot be synchronised")

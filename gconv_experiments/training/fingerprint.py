@@ -23,8 +23,11 @@ import chainer
 from gconv_experiments import augmentation
 from gconv_experiments.training.checkpoint import RUN_FILE  # noqa: F401  (re-exported)
 from gconv_experiments.file_digest import sha256_file  # noqa: F401 (also part of this module's API)
-from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError, check_args
+from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
+from gconv_experiments.training.settings import check_args
 from gconv_experiments.training.models import resolve_model_file
+
+__all__ = ["TRAJECTORY_IRRELEVANT", "DATA_FLAGS", "data_file_record", "git_commit", "canonical_json", "build_record", "differences", "read_record", "RUN_FILE", "sha256_file"]
 
 
 # Settings that never change the weights a run reaches or the numbers it reports on its
@@ -38,12 +41,12 @@ TRAJECTORY_IRRELEVANT = {"testfn", "quiet", "verbose", "val_freq", "save_freq", 
 DATA_FLAGS = ("trainfn", "valfn", "testfn")
 
 
-def data_file_record(path):
+def data_file_record(path: str) -> dict:
     """{"path": absolute path, "size": bytes, "sha256": hex} of a data file."""
     return {"path": os.path.abspath(path), "size": os.path.getsize(path), "sha256": sha256_file(path)}
 
 
-def git_commit():
+def git_commit() -> str:
     """The commit of the git checkout holding this package, or "unknown"."""
     try:
         out = subprocess.run(["git", "-C", PACKAGE_ROOT, "rev-parse", "HEAD"], capture_output=True,
@@ -79,12 +82,17 @@ def _jsonable(value):
     return repr(value)
 
 
-def canonical_json(obj):
-    """The one JSON text of obj used for hashing: sorted keys, no spaces, strict (no NaN)."""
+def canonical_json(obj) -> str:
+    """The one JSON text of obj used for hashing: sorted keys, no spaces, strict (no NaN).
+
+    >>> canonical_json({"b": [1, 2], "a": None})
+    '{"a":null,"b":[1,2]}'
+    """
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def build_record(args, models_package=None, model_cls=None, data=None):
+def build_record(args, models_package: "str | None" = None, model_cls: "type | None" = None,
+                 data: "dict | None" = None) -> dict:
     """The run record of the parsed, checked arguments `args` (see the module docstring).
 
     model_cls: the imported model class, used to fill in its constructor defaults (None:
@@ -92,7 +100,8 @@ def build_record(args, models_package=None, model_cls=None, data=None):
     by args). Raises ConfigError for bad flags, FileNotFoundError naming the flag of a missing
     data file.
     """
-    opt_kwargs, net_kwargs, schedule = check_args(args)
+    checked = check_args(args)
+    opt_kwargs, net_kwargs, schedule = dict(checked.opt_kwargs), dict(checked.net_kwargs), list(checked.lr_decay_schedule)
     name, model_path = resolve_model_file(args.modelfn, models_package)
     optimizer = getattr(chainer.optimizers, args.opt)
     if args.opt == "Adam" and "lr" in opt_kwargs and "alpha" not in opt_kwargs:
@@ -124,7 +133,7 @@ def build_record(args, models_package=None, model_cls=None, data=None):
             "git_commit": git_commit(), "model_file": os.path.basename(model_path)}
 
 
-def differences(saved_record, new_record):
+def differences(saved_record: dict, new_record: dict) -> list:
     """Human-readable "--flag: old -> new" for each trajectory-relevant setting in which the
     two records differ; [] when the saved run may be reused or resumed with the new settings."""
     old_c, new_c = saved_record.get("config", {}), new_record.get("config", {})
@@ -151,7 +160,7 @@ def differences(saved_record, new_record):
     return out
 
 
-def read_record(path):
+def read_record(path: str) -> dict:
     """The run record saved at `path` (a run.json); ConfigError naming the file if unreadable."""
     try:
         with open(path) as f:

@@ -1,5 +1,6 @@
 """The loops of a training run: seeding per epoch, one training epoch, evaluation, BN
-re-estimation, and their progress bars."""
+re-estimation, and their progress bars. Each pass runs on this process's share of the work
+(`ranks`, see training.distributed; on one process, ONE_PROCESS: everything)."""
 import sys
 
 import chainer
@@ -8,9 +9,12 @@ import numpy as np
 import progressbar
 
 from gconv_experiments import augmentation
+from gconv_experiments.training.distributed import ONE_PROCESS, Ranks
+
+__all__ = ["seed_epoch", "seed_validation", "TrainingDiverged", "evaluate", "reestimate_batchnorm", "train_epoch"]
 
 
-def seed_epoch(seed, epoch, device):
+def seed_epoch(seed: int, epoch: int, device: chainer.backend.Device) -> np.random.Generator:
     """Seed every random source for `epoch`; returns the epoch's numpy Generator (shuffle, augmentation)."""
     np.random.seed([seed, epoch])  # initialisers and dropout on the CPU
     if device.xp is not np:
@@ -18,7 +22,7 @@ def seed_epoch(seed, epoch, device):
     return np.random.default_rng([seed, epoch])
 
 
-def seed_validation(seed, epoch, device):
+def seed_validation(seed: int, epoch: int, device: chainer.backend.Device) -> np.random.Generator:
     """Seed the global RNGs (dropout) for the BN re-estimation after `epoch` and return the
     numpy Generator of its shuffled order and augmentation, so that the validation result is a
     function of (weights, seed, epoch): re-evaluating a resumed, finished run reproduces it."""
@@ -32,7 +36,7 @@ class TrainingDiverged(RuntimeError):
     """A loss that is NaN or infinite: training stops at once (the weights are no longer usable).
     `iteration` (1-based, within the pass) and `value` say where."""
 
-    def __init__(self, what, iteration, value):
+    def __init__(self, what: str, iteration: int, value: float) -> None:
         super().__init__(f"{what}: the loss is {value} at iteration {iteration}")
         self.what, self.iteration, self.value = what, iteration, value
 
@@ -77,27 +81,47 @@ def _bar(n, label, quiet):
     return progressbar.ProgressBar(max_value=n, widgets=widgets, fd=_CurrentStderr()).start()
 
 
-def _batches(n, batchsize):
-    return [(i, min(i + batchsize, n)) for i in range(0, n, batchsize)]
-
-
-def evaluate(model, x, y, batchsize, device, label="evaluating", quiet=True, ranks=None):
-    """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
-    bar labelled `label` unless quiet."""
-    total_loss, total_acc, n = 0.0, 0.0, len(x)
-    if ranks is not None:  # training.distributed: this rank's block of whole batches; sums all-reduced
-        x, y = x[ranks.whole_batches(n, batchsize)], y[ranks.whole_batches(n, batchsize)]
-    bar = _bar(len(x), label, quiet)
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        for i, j in _batches(len(x), batchsize):
-            loss, acc = model(device.send(x[i:j]), device.send(y[i:j]))
-            total_loss += _check_finite(loss, label, i // batchsize + 1) * (j - i)
-            total_acc += float(acc.array) * (j - i)
-            bar.update(j)
+def _pass(n, batchsize, label, quiet, order=None):
+    """The batches of one pass over n examples, with its progress bar: yields (iteration
+    (1-based), index of the batch's examples: a slice, or `order`'s entries)."""
+    bar = _bar(n, label, quiet)
+    for k, i in enumerate(range(0, n, batchsize), 1):
+        j = min(i + batchsize, n)
+        yield k, (slice(i, j) if order is None else order[i:j])
+        bar.update(j)
     bar.finish()
-    if ranks is not None:
-        total_loss, total_acc = ranks.sum(total_loss, total_acc)
+
+
+def _rank_batch(x, y, index, ranks, transformations=(), rng=None):
+    """The examples `index` of (x, y), augmented by `transformations` (drawn from rng), then this
+    rank's part of them (the whole batch on one process); images as contiguous float32."""
+    xb, yb = x[index], y[index]
+    if transformations:
+        xb = augmentation.apply_transformations(xb, transformations, rng)
+    part = ranks.part(len(yb))
+    return np.ascontiguousarray(xb[part], dtype=np.float32), yb[part]
+
+
+def _means(ranks, total_loss, total_acc, n):
+    """(mean loss, error rate) over the n examples of a pass from this rank's sums."""
+    total_loss, total_acc = ranks.sum(total_loss, total_acc)
     return total_loss / n, 1.0 - total_acc / n
+
+
+def evaluate(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, device: chainer.backend.Device,
+             label: str = "evaluating", quiet: bool = True, ranks: Ranks = ONE_PROCESS) -> tuple:
+    """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
+    bar labelled `label` unless quiet. Each rank evaluates its block of whole batches."""
+    total_loss, total_acc, n = 0.0, 0.0, len(x)
+    block = ranks.whole_batches(n, batchsize)
+    x, y = x[block], y[block]
+    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+        for k, index in _pass(len(x), batchsize, label, quiet):
+            xb, yb = x[index], y[index]
+            loss, acc = model(device.send(xb), device.send(yb))
+            total_loss += _check_finite(loss, label, k) * len(yb)
+            total_acc += float(acc.array) * len(yb)
+    return _means(ranks, total_loss, total_acc, n)
 
 
 class _BatchNormPass(chainer.LinkHook):
@@ -143,16 +167,20 @@ class _BatchNormPass(chainer.LinkHook):
             link.avg_var[...] = link.xp.maximum(var, 0).astype(link.avg_var.dtype)
 
 
-def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", quiet=True, *,
-                         mode="clean", averaging="batch", transformations="", rng=None, ranks=None):
+def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int,
+                         device: chainer.backend.Device,
+                         label: str = "BN statistics", quiet: bool = True, *, mode: str = "clean",
+                         averaging: str = "batch", transformations: "str | tuple" = "", rng: "np.random.Generator | None" = None,
+                         ranks: Ranks = ONE_PROCESS) -> None:
     """Replace each BatchNormalization's population mean/variance by statistics of one pass
     over (x, y) (no backprop; weights unchanged); the BN layers normalise by batch statistics
     during the pass, as in training. Decays are restored afterwards.
 
     mode: 'augmented' = training mode for the whole model (dropout as in training) and the
-        `transformations` applied to each batch (the release's MNIST "finetune" epoch);
-        'clean' = BN in training mode, everything else in test mode (no dropout), no
-        augmentation (the release's CIFAR finetune epoch); 'none' = do nothing.
+        `transformations` (a --transformations string or parsed names) applied to each batch
+        (the release's MNIST "finetune" epoch); 'clean' = BN in training mode, everything else
+        in test mode (no dropout), no augmentation (the release's CIFAR finetune epoch);
+        'none' = do nothing.
     averaging: 'batch' = every batch weighs the same: mean of the per-batch means and of the
         per-batch unbiased variances (Chainer's finetune mode, as the release); 'exact' = the
         mean and (unbiased) variance over all inputs of the pass.
@@ -170,56 +198,43 @@ def reestimate_batchnorm(model, x, y, batchsize, device, label="BN statistics", 
     order = np.arange(len(x)) if rng is None else rng.permutation(len(x))
     if rng is None:
         rng = np.random.default_rng(0)  # augmentation of an unshuffled pass
+    augment = augmentation.parse_transformations(transformations) if mode == "augmented" else ()
     hook = _BatchNormPass(force_train=mode == "clean", exact=averaging == "exact")
-    bar = _bar(len(x), label, quiet)
     try:
         with chainer.using_config("train", mode == "augmented"), \
                 chainer.using_config("enable_backprop", False), hook:
-            for k, (i, j) in enumerate(_batches(len(x), batchsize), 1):
+            for k, index in _pass(len(x), batchsize, label, quiet, order):
                 for bn in bns:
                     bn.decay = 1.0 - 1.0 / k
-                xb = x[order[i:j]]
-                yb = y[order[i:j]]
-                if mode == "augmented":
-                    xb = augmentation.apply_transformations(xb, transformations, rng)
-                if ranks is not None:  # training.distributed: this rank's part of the batch
-                    xb, yb = xb[ranks.part(j - i)], yb[ranks.part(j - i)]
-                model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(yb))
-                bar.update(j)
+                xb, yb = _rank_batch(x, y, index, ranks, augment, rng)
+                model(device.send(xb), device.send(yb))
         if averaging == "exact":
-            if ranks is not None:  # the sums over every rank's inputs
-                for entry in hook.sums.values():
-                    entry[1:] = ranks.sum_arrays(entry[1:])
+            for entry in hook.sums.values():  # the sums over every rank's inputs
+                entry[1:] = ranks.sum_arrays(entry[1:])
             hook.set_exact_statistics()
     finally:
         for bn, decay in zip(bns, decays):
             bn.decay = decay
-    bar.finish()
 
 
-def train_epoch(model, optimizer, x, y, batchsize, transformations, rng, device, label, quiet, ranks=None):
-    """One pass over (x, y) in a random order; returns (mean train loss, train error).
+def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray, y: np.ndarray, batchsize: int,
+                transformations: "str | tuple", rng: np.random.Generator, device: chainer.backend.Device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS) -> tuple:
+    """One pass over (x, y) in a random order, each batch augmented by `transformations` (a
+    --transformations string or parsed names); returns (mean train loss, train error).
     Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,
     before that step's update."""
     n = len(x)
     order = rng.permutation(n)
+    augment = augmentation.parse_transformations(transformations)
     total_loss, total_acc = 0.0, 0.0
-    bar = _bar(n, label, quiet)
     with chainer.using_config("train", True):
-        for i, j in _batches(n, batchsize):
-            idx = order[i:j]
-            xb, yb = augmentation.apply_transformations(x[idx], transformations, rng), y[idx]
-            if ranks is not None:  # training.distributed: this rank's part of the global batch
-                xb, yb = xb[ranks.part(j - i)], yb[ranks.part(j - i)]
-            loss, acc = model(device.send(np.ascontiguousarray(xb, dtype=np.float32)), device.send(yb))
-            value = _check_finite(loss, label, i // batchsize + 1)  # before the update: weights stay finite
+        for k, index in _pass(n, batchsize, label, quiet, order):
+            xb, yb = _rank_batch(x, y, index, ranks, augment, rng)
+            loss, acc = model(device.send(xb), device.send(yb))
+            value = _check_finite(loss, label, k)  # before the update: weights stay finite
             model.cleargrads()
-            (loss if ranks is None else ranks.scale_loss(loss, j - i)).backward()
+            ranks.scale_loss(loss, len(index)).backward()
             optimizer.update()
             total_loss += value * len(yb)
             total_acc += float(acc.array) * len(yb)
-            bar.update(j)
-    bar.finish()
-    if ranks is not None:
-        total_loss, total_acc = ranks.sum(total_loss, total_acc)
-    return total_loss / n, 1.0 - total_acc / n
+    return _means(ranks, total_loss, total_acc, n)

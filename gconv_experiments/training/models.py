@@ -10,8 +10,10 @@ import chainer
 
 from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
 
+__all__ = ["available_models", "resolve_model_file", "load_model_class", "build_model", "count_parameters"]
 
-def available_models(models_package):
+
+def available_models(models_package: "str | None") -> list:
     """Names of the model modules in `models_package` (e.g. 'gconv_experiments.MNIST_ROT.models')."""
     if not models_package:
         return []
@@ -19,7 +21,7 @@ def available_models(models_package):
     return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
 
 
-def resolve_model_file(modelfn, models_package=None):
+def resolve_model_file(modelfn: str, models_package: "str | None" = None) -> tuple:
     """Resolve --modelfn (a path to <Name>.py or a bare Name) to (Name, absolute path of the
     file), without importing it. Raises ConfigError naming --modelfn."""
     is_path = modelfn.endswith(".py") or "/" in modelfn or os.sep in modelfn
@@ -42,7 +44,7 @@ def resolve_model_file(modelfn, models_package=None):
     return modelfn, os.path.abspath(spec.origin)
 
 
-def load_model_class(modelfn, models_package=None, verbose=False):
+def load_model_class(modelfn: str, models_package: "str | None" = None, verbose: bool = False) -> type:
     """Resolve --modelfn (a path to <Name>.py or a bare Name) to the Chain class `Name`.
 
     A file that fails to import is a ConfigError naming the file and the error (with the
@@ -69,7 +71,8 @@ def load_model_class(modelfn, models_package=None, verbose=False):
     return cls
 
 
-def build_model(cls, net_kwargs):
+def build_model(cls: type, net_kwargs) -> chainer.Link:
+    """cls(**net_kwargs); ConfigError naming --net_kwargs when they do not fit the model."""
     try:
         inspect.signature(cls).bind(**net_kwargs)
     except TypeError as e:

@@ -1,23 +1,35 @@
-"""Everything a run checks and writes before its first epoch: the result folder, the data
-splits (read, checked against each other and the model, normalised), the model's fit to its
---net_kwargs, and the run record files (args.json, run.json, a copy of the model file)."""
+"""Everything a run checks before its first epoch: the result folder, the data splits (read
+and checked once, checked against each other and the model, normalised), and the model's fit
+to its --net_kwconfig. `config` is the run's RunConfig (training.settings) or anything with the
+same attributes."""
+import argparse
+import dataclasses
 import hashlib
 import os
-import shutil
+import sys
+from typing import Callable
 
 import chainer
 import numpy as np
+from chainer import optimizer_hooks
 
-from gconv_experiments.atomic_file import atomic_path, remove_temporaries, write_text
-from gconv_experiments.training.checkpoint import ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE, dumps
-from gconv_experiments.training.config import ConfigError
-from gconv_experiments.training.data import check_data, check_labels, normalization_constants, normalize
-from gconv_experiments.training.fingerprint import RUN_FILE, data_file_record, read_record
+from groupy import fast_cpu
+
+from gconv_experiments.training import distributed
+from gconv_experiments.training.config import ConfigError, get_device, make_optimizer
+from gconv_experiments.training.data import check_dataset, check_labels, normalization_constants, normalize
+from gconv_experiments.training.fingerprint import RUN_FILE, build_record, data_file_record, differences, read_record
+from gconv_experiments.training.models import build_model, load_model_class
+from gconv_experiments.training.run_folder import RUN_FOLDER_FILES, RunFolder
+from gconv_experiments.training.settings import RunConfig, check_args
+
+__all__ = ["Training", "prepare", "SPLITS", "check_resultdir", "load_splits", "normalize_splits", "probe_model", "data_records",
+           "saved_record"]
 
 SPLITS = (("trainfn", "train_size"), ("valfn", "val_size"), ("testfn", "val_size"))
 
 
-def check_resultdir(out, resume):
+def check_resultdir(out: str, resume: bool) -> None:
     """--resultdir must be a folder (or not exist yet); without --resume it must not hold a
     run. Leftover temporary files of writes cut short by a kill are removed."""
     if os.path.exists(out) and not os.path.isdir(out):
@@ -27,85 +39,76 @@ def check_resultdir(out, resume):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise ConfigError(f"--resultdir {out}: {parent} is a file, not a folder")
-    files = (SNAPSHOT_FILE, SUMMARY_FILE, LOG_FILE, ARGS_FILE, RUN_FILE)
-    if not resume and any(os.path.exists(os.path.join(out, f)) for f in files):
+    if not resume and any(os.path.exists(os.path.join(out, f)) for f in RUN_FOLDER_FILES):
         raise ConfigError(f"--resultdir {out} already holds a run; pass --resume to continue it "
                           f"or choose another --resultdir")
 
 
-def remove_leftovers(out):
-    """Remove temporary files left in the run folder by writes a kill cut short."""
-    for name in (SNAPSHOT_FILE, SUMMARY_FILE, LOG_FILE, ARGS_FILE, RUN_FILE):
-        remove_temporaries(os.path.join(out, name))
-
-
-def load_splits(args, load_data):
+def load_splits(config: RunConfig, load_data: Callable) -> dict:
     """{flag: (x float32, y int32)} for --trainfn, --valfn and (when given) --testfn, truncated
     to --train_size / --val_size (which must not exceed the file). What `load_data` returns is
-    checked like an .npz file (finite pixels, labels as returned). Errors name the flag."""
+    checked here, once (data.check_dataset: finite pixels, labels as returned). Errors name the
+    flag."""
     splits = {}
     for flag, size_flag in SPLITS:
-        fn = getattr(args, flag)
+        fn = getattr(config, flag)
         if not fn:
             continue
-        path = os.path.join(args.datadir, fn)
+        path = os.path.join(config.datadir, fn)
         try:
-            x, y = load_data(path)
-            x, y = check_data(path, np.asarray(x)), check_labels(path, np.asarray(y))  # whatever load_data is
-            if len(x) != len(y):
-                raise ConfigError(f"{path}: {len(x)} images but {len(y)} labels")
+            x, y = check_dataset(path, *load_data(path))
         except FileNotFoundError as e:
-            raise FileNotFoundError(f"--{flag} (in --datadir {args.datadir}): {e}") from None
+            raise FileNotFoundError(f"--{flag} (in --datadir {config.datadir}): {e}") from None
         except ConfigError as e:
             raise ConfigError(f"--{flag}: {e}") from None
-        size = getattr(args, size_flag)
+        size = getattr(config, size_flag)
         if size and size > len(x):
             raise ConfigError(f"--{size_flag} {size} exceeds the {len(x)} examples of --{flag} {path}")
         splits[flag] = (x[:size], y[:size]) if size else (x, y)
     return splits
 
 
-def normalize_splits(splits, mode):
+def normalize_splits(splits: dict, mode: str) -> tuple:
     """Apply --normalization: constants from the training split, the same ones to every split.
     Returns (new splits, (shift, scale))."""
     shift, scale = normalization_constants(splits["trainfn"][0], mode)
     return {flag: (normalize(x, shift, scale), y) for flag, (x, y) in splits.items()}, (shift, scale)
 
 
-def probe_model(model, splits, args, net_kwargs):
+def probe_model(model: chainer.Link, splits: dict, config: RunConfig) -> None:
     """Check the data against the model before training: every split's images have the training
     images' shape, the model maps them to class scores, every label is < the number of classes,
-    and one training-mode forward pass (on a copy, so no state changes) works with --net_kwargs."""
+    and one training-mode forward pass (on a copy, so no state changes) works with --net_kwconfig."""
     train_x = splits["trainfn"][0]
     name = type(model).__name__
     for flag, (x, _) in splits.items():
         if x.shape[1:] != train_x.shape[1:]:
-            raise ConfigError(f"--{flag} {os.path.join(args.datadir, getattr(args, flag))}: images have shape "
+            raise ConfigError(f"--{flag} {os.path.join(config.datadir, getattr(config, flag))}: images have shape "
                               f"{x.shape[1:]} but --trainfn images {train_x.shape[1:]}")
     try:
         with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
             scores = model.logits(train_x[:2])
     except Exception as e:
         raise ConfigError(f"model {name} cannot process images of shape {train_x.shape[1:]} from --trainfn "
-                          f"{os.path.join(args.datadir, args.trainfn)}: {type(e).__name__}: {e}") from None
+                          f"{os.path.join(config.datadir, config.trainfn)}: {type(e).__name__}: {e}") from None
     n_classes = scores.shape[1]
     for flag, (_, y) in splits.items():
-        check_labels(f"--{flag} {os.path.join(args.datadir, getattr(args, flag))} ({name} has {n_classes} classes)",
+        check_labels(f"--{flag} {os.path.join(config.datadir, getattr(config, flag))} ({name} has {n_classes} classes)",
                      y, n_classes)
     try:
         with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
             model.copy(mode="copy").logits(train_x[:2])
     except Exception as e:
-        raise ConfigError(f"--net_kwargs {net_kwargs!r}: {name} fails in a training-mode forward pass: "
+        raise ConfigError(f"--net_kwargs {config.net_kwargs!r}: {name} fails in a training-mode forward pass: "
                           f"{type(e).__name__}: {e}") from None
 
 
-def data_records(args, splits):
+def data_records(config: RunConfig, splits: dict) -> dict:
     """{flag: {"path", "size", "sha256"}} of the data files read; a split read from elsewhere by
     a load_data hook (no file at the path) is hashed by its arrays (size None)."""
     records = {}
     for flag, (x, y) in splits.items():
-        path = os.path.join(args.datadir, getattr(args, flag))
+        path = os.path.join(config.datadir, getattr(config, flag))
         if os.path.isfile(path):
             records[flag] = data_file_record(path)
         else:
@@ -115,19 +118,98 @@ def data_records(args, splits):
     return records
 
 
-def saved_record(out):
+def saved_record(out: str) -> "dict | None":
     """The run record of the run in folder `out`, or None if it has none (an older run)."""
     path = os.path.join(out, RUN_FILE)
     return read_record(path) if os.path.isfile(path) else None
 
 
-def write_run_files(out, args, record):
-    """run.json (the record, plus the flags as given under "args", which --resume reads),
-    args.json (a copy of those flags) and a copy of the model file, each atomically."""
-    saved_args = {k: v for k, v in vars(args).items() if k not in ("resume", "quiet", "verbose")}
-    write_text(os.path.join(out, RUN_FILE), dumps(dict(record, args=saved_args), indent=2) + "\n")
-    write_text(os.path.join(out, ARGS_FILE), dumps(saved_args, indent=2) + "\n")
-    target = os.path.join(out, record["model_file"])
-    if os.path.abspath(target) != record["config"]["model_path"]:
-        with atomic_path(target) as tmp:
-            shutil.copyfile(record["config"]["model_path"], tmp)
+@dataclasses.dataclass
+class Training:
+    """A prepared run (:func:`prepare`): its configuration (input normalisation filled in), this
+    process's ranks and device, the model and optimizer (restored from the snapshot when
+    resumed), the normalised splits, the run record, the run folder and the epochs logged."""
+    config: RunConfig
+    ranks: distributed.Ranks
+    device: object
+    model: chainer.Link
+    optimizer: object
+    lr_attr: str
+    base_lr: float
+    splits: dict
+    record: dict
+    folder: RunFolder
+    start_epoch: int
+    log: list
+
+    @property
+    def name(self) -> str:
+        return type(self.model).__name__
+
+
+def _seeded_model(cls, config, device):
+    """The model, initialised from numpy's global RNG (and CuPy's) seeded with --seed."""
+    if device.xp is np:
+        fast_cpu.keep_freed_memory()  # reuse freed pages between steps (see groupy's fast_cpu)
+    np.random.seed(config.seed)
+    if device.xp is not np:
+        device.xp.random.seed(config.seed)
+    return build_model(cls, config.net_kwargs)
+
+
+def _check_resume(config, record, ranks):
+    """--resume: the run folder's record must match this run's (else ConfigError naming the
+    differences); a note when groupy's CPU thread count changed."""
+    saved = saved_record(config.resultdir)
+    diffs = differences(saved, record) if saved is not None else []
+    if diffs:
+        raise ConfigError(f"--resume: {config.resultdir} was trained with other settings: {'; '.join(diffs)}. "
+                          f"Give the run's settings, or start a new run in another --resultdir")
+    before = (saved or {}).get("conv_threads")
+    if before is not None and before != fast_cpu.get_num_threads() and not ranks.distributed:
+        print(f"note: {config.resultdir} was trained with {before} groupy CPU thread(s), this process uses "
+              f"{fast_cpu.get_num_threads()} (GROUPY_CPU_CONV_THREADS): the continuation is not "
+              f"bit-for-bit (per-thread partial sums round differently)", file=sys.stderr)
+
+
+def _optimizer(config, model, ranks, n_train):
+    """(optimizer set up on the model, name of its lr hyperparameter), wrapped for the ranks."""
+    ranks.check_batches(n_train, batchsize=config.batchsize, eval_batchsize=config.eval_batchsize)
+    ranks.prepare_model(model)
+    optimizer, lr_attr = make_optimizer(config.opt, config.opt_kwargs)
+    optimizer.setup(model)
+    if config.weight_decay > 0:
+        optimizer.add_hook(optimizer_hooks.WeightDecay(config.weight_decay))
+    return ranks.optimizer(optimizer), lr_attr
+
+
+def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data: Callable) -> Training:
+    """Check the parsed flags, join the ranks, build the model, read and check the data, check a
+    resumed run against its record, build the optimizer and set up the run folder (restoring
+    the snapshot when resumed, writing the run files)."""
+    config = check_args(args)
+    check_resultdir(config.resultdir, config.resume)
+    ranks = distributed.start(config.communicator, config.gpu)
+    if not ranks.writes:
+        config = dataclasses.replace(config, quiet=True)  # rank 0 alone shows progress
+    cls = load_model_class(config.modelfn, models_package, verbose=config.verbose)
+    device = get_device(ranks.device_id(config.gpu))
+    model = _seeded_model(cls, config, device)  # before the (possibly slow) data loading: fail fast
+    splits = ranks.rank0_first(load_splits, config, load_data)
+    probe_model(model, splits, config)
+    record = build_record(args, models_package, cls, data=data_records(config, splits))
+    if config.resume:
+        _check_resume(config, record, ranks)
+    record["conv_threads"] = fast_cpu.get_num_threads()  # numbers depend on it in the last bits
+    splits, constants = normalize_splits(splits, config.normalization)
+    config = config.with_input_normalization(*constants)
+    record["settings"] = config.to_json()
+    optimizer, lr_attr = _optimizer(config, model, ranks, len(splits["trainfn"][0]))
+    base_lr = getattr(optimizer, lr_attr)  # before a snapshot is restored
+    folder = RunFolder(config.resultdir, ranks.writes)
+    folder.create()
+    start_epoch, log = folder.restore(model, optimizer, config.epochs, config.resume)
+    folder.write_run_files(args, record)
+    model.to_device(device)
+    return Training(config, ranks, device, model, optimizer, lr_attr, base_lr, splits,
+                    record, folder, start_epoch, log)

@@ -264,7 +264,7 @@ def test_cli_ok_and_error(tmp_path, tiny_archive, capsys):
     assert 'reused cache' in capsys.readouterr().out
     assert cifar10.main(['--datadir', str(tmp_path / 'none')]) == 2
     err = capsys.readouterr().err
-    assert err.startswith('error: ') and 'cifar-10-python.tar.gz' in err
+    assert err.startswith('cifar10: error: ') and 'cifar-10-python.tar.gz' in err
 
 
 def test_cli_names_a_missing_batch_file(tmp_path, tiny_batches, cifar_writers, capsys):

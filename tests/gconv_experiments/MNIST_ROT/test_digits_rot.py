@@ -93,5 +93,5 @@ def test_cli(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert mr.load_split(tmp_path, "valid")[0].shape == (5, 1, 28, 28)
     bad = subprocess.run(cmd + ["--n-train", "1797"], capture_output=True, text=True, env=env, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: n_train + n_test")
+    assert bad.returncode == 2 and bad.stderr.startswith("digits_rot: error: n_train + n_test")
     assert "Traceback" not in bad.stderr

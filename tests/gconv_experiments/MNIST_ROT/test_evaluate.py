@@ -1,5 +1,6 @@
 """evaluate.py: a run folder's weights evaluated again give the run's recorded error; the input
-normalisation comes from the run's own training file (checked by sha256); the upright MNIST test
+normalisation comes from the run's record, or for older records from the run's own training file
+(checked by sha256); the upright MNIST test
 set as read from IDX files; and a published weights file of results/mnist_rot evaluated on a
 freshly built rotated set."""
 import gzip
@@ -66,12 +67,25 @@ def test_normalization_is_the_training_pixels_mean_and_std(run):
     assert scale == pytest.approx(np.sqrt(sum((p - mean) ** 2 for p in pixels) / len(pixels)), rel=1e-9)
 
 
+def test_a_record_without_the_constants_recomputes_the_same_ones(run, tmp_path):
+    """run.json files written before runs recorded their input normalisation (the published
+    runs) are normalised from the training file, to the same constants; with the record, the
+    training file is not read at all."""
+    folder, datadir, _ = run
+    _, record = evaluate.load_run(folder)
+    assert record["settings"]["input_normalization"]["mode"] == "train_scalar"
+    recorded = evaluate.input_normalization(record, str(tmp_path / "no_data_here"))
+    older = {k: v for k, v in record.items() if k != "settings"}
+    assert evaluate.input_normalization(older, datadir) == recorded
+
+
 def test_another_training_file_is_refused_by_name(run, tmp_path):
     folder, datadir, _ = run
     other = tmp_path / "data"
     shutil.copytree(datadir, other)
     _digits_like(other / "train_all.npz", 96, 7)
     _, record = evaluate.load_run(folder)
+    record = {k: v for k, v in record.items() if k != "settings"}  # a run.json of an older run
     with pytest.raises(ConfigError, match=r"train_all\.npz: not the file this run was trained on"):
         evaluate.input_normalization(record, str(other))
     os.remove(other / "train_all.npz")

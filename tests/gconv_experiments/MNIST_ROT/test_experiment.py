@@ -11,7 +11,6 @@ import sys
 
 import pytest
 
-from gconv_experiments import sweep_cli, sweep_report
 from gconv_experiments.MNIST_ROT import experiment
 from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
 from gconv_experiments.training import ConfigError
@@ -81,16 +80,6 @@ def test_release_command_line_runs_unchanged(tmp_path):
     rows = read_csv(tmp_path / "results" / "mnist_rot" / "results.csv")
     assert {(r["model"], r["epochs"]) for r in rows} == {("Z2CNN", "300"), ("P4CNN", "100"), ("P4CNN_RP", "100")}
     assert read_log_epochs(tmp_path / "results" / "mnist_rot" / "Z2CNN" / "seed0")[-1] == 300
-
-
-def test_model_statistics_by_hand():
-    """Errors 2% and 3%: mean 2.5%, np.std (ddof 0) 0.005, sample std 0.7071%."""
-    s = sweep_report.model_statistics([0.02, 0.03])
-    assert s["paper_style"] == "2.50 ± 0.0050"
-    assert s["test_error_mean"] == pytest.approx(0.025, abs=1e-15)
-    assert s["test_error_std_ddof0"] == pytest.approx(0.005, abs=1e-15)
-    assert s["test_error_pct_std_ddof1"] == pytest.approx(100 * 0.01 / 2 ** 0.5, rel=1e-12)
-    assert sweep_report.model_statistics([0.0228])["test_error_pct_std_ddof1"] is None
 
 
 def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
@@ -218,14 +207,6 @@ def test_run_folder_that_is_a_file(datadir, tmp_path, capsys, inside):
     status = experiment.cli(TINY + ["--models", "Z2CNN", "--epochs", "1", "--datadir", datadir,
                                     "--resultdir", str(tmp_path / "r")])
     assert status == 2 and f"{tmp_path / 'r' / inside} is an existing file" in capsys.readouterr().err
-
-
-def test_parse_epochs():
-    models, paper = ["Z2CNN", "P4CNN", "P4CNN_RP"], experiment.PAPER_EPOCHS
-    assert sweep_cli.parse_epochs(experiment.build_parser().get_default("epochs"), models, paper) == \
-        {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100}
-    assert sweep_cli.parse_epochs("7", models, paper) == {"Z2CNN": 7, "P4CNN": 7, "P4CNN_RP": 7}
-    assert sweep_cli.parse_epochs("P4CNN=3", models, paper) == {"Z2CNN": 300, "P4CNN": 3, "P4CNN_RP": 100}
 
 
 @pytest.mark.parametrize("extra, message", [

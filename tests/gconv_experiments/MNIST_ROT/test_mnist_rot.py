@@ -200,7 +200,7 @@ def test_truncated_and_corrupt_zip(tmp_path):
 def test_cli_errors_exit_2_with_a_one_line_message(tmp_path):
     result = _run_cli("--datadir", tmp_path / "out", "--source", tmp_path / "missing.zip")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and "missing.zip: no such file" in result.stderr
+    assert result.stderr.startswith("mnist_rot: error: ") and "missing.zip: no such file" in result.stderr
     assert "Traceback" not in result.stderr
     _, _, texts = _official(tmp_path)
     _write_zip(tmp_path / mr.OFFICIAL_ZIP, _corrupt(texts, 4, BAD_AMAT["short_row"][0]))
@@ -316,7 +316,7 @@ def test_cli_bad_idx_exits_2(tmp_path):
     BAD_IDX["labels_magic"][0](tmp_path / "mnist", sets)
     result = _run_cli("--datadir", tmp_path / "out", "--from-mnist", tmp_path / "mnist",
                       "--n-train-all", 50, "--n-test", 60, "--n-valid", 10)
-    assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert result.returncode == 2 and result.stderr.startswith("mnist_rot: error: ")
     assert "magic number 0x00000803, expected 0x00000801" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -94,8 +94,25 @@ def test_a_batch_that_leaves_a_rank_empty_is_refused():
 def test_pure_nccl_on_the_cpu_is_refused_before_mpi_starts():
     from gconv_experiments.training import ConfigError, distributed
     with pytest.raises(ConfigError, match="pure_nccl runs on GPUs: pass --gpu 0.*naive on the CPU"):
-        distributed.start(types.SimpleNamespace(communicator="pure_nccl", gpu=-1, quiet=False))
-    assert distributed.start(types.SimpleNamespace(communicator="none", gpu=-1, quiet=False)) is None
+        distributed.start("pure_nccl", -1)
+    one = distributed.start("none", -1)
+    assert one is distributed.ONE_PROCESS and not one.distributed and one.writes
+
+
+def test_one_process_is_one_rank_that_changes_nothing():
+    from gconv_experiments.training import distributed
+    one = distributed.ONE_PROCESS
+    assert (one.rank, one.size, one.device_id(3)) == (0, 1, 3)
+    assert one.part(7) == slice(0, 7) and one.whole_batches(10, 4) == slice(0, 10)
+    loss = object()
+    assert one.scale_loss(loss, 5) is loss
+    assert one.sum(1.5, 2) == (1.5, 2.0)
+    arrays = [np.ones(2), 3]
+    assert one.sum_arrays(arrays) == arrays
+    model, optimizer = object(), object()
+    assert one.prepare_model(model) is model and one.optimizer(optimizer) is optimizer
+    assert one.rank0_first(lambda a: a + 1, 1) == 2
+    one.check_batches(5, batchsize=4)  # every batch has an example for the one rank
 
 
 # --- batch normalisation synchronised over ranks --------------------------------------------------
@@ -108,7 +125,7 @@ def _bn_worker():
     import chainer.functions as F
     import chainer.links as L
     from gconv_experiments.training import distributed
-    ranks = distributed.start(types.SimpleNamespace(communicator="naive", gpu=-1, quiet=True))
+    ranks = distributed.start("naive", -1)
     out = {}
     for shape in [(7, 3, 5, 5), (7, 2, 4, 3, 3)]:  # planar and G-feature maps (N, C, G, H, W)
         rs = np.random.RandomState(sum(shape))

@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 CHILD = """
 import importlib, os, signal, sys
 import h5py
-run = importlib.import_module("gconv_experiments.training.run")
+run = importlib.import_module("gconv_experiments.training.run_folder")
 from gconv_experiments.MNIST_ROT import train
 original_save, original_create = run.save_snapshot, h5py.Group.create_dataset
 written = [0]

@@ -69,7 +69,7 @@ def test_load_npz_dataset(tmp_path):
 
 @pytest.mark.parametrize("kind, message", [
     ("missing", "not found"),
-    ("corrupt", "cannot read it as .npz"),
+    ("corrupt", "not a readable .npz file"),
     ("nolabels", "missing key"),
     ("3d", "shape \\(N, C, H, W\\)"),
     ("floatlabels", "whole numbers, found 0.5 at index 0"),

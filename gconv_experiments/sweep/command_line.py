@@ -1,18 +1,32 @@
 """An experiment's sweep command line: the sweep flags (:func:`add_sweep_arguments`), their
-checks, and :func:`run_experiment`, which builds the runs (models x seeds), plans them against
-their folders, runs them (gconv_experiments.sweep) and writes the report (sweep_report).
-MNIST_ROT/experiment.py and CIFAR10/experiment.py are thin users of it."""
-import os
-import sys
+checks, the train.py flags every run of an experiment gets (:func:`run_flags`), and
+:func:`run_experiment`, which builds the runs (models x seeds), plans them against their folders
+(sweep.runs), runs them (sweep.execution) and writes the report (sweep.report).
+MNIST_ROT/experiment.py and CIFAR10/experiment.py are thin users of it.
 
-from gconv_experiments import sweep_cluster, sweep_report
-from gconv_experiments.sweep import Run, SweepError, execute, fingerprints, plan
+>>> parse_epochs("Z2CNN=30", ["Z2CNN", "P4CNN"], {"Z2CNN": 300, "P4CNN": 100})
+{'Z2CNN': 30, 'P4CNN': 100}
+>>> parse_seeds(3, None), parse_seeds(1, "4,2")
+([0, 1, 2], [4, 2])
+"""
+import argparse
+import os
+from typing import Callable, Sequence
+
+from gconv_experiments.command_errors import run_command
+from gconv_experiments.sweep import cluster, report
+from gconv_experiments.sweep.execution import SweepError, execute, fingerprints
+from gconv_experiments.sweep.runs import Run, plan
 from gconv_experiments.training import ConfigError
+
+__all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "parse_epochs",
+           "parse_seeds", "check_distribution_flags", "run_experiment", "cli"]
 
 SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # set per run by the sweep
 
 
-def add_sweep_arguments(parser, models, epochs, repeats):
+def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], epochs: dict,
+                        repeats: int) -> argparse.ArgumentParser:
     """The sweep flags of an experiment's parser: --models, --epochs, --repeats/--seeds, --quiet,
     --dry_run, --fresh_on_change and how the runs run (--workers, --scheduler, --threads)."""
     a = parser.add_argument
@@ -40,7 +54,35 @@ def add_sweep_arguments(parser, models, epochs, repeats):
     return parser
 
 
-def parse_epochs(text, models, defaults, fallback=100):
+def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The subset flags an experiment passes on to every run: --train_size and --val_size."""
+    parser.add_argument("--train_size", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--val_size", type=int, default=None, help="use only the first N test images")
+    return parser
+
+
+def run_flags(args: argparse.Namespace, modelfn: str, datadir: str, trainfn: str, valfn: str) -> list:
+    """The train.py flags of one model's runs in an experiment: the model file, the data, and
+    the experiment's --transformations, --gpu, --val_freq, --save_freq (and --train_size /
+    --val_size where given) from `args`.
+
+    >>> args = argparse.Namespace(transformations="rotation", gpu=-1, val_freq=25, save_freq=25,
+    ...                           train_size=100, val_size=None)
+    >>> run_flags(args, "P4CNN", "/data", "train_all.npz", "test.npz")  # doctest: +NORMALIZE_WHITESPACE
+    ['--modelfn', 'P4CNN', '--datadir', '/data', '--trainfn', 'train_all.npz', '--valfn', 'test.npz',
+     '--transformations', 'rotation', '--gpu', '-1', '--val_freq', '25', '--save_freq', '25',
+     '--train_size', '100']
+    """
+    flags = ["--modelfn", modelfn, "--datadir", datadir, "--trainfn", trainfn, "--valfn", valfn,
+             "--transformations", args.transformations, "--gpu", str(args.gpu),
+             "--val_freq", str(args.val_freq), "--save_freq", str(args.save_freq)]
+    for flag in ("train_size", "val_size"):
+        if getattr(args, flag) is not None:
+            flags += [f"--{flag}", str(getattr(args, flag))]
+    return flags
+
+
+def parse_epochs(text: str, models: Sequence[str], defaults: dict, fallback: int = 100) -> dict:
     """'7' -> every model 7 epochs; 'Z2CNN=30,P4CNN=10' -> those, `defaults` (else `fallback`)
     for the others."""
     epochs = {m: defaults.get(m, fallback) for m in models}
@@ -66,7 +108,7 @@ def parse_epochs(text, models, defaults, fallback=100):
     return epochs
 
 
-def parse_seeds(repeats, seeds):
+def parse_seeds(repeats: int, seeds: "str | None") -> list:
     """--repeats N -> [0..N-1]; --seeds '3,5' -> [3, 5] (no repeats)."""
     if seeds is None:
         if repeats < 1:
@@ -81,7 +123,7 @@ def parse_seeds(repeats, seeds):
     return values
 
 
-def check_distribution_flags(workers, scheduler, threads):
+def check_distribution_flags(workers: int, scheduler: "str | None", threads: "int | None") -> "int | None":
     """Validate --workers/--scheduler/--threads; returns the per-run thread count (None: unchanged)."""
     if workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers}")
@@ -96,13 +138,14 @@ def check_distribution_flags(workers, scheduler, threads):
             raise ConfigError("--workers > 1 and --scheduler need dask.distributed: "
                               "pip install \"dask[distributed]\"") from None
         if threads is None:
-            threads = 1 if scheduler is not None else sweep_cluster.default_threads(workers)
+            threads = 1 if scheduler is not None else cluster.default_threads(workers)
     return threads
 
 
-def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs, models_known=None,
-                   paper=None, paper_label="paper", title="learning curves", prog="experiment.py",
-                   write_tables=True):
+def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_module: str,
+                   run_flags: Callable[[str], list], default_epochs: dict, models_known: "Sequence[str] | None" = None,
+                   paper: "dict | None" = None, paper_label: str = "paper", title: str = "learning curves",
+                   prog: str = "experiment.py", write_tables: bool = True) -> dict:
     """An experiment's sweep from its parsed command line: `args` (with add_sweep_arguments' flags
     and .resultdir), `extra` (train.py flags passed to every run), `argv` (recorded in sweep.json).
     run_flags(model) -> the train.py flags of that model's runs (data, model file, protocol);
@@ -139,24 +182,17 @@ def run_experiment(args, extra, argv, *, train_module, run_flags, default_epochs
                         quiet=args.quiet, log=lambda text: print(text, flush=True))
     if not write_tables:
         return dict(summaries=summaries, planned=planned)
-    report = sweep_report.write_report(resultdir, [p.run for p in planned], summaries,
+    written = report.write_report(resultdir, [p.run for p in planned], summaries,
                                        fingerprints(planned, resultdir), [prog] + list(argv), paper=paper,
                                        paper_label=paper_label, title=title)
-    print("\n" + report["table"])
+    print("\n" + written["table"])
     print(f"results: {os.path.join(args.resultdir, 'results.md')}, {os.path.join(args.resultdir, 'results.csv')}")
-    print(f"learning curves: {report['plot']}", flush=True)
-    return dict(summaries=summaries, planned=planned, **report)
+    print(f"learning curves: {written['plot']}", flush=True)
+    return dict(summaries=summaries, planned=planned, **written)
 
 
-def cli(main, prog):
+def cli(main: Callable[[], object], prog: str) -> int:
     """Run main() for a command line; bad input is one `prog: error: ...` line (exit 2), failed
     runs exit 1, Ctrl-C 130."""
-    try:
-        main()
-    except (ConfigError, FileNotFoundError, SweepError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, SweepError) else 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: main() and None, prog, {SweepError: 1, ConfigError: 2, FileNotFoundError: 2},
+                       interrupted="run the same command again to continue")

@@ -1,41 +1,34 @@
-"""Sweeps of training runs (models x seeds): every run folder checked against its run record,
-then the runs trained in this process or concurrently on a Dask cluster. The one sweep
-implementation: sweep_cli builds an experiment's runs from its command line, sweep_cluster holds
-the Dask and thread-count parts, sweep_report writes the tables.
+"""The runs of a sweep and what each folder already holds: :class:`Run` (one train.py run in its
+own folder), :func:`read_summary`, and :func:`plan`, which inspects every folder before anything
+starts and decides, per run:
 
-A :class:`Run` is one train.py run in its own folder. :func:`plan` inspects every folder before
-anything starts and decides, per run:
   done      summary.json for the requested epochs and a matching run.json: reused as it is;
   resume    a snapshot with a matching run.json: continued from it (more epochs continue too);
   train     nothing there, or a run killed before its first snapshot: (re)started from epoch 0.
+
 A folder whose run.json fingerprint differs (other data, model, optimiser, seed, augmentation,
 ...) stops the sweep with the differing settings named, before any run starts, unless
 ``fresh_on_change``: then that run trains in a new folder ``<folder>-<fingerprint[:8]>`` (found
-again by later sweeps with the same settings). :func:`execute` runs what is left: in this
-process (``workers=1``), on a ``dask.distributed.LocalCluster`` of ``workers`` worker
-processes, or on an existing cluster (``scheduler``: an address or a scheduler file). The
-process that runs a run decides resume vs restart again from its folder, so a run whose worker
-was killed is retried (by Dask, or by the next invocation) from its last snapshot with
-identical results.
+again by later sweeps with the same settings).
+
+>>> run = Run(group="P4CNN", seed=1, epochs=3, folder="/tmp/r/P4CNN/seed1", argv=("--quiet",),
+...           train_module="gconv_experiments.MNIST_ROT.train")
+>>> run.label
+'P4CNN seed 1'
+>>> run.train_argv(resume=True)
+['--quiet', '--resultdir', '/tmp/r/P4CNN/seed1', '--resume']
 """
-import contextlib
 import dataclasses
 import importlib
 import json
 import os
-import sys
-import time
-import traceback
+from types import ModuleType
 
-import progressbar
-
-from gconv_experiments import sweep_cluster
 from gconv_experiments.training import (
-    ARGS_FILE, LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, differences, read_record,
-    resolve_run)
-from gconv_experiments.training.loop import _CurrentStderr
+    RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, differences, read_record, resolve_run)
 
-OUTPUT_FILE = "output.log"  # a run's printed lines when it runs on a Dask worker
+__all__ = ["Run", "Planned", "read_summary", "resolve", "plan"]
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,27 +44,24 @@ class Run:
     train_module: str
 
     @property
-    def label(self):
+    def label(self) -> str:
         return f"{self.group} seed {self.seed}"
 
-    def train_argv(self, resume=False):
+    def train_argv(self, resume: bool = False) -> list:
         return list(self.argv) + ["--resultdir", self.folder] + (["--resume"] if resume else [])
 
 
 @dataclasses.dataclass
 class Planned:
+    """A run and what the sweep does with it (see :func:`plan`)."""
     run: Run
     action: str          # 'done', 'resume' or 'train'
     record: dict         # resolve_run's record (config, data hashes, fingerprint)
-    summary: dict = None  # for 'done'
+    summary: "dict | None" = None  # for 'done'
     note: str = ""
 
 
-class SweepError(RuntimeError):
-    """One or more runs failed; the message names them. Finished runs are kept."""
-
-
-def read_summary(path):
+def read_summary(path: str) -> tuple:
     """(summary dict, None) for a valid summary.json, (None, None) if absent, (None, reason) if
     damaged (not strict JSON, or without an integer 'epochs' and a test_error in [0, 1])."""
     if not os.path.exists(path):
@@ -100,11 +90,11 @@ def _read_record(path):
     return record if isinstance(record.get("fingerprint"), str) else None
 
 
-def _train_module(name):
+def _train_module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-def resolve(run):
+def resolve(run: Run) -> dict:
     """The run's record (config, data hashes, fingerprint) computed without training."""
     module = _train_module(run.train_module)
     return resolve_run(run.train_argv(), defaults=module.DEFAULTS, models_package=module.MODELS_PACKAGE)
@@ -134,7 +124,7 @@ def _inspect(run, record):
     return ("resume" if has_snapshot else "train"), None, ""
 
 
-def plan(runs, fresh_on_change=False):
+def plan(runs: list, fresh_on_change: bool = False) -> list:
     """Check every run folder against the run's record; returns [Planned]. Raises ConfigError
     (naming each folder and its differing settings) before anything is trained."""
     planned, mismatched = [], []
@@ -172,95 +162,3 @@ def plan(runs, fresh_on_change=False):
                           + "\n".join(lines) + "\nchoose another --resultdir, delete those folders, or pass "
                           "--fresh_on_change to train these runs in new folders beside them")
     return planned
-
-
-# --------------------------------------------------------------------------- running one run
-def execute_run(run, threads=None, output_to_file=False):
-    """Train `run` (in whatever process calls this: the client or a Dask worker); returns its
-    summary. Resumes from the folder's snapshot if there is one, otherwise starts from epoch 0
-    (clearing what a run killed before its first snapshot left)."""
-    module = _train_module(run.train_module)
-    resume = os.path.isfile(os.path.join(run.folder, SNAPSHOT_FILE))
-    if not resume:
-        for name in (ARGS_FILE, LOG_FILE, SUMMARY_FILE, RUN_FILE):
-            path = os.path.join(run.folder, name)
-            if os.path.isfile(path):
-                os.remove(path)
-    with contextlib.ExitStack() as stack:
-        if output_to_file:
-            os.makedirs(run.folder, exist_ok=True)
-            out = stack.enter_context(open(os.path.join(run.folder, OUTPUT_FILE), "a", encoding="utf-8"))
-            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {run.label} on pid {os.getpid()} "
-                      f"({'resuming' if resume else 'from epoch 0'})\n")
-            out.flush()
-            stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(sweep_cluster.limited_threads(threads))
-        return module.main(run.train_argv(resume=resume))
-
-
-
-
-# --------------------------------------------------------------------------- the sweep
-def _sweep_bar(done, total, quiet):
-    if quiet or done == total:  # nothing to train: no bar
-        return None
-    widgets = ["sweep: ", progressbar.FormatLabel("%(value)d/%(max_value)d runs"), " ",
-               progressbar.Bar(), " ", progressbar.ETA()]
-    # min_value = runs finished earlier, so the ETA is based on the runs trained now
-    return progressbar.ProgressBar(min_value=done, max_value=total, initial_value=done, widgets=widgets,
-                                   fd=_CurrentStderr()).start()
-
-
-def execute(planned, workers=1, scheduler=None, threads=None, quiet=False, log=print):
-    """Train every planned run that is not done -- in this process (workers 1, no scheduler), on
-    a LocalCluster of `workers` processes, or on the Dask cluster `scheduler` -- and return the
-    summaries in plan order. Raises SweepError naming the runs that failed (the others are
-    finished and kept; an unexpected error's traceback goes to stderr at once)."""
-    for p in planned:
-        verb = {"done": "finished earlier, skipping", "resume": "resuming from",
-                "train": f"training for {p.run.epochs} epochs in"}[p.action]
-        where = f" ({p.run.folder})" if p.action == "done" else f" {p.run.folder}"
-        log(f"{p.run.label}: {verb}{where}" + (f" -- {p.note}" if p.note else ""))
-    todo = [i for i, p in enumerate(planned) if p.action != "done"]
-    summaries = [p.summary for p in planned]
-    bar = _sweep_bar(len(planned) - len(todo), len(planned), quiet)
-    failures = []
-
-    def finished(i, result=None, error=None, trace=None):
-        run = planned[i].run
-        if error is None:
-            summaries[i] = result
-            log(f"{run.label}: test error {100 * result['test_error']:.2f}% ({run.folder})")
-        else:
-            failures.append(f"{run.label} ({run.folder}): {type(error).__name__}: {error}")
-            if not isinstance(error, (ConfigError, FileNotFoundError)) and trace:
-                print(f"{run.label} failed:\n{trace}", file=sys.stderr, flush=True)
-        if bar is not None:
-            bar.update(bar.value + 1)
-
-    if todo and scheduler is None and workers == 1:
-        for i in todo:
-            try:
-                summary = execute_run(planned[i].run, threads)
-            except Exception as e:
-                finished(i, error=e, trace=traceback.format_exc())
-            else:
-                finished(i, summary)
-    elif todo:
-        stamp = f"{os.getpid()}-{time.time_ns()}"
-        keys = {f"run-{planned[i].run.group}-seed{planned[i].run.seed}-{stamp}": i for i in todo}
-        sweep_cluster.run_on_dask(execute_run, [(key, (planned[i].run, threads, True)) for key, i in keys.items()],
-                                  workers, scheduler, threads, lambda key, **kw: finished(keys[key], **kw))
-    if bar is not None:
-        bar.finish()
-    if failures:
-        raise SweepError(f"{len(failures)} of {len(planned)} runs failed (finished runs are kept; run the "
-                         f"same command again to retry):\n  " + "\n  ".join(failures))
-    return summaries
-
-
-def fingerprints(planned, resultdir):
-    """The sweep's run list for sweep.json: model, seed, epochs, folder (relative), fingerprint."""
-    return [dict(model=p.run.group, seed=p.run.seed, epochs=p.run.epochs,
-                 folder=os.path.relpath(p.run.folder, resultdir), fingerprint=p.record["fingerprint"])
-            for p in planned]

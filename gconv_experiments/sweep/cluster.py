@@ -9,29 +9,38 @@ before it imports NumPy), and :func:`limited_threads` sets them again at run tim
 import contextlib
 import os
 import traceback
+from typing import Callable, Iterator
+
+__all__ = ["THREAD_VARIABLES", "thread_environment", "usable_cores", "default_threads",
+           "limited_threads", "thread_report", "local_cluster", "connect", "run_on_dask"]
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GROUPY_CPU_CONV_THREADS")
 
 
-def thread_environment(threads):
-    """Environment variables giving BLAS, OpenMP and groupy's conv `threads` threads."""
+def thread_environment(threads: int) -> dict:
+    """Environment variables giving BLAS, OpenMP and groupy's conv `threads` threads.
+
+    >>> thread_environment(2)["OMP_NUM_THREADS"]
+    '2'
+    """
     return {name: str(threads) for name in THREAD_VARIABLES}
 
 
-def usable_cores():
+def usable_cores() -> int:
+    """The number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
 
 
-def default_threads(workers):
+def default_threads(workers: int) -> int:
     """Each of `workers` processes gets its share of this machine's usable cores (at least 1)."""
     return max(1, usable_cores() // workers)
 
 
 @contextlib.contextmanager
-def limited_threads(threads):
+def limited_threads(threads: "int | None") -> Iterator[None]:
     """BLAS (threadpoolctl) and groupy conv thread counts set to `threads` inside the block
     (None: unchanged)."""
     if threads is None:
@@ -55,7 +64,7 @@ def _blas_limits(threads):
     return threadpoolctl.threadpool_limits(limits=threads)
 
 
-def thread_report():
+def thread_report() -> dict:
     """This process's thread settings: the environment variables, the BLAS pools' sizes and
     groupy's conv threads (run on a worker to see what a run gets)."""
     import threadpoolctl
@@ -66,7 +75,7 @@ def thread_report():
 
 
 @contextlib.contextmanager
-def local_cluster(workers, threads):
+def local_cluster(workers: int, threads: int) -> Iterator:
     """A LocalCluster of `workers` processes, one task at a time each, whose BLAS, OpenMP and
     groupy thread counts are `threads`. The variables are set in this process while the cluster
     lives (and restored after): a Nanny gives the spawned worker the values of the process that
@@ -88,7 +97,7 @@ def local_cluster(workers, threads):
                 os.environ[name] = value
 
 
-def connect(scheduler):
+def connect(scheduler: str) -> "distributed.Client":
     """A distributed.Client for an address ('tcp://host:8786') or a scheduler file (JSON);
     ConfigError naming --scheduler if it cannot connect (within dask's
     distributed.comm.timeouts.connect, 30 s by default)."""
@@ -107,7 +116,8 @@ def connect(scheduler):
                           f"`dask scheduler --scheduler-file FILE`") from None
 
 
-def run_on_dask(function, jobs, workers, scheduler, threads, finished):
+def run_on_dask(function: Callable, jobs: list, workers: int, scheduler: "str | None", threads: "int | None",
+                finished: Callable) -> None:
     """Submit ``function(*args)`` for each (key, args) of `jobs` to a LocalCluster of `workers`
     (scheduler None) or to `scheduler`; calls ``finished(key, result=...)`` or
     ``finished(key, error=...)`` as each ends (a run's own error, or KilledWorker after a run

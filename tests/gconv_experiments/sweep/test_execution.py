@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gconv_experiments import sweep, sweep_cluster
+from gconv_experiments.sweep import cluster, execution
 from gconv_experiments.MNIST_ROT import experiment
 from gconv_experiments.MNIST_ROT.digits_rot import save_digits_rot
 from gconv_experiments.training import ConfigError
@@ -74,7 +74,7 @@ def test_local_cluster_sweep_equals_serial(datadir, reference, tmp_path):
     assert tables(out) == tables(reference["fast"])
     pids = set()
     for model, seed in RUNS:  # each run ran in a worker process, its lines in output.log
-        text = read(os.path.join(out, model, f"seed{seed}", sweep.OUTPUT_FILE))
+        text = read(os.path.join(out, model, f"seed{seed}", execution.OUTPUT_FILE))
         pids.update(int(p) for p in re.findall(r"on pid (\d+)", text))
         assert "test error" in text
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
@@ -86,29 +86,8 @@ def test_local_cluster_sweep_equals_serial(datadir, reference, tmp_path):
         assert r["fingerprint"] == run_json["fingerprint"]
 
 
-@pytest.mark.parametrize("workers, threads", [(2, 1), (1, 2)])
-def test_worker_processes_get_their_thread_counts(workers, threads):
-    from distributed import Client
-    with sweep_cluster.local_cluster(workers, threads) as cluster, Client(cluster) as client:
-        reports = list(client.run(sweep_cluster.thread_report).values())
-    assert len(reports) == workers
-    for report in reports:
-        assert report["env"] == {k: str(threads) for k in sweep_cluster.THREAD_VARIABLES}
-        assert report["groupy"] == threads
-        assert report["blas"] == [threads]
-        assert report["pid"] != os.getpid()
-
-
-def test_limited_threads_restores_the_process_settings():
-    from groupy import fast_cpu
-    before = fast_cpu.get_num_threads()
-    with sweep_cluster.limited_threads(1):
-        assert sweep_cluster.thread_report()["groupy"] == 1 and sweep_cluster.thread_report()["blas"] == [1]
-    assert fast_cpu.get_num_threads() == before
-
-
 def _attempts(folder):
-    path = os.path.join(folder, sweep.OUTPUT_FILE)
+    path = os.path.join(folder, execution.OUTPUT_FILE)
     return [int(p) for p in re.findall(r"on pid (\d+)", read(path))] if os.path.exists(path) else []
 
 
@@ -138,7 +117,7 @@ def test_worker_killed_mid_run_is_retried_with_identical_results(datadir, refere
             os.killpg(proc.pid, signal.SIGKILL)
     assert victim is not None, "no run was caught mid-way"
     assert proc.returncode == 0, output
-    assert len(_attempts(victim)) == 2, read(os.path.join(victim, sweep.OUTPUT_FILE))  # retried by Dask
+    assert len(_attempts(victim)) == 2, read(os.path.join(victim, execution.OUTPUT_FILE))  # retried by Dask
     assert tables(out) == tables(reference["slow"])
     for model, seed in SLOW_RUNS:
         rel = os.path.join(model, f"seed{seed}")
@@ -173,7 +152,7 @@ def test_sweep_on_a_scheduler_and_worker_started_here(datadir, reference, tmp_pa
         time.sleep(0.2)  # the file is written at once, but let it be complete
         address = json.loads(read(scheduler_file))["address"]
         assert address.startswith("tcp://127.0.0.1:")
-        env = dict(os.environ, **sweep_cluster.thread_environment(1))
+        env = dict(os.environ, **cluster.thread_environment(1))
         procs.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
                              "--no-dashboard", "--memory-limit", "0"], env=env, cwd=str(tmp_path)))
         from distributed import Client

@@ -1,0 +1,118 @@
+"""The epochs of a prepared run (training.prepare.Training): :func:`fit` trains epoch after
+epoch, validating, logging and writing snapshots as the configuration says; :func:`finish`
+evaluates the final weights and writes the summary."""
+import os
+import time
+
+import numpy as np
+
+from gconv_experiments.training.checkpoint import SUMMARY_FILE
+from gconv_experiments.training.loop import (
+    TrainingDiverged, evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
+from gconv_experiments.training.models import count_parameters
+from gconv_experiments.training.prepare import Training
+
+__all__ = ["TrainingStopped", "fit", "finish"]
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped because the loss became NaN or infinite (exit status 3)."""
+
+
+def _stopped(run: Training, error: TrainingDiverged, epoch: int) -> TrainingStopped:
+    saved = run.folder.last_saved
+    kept = (f"the last good snapshot, {run.folder.snapshot_path} (epoch {saved}), is kept"
+            if saved is not None else "no snapshot was written yet")
+    return TrainingStopped(f"epoch {epoch}, iteration {error.iteration}: the loss is {error.value} ({error.what}); "
+                           f"training stopped ({kept}). A smaller learning rate (--opt_kwargs) may help")
+
+
+def _validate(run: Training, epoch: int) -> tuple:
+    """BN re-estimation (seeded from (seed, epoch)), then (loss, error) on the validation split."""
+    c, (train_x, train_y), (val_x, val_y) = run.config, run.splits["trainfn"], run.splits["valfn"]
+    rng = seed_validation(c.seed, epoch, run.device)
+    run.ranks.reseed(c.seed, epoch, run.device, stream=1)
+    reestimate_batchnorm(run.model, train_x, train_y, c.eval_batchsize, run.device,
+                         f"{run.name} epoch {epoch} BN statistics", c.quiet, mode=c.bn_reestimation,
+                         averaging=c.bn_averaging, transformations=c.transformations, rng=rng, ranks=run.ranks)
+    return evaluate(run.model, val_x, val_y, c.eval_batchsize, run.device,
+                    f"{run.name} epoch {epoch} validation", c.quiet, ranks=run.ranks)
+
+
+def _epoch(run: Training, epoch: int, elapsed: float) -> dict:
+    """Train one epoch (and validate after it when due); returns its log entry."""
+    c, (train_x, train_y) = run.config, run.splits["trainfn"]
+    t0 = time.perf_counter()
+    lr = c.learning_rate(run.base_lr, epoch)
+    setattr(run.optimizer, run.lr_attr, lr)
+    rng = seed_epoch(c.seed, epoch, run.device)
+    run.ranks.reseed(c.seed, epoch, run.device)
+    try:
+        train_loss, train_error = train_epoch(
+            run.model, run.optimizer, train_x, train_y, c.batchsize, c.transformations, rng, run.device,
+            f"{run.name} epoch {epoch}/{c.epochs}", c.quiet, ranks=run.ranks)
+        train_seconds = time.perf_counter() - t0
+        val_loss = val_error = None
+        if c.validates_after(epoch):
+            val_loss, val_error = _validate(run, epoch)
+    except TrainingDiverged as e:
+        raise _stopped(run, e, epoch) from None
+    seconds = time.perf_counter() - t0
+    return dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
+                val_error=val_error, lr=lr, seconds=seconds, train_seconds=train_seconds, elapsed=elapsed + seconds)
+
+
+def fit(run: Training) -> tuple:
+    """Train from the run's start epoch to --epochs: each epoch's entry appended to the log (in
+    memory and in log.jsonl), a line printed, a snapshot written when due. Returns the
+    (loss, error) of the last epoch's validation ((None, None) when no epoch was left)."""
+    c = run.config
+    train_x, val_x = run.splits["trainfn"][0], run.splits["valfn"][0]
+    resumed = ("resuming after epoch %d; " % run.start_epoch if run.start_epoch else
+               "no snapshot yet, starting from epoch 0; " if c.resume else "")
+    print(f"{run.name}: {count_parameters(run.model):,} parameters; {len(train_x)} training / {len(val_x)} "
+          f"validation examples; {resumed}results in {c.resultdir}", flush=True)
+    entry = {}
+    for epoch in range(run.start_epoch + 1, c.epochs + 1):
+        entry = _epoch(run, epoch, run.log[-1]["elapsed"] if run.log else 0.0)
+        run.log.append(entry)
+        run.folder.append_log(entry)
+        val_text = ("" if entry["val_error"] is None else
+                    f", val loss {entry['val_loss']:.4f} error {100 * entry['val_error']:.2f}%")
+        print(f"epoch {epoch}: train loss {entry['train_loss']:.4f} error {100 * entry['train_error']:.2f}%"
+              f"{val_text} ({entry['seconds']:.1f} s)", flush=True)
+        if c.snapshots_after(epoch):
+            run.folder.save_snapshot(run.model, run.optimizer, epoch)
+    return entry.get("val_loss"), entry.get("val_error")
+
+
+def finish(run: Training, validation: tuple) -> dict:
+    """The final numbers: the last validation (evaluated again when no epoch was left) and the
+    --testfn split's (or the validation's) loss and error; writes and returns the summary."""
+    c, (val_loss, val_error) = run.config, validation
+    try:
+        if val_error is None:  # nothing left to train (resumed at the last epoch): evaluate again
+            val_loss, val_error = _validate(run, c.epochs)
+        if c.testfn:
+            test_x, test_y = run.splits["testfn"]
+            test_loss, test_error = evaluate(run.model, test_x, test_y, c.eval_batchsize, run.device,
+                                             f"{run.name} test", c.quiet, ranks=run.ranks)
+        else:
+            test_loss, test_error = val_loss, val_error
+    except TrainingDiverged as e:
+        raise _stopped(run, e, c.epochs) from None
+    test_path = os.path.join(c.datadir, c.testfn or c.valfn)
+    last = run.log[-1] if run.log else {}
+    summary = dict(
+        model=run.name, modelfn=c.modelfn, seed=c.seed, epochs=c.epochs, n_params=count_parameters(run.model),
+        train_loss=last.get("train_loss"), train_error=last.get("train_error"),
+        val_file=os.path.join(c.datadir, c.valfn), val_loss=val_loss, val_error=val_error,
+        test_file=test_path, test_loss=test_loss, test_error=test_error,
+        seconds_total=last.get("elapsed", 0.0),
+        seconds_per_epoch=float(np.mean([e["train_seconds"] for e in run.log])) if run.log else None,
+        device=str(run.device), resultdir=c.resultdir, fingerprint=run.record["fingerprint"],
+    )
+    run.folder.write_summary(summary)
+    print(f"{run.name} test error: {100 * test_error:.2f}% on {test_path} after {c.epochs} epochs "
+          f"(summary in {os.path.join(c.resultdir, SUMMARY_FILE)})", flush=True)
+    return summary

@@ -1,0 +1,181 @@
+"""The checked settings of one training run: :func:`check_args` turns the parsed train.py flags
+into one frozen :class:`RunConfig` (dict literals parsed, the augmentation and the learning-rate
+schedule parsed, the evaluation batch size resolved), or raises a :class:`ConfigError` naming
+the flag. The training code takes its values from it and parses nothing again.
+
+>>> from gconv_experiments.training.config import build_parser
+>>> args = build_parser().parse_args(["--modelfn", "P4CNN", "--opt_kwargs", "{'lr': 0.1}",
+...                                   "--lr_decay_schedule", "2-4", "--transformations", "rotation"])
+>>> config = check_args(args)
+>>> config.opt_kwargs, config.lr_decay_schedule, config.transformations, config.eval_batchsize
+({'lr': 0.1}, (2, 4), ('rotation',), 128)
+>>> [config.learning_rate(0.1, epoch) for epoch in (1, 3, 5)]
+[0.1, 0.010000000000000002, 0.0010000000000000002]
+"""
+import argparse
+import ast
+import dataclasses
+from typing import Any, Optional
+
+from gconv_experiments import augmentation
+from gconv_experiments.training.config import (
+    BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, ConfigError)
+
+__all__ = ["RunConfig", "check_args", "parse_schedule"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a training run, checked and parsed (see train.py --help for each flag).
+
+    opt_kwargs / net_kwargs: the parsed dict literals as given; lr_decay_schedule: the epochs
+    after which the learning rate is multiplied by lr_decay_factor (empty when the factor is 0);
+    transformations: the augmentation's names in order; eval_batchsize: --eval_batchsize or
+    --batchsize. input_shift / input_scale: the input normalisation, (x - shift) / scale, known
+    once the training data is read (None before; see :meth:`with_input_normalization`)."""
+    modelfn: str
+    datadir: str
+    trainfn: str
+    valfn: str
+    testfn: Optional[str]
+    resultdir: Optional[str]
+    epochs: int
+    batchsize: int
+    eval_batchsize: int
+    opt: str
+    opt_kwargs: dict
+    net_kwargs: dict
+    weight_decay: float
+    lr_decay_schedule: tuple
+    lr_decay_factor: float
+    transformations: tuple
+    val_freq: int
+    save_freq: int
+    gpu: int
+    seed: int
+    train_size: Optional[int]
+    val_size: Optional[int]
+    normalization: str
+    bn_reestimation: str
+    bn_averaging: str
+    communicator: str
+    resume: bool
+    quiet: bool
+    verbose: bool
+    input_shift: Optional[float] = None
+    input_scale: Optional[float] = None
+
+    def learning_rate(self, base_lr: float, epoch: int) -> float:
+        """The learning rate of `epoch` (1-based) from the optimizer's initial one."""
+        schedule = self.lr_decay_schedule
+        return base_lr * (self.lr_decay_factor ** sum(epoch > e for e in schedule) if schedule else 1.0)
+
+    def validates_after(self, epoch: int) -> bool:
+        """Whether the run validates after `epoch` (every --val_freq epochs and after the last)."""
+        return epoch % self.val_freq == 0 or epoch == self.epochs
+
+    def snapshots_after(self, epoch: int) -> bool:
+        """Whether the run writes a snapshot after `epoch` (every --save_freq and after the last)."""
+        return bool(self.save_freq and epoch % self.save_freq == 0) or epoch == self.epochs
+
+    def with_input_normalization(self, shift: float, scale: float) -> "RunConfig":
+        """This configuration with the input normalisation computed from the training data."""
+        return dataclasses.replace(self, input_shift=float(shift), input_scale=float(scale))
+
+    def to_json(self) -> dict:
+        """The settings as JSON values (tuples as lists; non-JSON values of the keyword dicts as
+        their repr), with the input normalisation under 'input_normalization'."""
+        out = {f.name: _json_value(getattr(self, f.name)) for f in dataclasses.fields(self)
+               if f.name not in ("input_shift", "input_scale")}
+        out["input_normalization"] = dict(mode=self.normalization, shift=self.input_shift, scale=self.input_scale)
+        return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _literal_dict(text: str, flag: str) -> dict:
+    try:
+        value = ast.literal_eval(text) if text.strip() else {}
+    except (ValueError, SyntaxError) as e:
+        raise ConfigError(f"{flag} must be a Python dict literal such as \"{{'lr': 0.05}}\", "
+                          f"got {text!r} ({type(e).__name__})") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{flag} must be a dict with string keys, got {text!r}")
+    return value
+
+
+def parse_schedule(text: Optional[str]) -> list:
+    """'100-200-300' -> [100, 200, 300]; '' or 'none' -> [].
+
+    >>> parse_schedule("50-75"), parse_schedule("none")
+    ([50, 75], [])
+    """
+    text = (text or "").strip()
+    if text.lower() in ("", "none"):
+        return []
+    try:
+        epochs = [int(part) for part in text.split("-")]
+    except ValueError:
+        raise ConfigError(f"--lr_decay_schedule must be epochs joined by '-', e.g. 100-200-300, "
+                          f"got {text!r}") from None
+    if any(e <= 0 for e in epochs) or epochs != sorted(set(epochs)):
+        raise ConfigError(f"--lr_decay_schedule epochs must be positive and increasing, got {text!r}")
+    return epochs
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag in ("epochs", "batchsize", "val_freq"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    if args.save_freq < 0:
+        raise ConfigError(f"--save_freq must be >= 0 (0: a snapshot only after the last epoch), got {args.save_freq}")
+    for flag in ("train_size", "val_size", "eval_batchsize"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise ConfigError(f"--seed must be an integer in 0..{2 ** 32 - 1}, got {args.seed}")
+    if args.gpu < -1:
+        raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
+    if args.weight_decay < 0:
+        raise ConfigError(f"--weight_decay must be >= 0, got {args.weight_decay}")
+    if not args.lr_decay_factor >= 0:
+        raise ConfigError(f"--lr_decay_factor must be >= 0 (0: no decay, as in the release), got {args.lr_decay_factor}")
+
+
+def _check_choices(args: argparse.Namespace) -> tuple:
+    """Checks the named choices; returns the parsed --transformations."""
+    if not args.modelfn:
+        raise ConfigError("--modelfn is required (a model name or a path to a model file)")
+    for flag, choices in (("normalization", NORMALIZATIONS), ("bn_reestimation", BN_REESTIMATIONS),
+                          ("bn_averaging", BN_AVERAGINGS)):
+        if getattr(args, flag) not in choices:
+            raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {getattr(args, flag)!r}")
+    if args.opt not in OPTIMIZERS:
+        raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {args.opt!r}")
+    try:
+        return augmentation.parse_transformations(args.transformations)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--transformations: {e}") from None
+
+
+def check_args(args: argparse.Namespace) -> RunConfig:
+    """Validate parsed train.py arguments; returns their :class:`RunConfig`. Raises ConfigError."""
+    _check_numbers(args)
+    transformations = _check_choices(args)
+    schedule = parse_schedule(args.lr_decay_schedule)
+    opt_kwargs = _literal_dict(args.opt_kwargs, "--opt_kwargs")
+    net_kwargs = _literal_dict(args.net_kwargs, "--net_kwargs")
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+              if f.name not in ("input_shift", "input_scale")}
+    values.update(opt_kwargs=opt_kwargs, net_kwargs=net_kwargs, transformations=tuple(transformations),
+                  lr_decay_schedule=tuple(schedule if args.lr_decay_factor > 0 else ()),
+                  eval_batchsize=args.eval_batchsize or args.batchsize)
+    return RunConfig(**values)
