@@ -55,11 +55,12 @@ def build_parser():
 
 def load_model(model_file, weights, net_kwargs):
     """The model of MODEL_FILE built with net_kwargs (a dict literal string), weights loaded."""
-    from gconv_experiments.training.config import ConfigError, _literal_dict
+    from gconv_experiments.training.config import ConfigError
+    from gconv_experiments.training.settings import literal_dict
     from gconv_experiments.training.models import (available_models, build_model,
                                                    load_model_class)
     from gconv_experiments.training.checkpoint import load_weights
-    kwargs = _literal_dict(net_kwargs, '--net_kwargs')
+    kwargs = literal_dict(net_kwargs, '--net_kwargs')
     if model_file.endswith('.py') or '/' in model_file:
         cls = load_model_class(model_file)
     else:

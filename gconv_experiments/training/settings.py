@@ -21,7 +21,7 @@ from gconv_experiments import augmentation
 from gconv_experiments.training.config import (
     BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, ConfigError)
 
-__all__ = ["RunConfig", "check_args", "parse_schedule"]
+__all__ = ["RunConfig", "check_args", "literal_dict", "parse_schedule"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +101,13 @@ def _json_value(value: Any) -> Any:
     return repr(value)
 
 
-def _literal_dict(text: str, flag: str) -> dict:
+def literal_dict(text: str, flag: str) -> dict:
+    """The dict a dict-literal flag value (--opt_kwargs, --net_kwargs) holds; ConfigError naming
+    `flag` otherwise.
+
+    >>> literal_dict("{'lr': 0.05}", "--opt_kwargs")
+    {'lr': 0.05}
+    """
     try:
         value = ast.literal_eval(text) if text.strip() else {}
     except (ValueError, SyntaxError) as e:
@@ -171,8 +177,8 @@ def check_args(args: argparse.Namespace) -> RunConfig:
     _check_numbers(args)
     transformations = _check_choices(args)
     schedule = parse_schedule(args.lr_decay_schedule)
-    opt_kwargs = _literal_dict(args.opt_kwargs, "--opt_kwargs")
-    net_kwargs = _literal_dict(args.net_kwargs, "--net_kwargs")
+    opt_kwargs = literal_dict(args.opt_kwargs, "--opt_kwargs")
+    net_kwargs = literal_dict(args.net_kwargs, "--net_kwargs")
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
               if f.name not in ("input_shift", "input_scale")}
     values.update(opt_kwargs=opt_kwargs, net_kwargs=net_kwargs, transformations=tuple(transformations),
