@@ -22,6 +22,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from gconv_experiments.GAN.leaky_relu import leaky_relu
 from gconv_experiments.GAN.group_layers import (
     conv3x3, g_channels, spectral_norm, stabiliser_max, stabiliser_size)
 
@@ -76,7 +77,7 @@ class Discriminator(chainer.Chain):
         """phi (N, 4 ch'): the pooled features of images x (N, in_channels, H, H)."""
         h = x
         for i, conv in enumerate((self.conv0, self.conv1, self.conv2)):
-            h = F.leaky_relu(conv(h), 0.2)
+            h = leaky_relu(conv(h), 0.2)
             if i < 2:
                 h = F.average_pooling_2d(h, 2)
         h = stabiliser_max(h, self.group)
