@@ -34,7 +34,7 @@ class Judge:
         self.model, self.shift, self.scale = model, float(shift), float(scale)
 
     @classmethod
-    def from_run(cls, folder: str = DEFAULT_RUN, datadir: str = "/work/data/mnist_rot") -> "Judge":
+    def from_run(cls, folder: str, datadir: str) -> "Judge":
         """The model of the run folder ``folder``, normalised with the training file of
         ``datadir``; ValueError naming the file when something is missing or does not fit."""
         try:

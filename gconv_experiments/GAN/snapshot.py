@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import h5py
+import numpy  # noqa: F401 (docstring example)
 
 import chainer
 
@@ -38,7 +39,23 @@ def snapshot_step(path: str) -> int:
 
 def load_snapshot(path: str, gen, dis, opt_gen, opt_dis) -> int:
     """Restore the models and optimisers (set up on the models) from ``path``; returns the
-    number of finished G steps. ValueError naming the file when it does not fit the models."""
+    number of finished G steps. ValueError naming the file when it does not fit the models.
+
+    >>> import tempfile
+    >>> from gconv_experiments.GAN.discriminator import Discriminator
+    >>> models = [Discriminator('p4', ch=2), Discriminator('p4', ch=2)]
+    >>> opts = [chainer.optimizers.Adam().setup(m) for m in models]
+    >>> x, y = numpy.ones((1, 1, 8, 8), numpy.float32), numpy.zeros(1, numpy.int32)
+    >>> for m, o in zip(models, opts):  # one update: Adam has state to save
+    ...     o.update(lambda: chainer.functions.sum(m(x, y)))
+    >>> path = os.path.join(tempfile.mkdtemp(), 'snapshot.h5')
+    >>> save_snapshot(path, 7, *models, *opts)
+    >>> fresh = [Discriminator('p4', ch=2), Discriminator('p4', ch=2)]
+    >>> load_snapshot(path, *fresh, *[chainer.optimizers.Adam().setup(m) for m in fresh])
+    7
+    >>> bool((fresh[0].conv1.W_u == models[0].conv1.W_u).all())
+    True
+    """
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
     step = snapshot_step(path)

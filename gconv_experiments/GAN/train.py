@@ -3,7 +3,7 @@ z2/p4/p4m discriminator (Dey, Chen & Ghafurian, ICLR 2021), measuring the FID of
 
 Usage:
     python -m gconv_experiments.GAN.train --datadir DIR --resultdir RUN --gen p4 --disc p4 \\
-        [--gen_ch 16] [--disc_ch 16] [--steps 3000] [--fid_every 500] [--seed 0] [--resume]
+        [--gen_ch 16] [--disc_ch 16] [--steps 2000] [--fid_every 250] [--seed 0] [--resume]
 
 Defaults as Dey et al.: Adam with beta = (0, 0.9), lr 1e-4 (G) and 4e-4 (D), two D updates per
 G step, batch 64, relativistic average loss with an R1 penalty (gamma 0.1); --steps counts G
@@ -36,6 +36,7 @@ from gconv_experiments import atomic_file
 from gconv_experiments.GAN import samples as sample_grid
 from gconv_experiments.GAN.discriminator import Discriminator
 from gconv_experiments.GAN.fid import FIDMeasure
+from gconv_experiments.GAN.fid_net import DEFAULT_DIR, sha256_of
 from gconv_experiments.GAN.generator import Generator
 from gconv_experiments.GAN.judge import DEFAULT_RUN, Judge
 from gconv_experiments.GAN.snapshot import load_snapshot, save_snapshot, snapshot_step
@@ -103,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--disc_ch", type=_positive_int, default=16, help="discriminator width ch (Dey et al.: 128)")
     a("--latent_dim", type=_positive_int, default=128)
     a("--embed_dim", type=_positive_int, default=64, help="generator label embedding")
-    a("--steps", type=_positive_int, default=3000, help="G steps in all")
+    a("--steps", type=_positive_int, default=2000, help="G steps in all")
     a("--batchsize", type=_positive_int, default=64)
     a("--d_steps", type=_positive_int, default=2, help="D updates per G step")
     a("--lr_g", type=_float_in(0, float("inf")), default=1e-4)
@@ -111,9 +112,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--beta1", type=_float_in(0, 1, low_open=False), default=0.0, help="Adam beta1 (both)")
     a("--beta2", type=_float_in(0, 1, low_open=False), default=0.9, help="Adam beta2 (both)")
     a("--r1_gamma", type=_float_in(0, 1e6, low_open=False), default=0.1, help="R1 weight")
-    a("--fid_every", type=_positive_int, default=500, help="G steps between FID evaluations")
+    a("--fid_every", type=_positive_int, default=250, help="G steps between FID evaluations")
     a("--fid_samples", type=_positive_int, default=10000, help="generated images per FID "
       "(a multiple of 10: the same number per class)")
+    a("--fid_net", default=DEFAULT_DIR, help="folder of the FID feature network (weights.npz)")
     a("--judge_samples", type=_nonneg_int, default=2000, help="of these, judged by the P4CNN "
       "(0: no judge)")
     a("--judge_run", default=DEFAULT_RUN, help="run folder of the judge (the published P4CNN)")
@@ -141,6 +143,7 @@ def _settings(args, gen, dis):
             "gen_params": count(gen), "disc_params": count(dis),
             "loss": "relativistic average (softplus form) + R1 on real images",
             "data_range": "[-1, 1] (2 x - 1)", "adam": {"beta1": args.beta1, "beta2": args.beta2},
+            "fid_net_sha256": sha256_of(os.path.join(args.fid_net, "weights.npz")),
             "numpy": numpy.__version__, "chainer": chainer.__version__}
 
 
@@ -195,6 +198,8 @@ def _evaluate(args, step, gen, measure, judge, labels):
     """FID (and the judge's accuracy) of --fid_samples images from a fixed noise set."""
     start = time.time()
     x = gen.sample(labels, numpy.random.default_rng([args.seed, 2 ** 31]))
+    if not numpy.isfinite(x).all():
+        raise NonFiniteLoss(f"the generated images are not finite after G step {step}")
     record = {"step": step, "fid": measure(x)}
     if judge is not None:
         keep = numpy.arange(len(x)) % (len(x) // args.judge_samples) == 0
@@ -223,7 +228,8 @@ def run(args) -> int:
         raise ValueError(f"--batchsize {args.batchsize} exceeds the {len(images)} images of "
                          f"{args.trainfn}")
     measure = FIDMeasure.from_test_set(args.datadir, args.testfn,
-                                       cache=os.path.join(args.resultdir, REFERENCE))
+                                       cache=os.path.join(args.resultdir, REFERENCE),
+                                       net_dir=args.fid_net)
     judge = Judge.from_run(args.judge_run, args.datadir) if args.judge_samples else None
 
     numpy.random.seed(args.seed)  # initial weights and spectral-normalisation vectors

@@ -64,6 +64,7 @@ def test_committed_feature_network_is_small_and_loads():
         load_fid_net("/nonexistent")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isfile(os.path.join(DATADIR, "test.npz")),
                     reason="the MNIST-rot-like data is not in /work/data/mnist_rot")
 def test_feature_network_and_judge_classify_real_test_digits():
