@@ -47,7 +47,7 @@ def ragan_generator_loss(real, fake) -> chainer.Variable:
     with the roles of real and fake swapped).
 
     >>> import numpy
-    >>> float(ragan_generator_loss(numpy.array([1.]), numpy.array([1.]))[()].array)
+    >>> float(ragan_generator_loss(numpy.array([1.]), numpy.array([1.])).array)
     1.386...
     """
     return ragan_discriminator_loss(fake, real)
