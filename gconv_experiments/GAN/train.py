@@ -17,7 +17,8 @@ The run folder holds run.json (the flags and derived settings), log.jsonl, snaps
 atomically every --snapshot_every steps and at the end: both models, both optimisers, the
 spectral-normalisation vectors, the step), samples_<step>.png, fid_reference.npz (the cached
 test-set statistics) and, at the end, generator.npz. A killed run continues with --resume and
-ends with the weights an uninterrupted run would have: each G step reseeds from (seed, step).
+ends with the weights an uninterrupted run would have (on the same machine with the same thread
+settings: --threads and the BLAS thread variables), as each G step reseeds from (seed, step).
 A non-finite loss stops the run before any update, keeping the last snapshot.
 """
 from __future__ import annotations
@@ -215,7 +216,17 @@ def run(args) -> int:
     if args.threads:
         from groupy.fast_cpu import set_num_threads
         set_num_threads(args.threads)
-    device = chainer.get_device(f"@cupy:{args.gpu}" if args.gpu >= 0 else "@numpy")
+    device = chainer.get_device("@numpy")
+    if args.gpu >= 0:
+        try:
+            import cupy
+            usable = cupy.is_available()
+        except Exception:  # no cupy, no driver
+            usable = False
+        if not usable:
+            raise ValueError(f"--gpu {args.gpu}: no usable CUDA device (cupy.is_available() is false)")
+        device = chainer.get_device(f"@cupy:{args.gpu}")
+        device.use()
     os.makedirs(args.resultdir, exist_ok=True)
     run_path, log_path, snap_path = (os.path.join(args.resultdir, n) for n in (RUN, LOG, SNAPSHOT))
     if os.path.isfile(snap_path) and not args.resume:
