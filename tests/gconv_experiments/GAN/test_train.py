@@ -139,6 +139,17 @@ def test_gpu_flag_without_a_device_is_refused(tmp_path, gan_tiny_args, capsys):
     assert "--gpu 0: no usable CUDA device" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--trainfn", "absent.npz"], "absent.npz: no such file"),
+    (["--testfn", "absent.npz"], "absent.npz: no such file (the FID reference set, --testfn)"),
+    (["--judge_samples", "10", "--judge_run", "/nonexistent"], "judge run /nonexistent: "),
+])
+def test_missing_files_are_named(tmp_path, gan_tiny_args, capsys, flags, message):
+    assert train.main(gan_tiny_args + ["--resultdir", str(tmp_path / "r")] + flags) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train: error: ") and message in err and err.count("\n") == 1
+
+
 def test_bad_data_file_is_named(tmp_path, gan_tiny_args, gan_datadir, capsys):
     x = np.full((20, 1, 28, 28), np.nan, np.float32)
     np.savez(gan_datadir / "train_all.npz", data=x, labels=np.zeros(20, np.int32))
