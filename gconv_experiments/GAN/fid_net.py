@@ -13,10 +13,11 @@ Architecture: conv 3x3 (1 -> 32), ReLU, 2x2 max pool; conv 3x3 (32 -> 64), ReLU,
 conv 3x3 (64 -> 64), ReLU, 2x2 max pool with cover_all (7 -> 4); linear 1024 -> 128, ReLU
 (the features); linear 128 -> 10. 188k parameters, stored float32 (about 0.75 MB).
 
-Training: Adam (lr 1e-3, the last quarter of the epochs 1e-4), batch 128, each image rotated by
-a random multiple of 90 degrees (the training set is uniformly rotated, so this draws from the
-same distribution). Train it (a few CPU minutes; writes weights.npz and record.json, the record
-with the test error and the sha256 of the data files):
+Training: Adam (lr 1e-3, the last quarter of the epochs 1e-4), batch 128, 12 epochs, each image
+rotated by a random multiple of 90 degrees (the training set is uniformly rotated, so this draws
+from the same distribution); the committed weights have a test error of 5.96% on the 50,000 test
+digits (fid_classifier/record.json). Train it (about 8 minutes on one unloaded core; writes
+weights.npz and record.json, the record with the test error and the sha256 of the data files):
 
     python -m gconv_experiments.GAN.fid_net --datadir /work/data/mnist_rot \\
         --out gconv_experiments/GAN/fid_classifier
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
         chainer.serializers.save_npz(tmp, net)
     record = {"command": "python -m gconv_experiments.GAN.fid_net " + " ".join(
                   f"--{k} {v}" for k, v in vars(args).items() if k != "out"),
-              "test_error": test_error, "n_test": len(tx), "train_seconds": time.time() - start,
+              "test_error": test_error, "n_test": len(tx), "train_wall_seconds": time.time() - start,
               "trainfn_sha256": sha256_of(os.path.join(args.datadir, args.trainfn)),
               "testfn_sha256": sha256_of(os.path.join(args.datadir, args.testfn)),
               "weights_sha256": sha256_of(weights)}
