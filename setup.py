@@ -37,7 +37,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["groupy", "groupy.*",
                                     "gconv_experiments", "gconv_experiments.*"]),
-    package_data={"gconv_experiments": ["*/models/*.py"]},
+    package_data={"gconv_experiments": ["*/models/*.py", "GAN/fid_classifier/*"]},
     python_requires=">=3.9",
     install_requires=[
         "chainer==7.8.1",
