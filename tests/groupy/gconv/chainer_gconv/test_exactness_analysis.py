@@ -210,3 +210,40 @@ def test_linear_heads(flatten):
         assert 'flattens 5x5 maps' in report.first_lost.reason
     error = numeric_error(net, x, 'Z2', 'invariant', 'p4')
     assert (error < 1e-5) is not flatten
+
+
+def _d4_invariant_filters(out_channels, in_channels, k, seed):
+    w = numpy.random.RandomState(seed).standard_normal((out_channels, in_channels, k, k))
+    sym = sum(numpy.rot90(w, r, axes=(2, 3)) for r in range(4))
+    return (sym + sym[:, :, ::-1]).astype('f')
+
+
+@pytest.mark.parametrize('ksize,dilate,stride,size,expected', [
+    # dilation d spreads a k-tap filter over d * (k - 1) + 1 pixels: the window that must fit
+    # the stride grid. k = 3, d = 2 spans 5 pixels: 8 - 5 = 3 is a multiple of 3 (exact), while
+    # an undilated 3x3 window would leave 8 - 3 = 5 (not exact), and the other way round on 9.
+    (3, 2, 3, 8, True),
+    (3, 2, 3, 9, False),
+    # k = 2, d = 2 spans 3 pixels: 7 - 3 = 4 is even (exact); 7 - 2 = 5 would not be
+    (2, 2, 2, 7, True),
+    (2, 2, 2, 8, False),
+    (2, 3, 2, 8, True),    # spans 4 pixels: 8 - 4 = 4
+])
+def test_dilated_convolution_window_spans_the_dilated_taps(ksize, dilate, stride, size,
+                                                          expected):
+    """A dilated convolution is analysed with its dilated window, not as if undilated."""
+    net = chainer.Sequential(chainer.links.Convolution2D(
+        1, 2, ksize, stride=stride, dilate=dilate,
+        initialW=_d4_invariant_filters(2, 1, ksize, 7)))
+    span = dilate * (ksize - 1) + 1
+    report = exactness(net, (1, 1, size, size), 'p4m')
+    conv = next(l for l in report.layers if l.kind == 'conv')
+    assert conv.in_size == size and conv.out_size == (size - span) // stride + 1
+    assert report.exact is expected
+    x = numpy.random.RandomState(8).standard_normal((2, 1, size, size)).astype('f')
+    error = numeric_error(net, x, 'Z2', 'Z2', 'p4m')
+    assert (error < 1e-5) is expected, error
+    if not expected:
+        assert 'stride-{}'.format(stride) in report.first_lost.reason
+        for s in report.suggested_sizes:  # (s - span) a multiple of the stride
+            assert (s - span) % stride == 0
