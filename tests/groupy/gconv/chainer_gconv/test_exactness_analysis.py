@@ -247,3 +247,53 @@ def test_dilated_convolution_window_spans_the_dilated_taps(ksize, dilate, stride
         assert 'stride-{}'.format(stride) in report.first_lost.reason
         for s in report.suggested_sizes:  # (s - span) a multiple of the stride
             assert (s - span) % stride == 0
+
+
+@pytest.mark.parametrize('dilate', [(1, 2), (2, 1)])
+def test_dilation_differing_between_the_axes_is_lost(dilate):
+    """Dilations, like kernels, strides and pads, must be equal along both axes: a 3x3 filter
+    dilated along one axis only covers a 3x5 (or 5x3) window, which a quarter turn does not
+    map onto itself, whatever the map size."""
+    net = chainer.Sequential(chainer.links.Convolution2D(
+        1, 2, 3, dilate=dilate, initialW=_d4_invariant_filters(2, 1, 3, 9)))
+    report = exactness(net, (1, 1, 9, 9), 'p4')
+    assert not report.exact and 'two axes' in report.first_lost.reason
+    assert report.suggested_sizes == []
+    with chainer.using_config('train', False):  # the output is not even square
+        y = net(numpy.zeros((1, 1, 9, 9), 'f'))
+    assert y.shape[2] != y.shape[3]
+
+
+class _OwnLifting(chainer.Link):
+    """A Z2 -> p4 convolution written with transform_filter and F.convolution_2d, with one bias
+    per output channel *and plane* (out * 4 values), as a user might write it."""
+
+    def __init__(self, bias):
+        super().__init__()
+        from groupy.gconv.make_gconv_indices import make_c4_z2_indices
+        self.inds = make_c4_z2_indices(3)
+        self.bias = numpy.asarray(bias, 'f')
+        with self.init_scope():
+            self.W = chainer.Parameter(
+                numpy.random.RandomState(11).standard_normal((2, 1, 1, 3, 3)).astype('f'))
+
+    def forward(self, x):
+        from groupy.gconv.chainer_gconv.transform_filter import transform_filter
+        tw = chainer.functions.reshape(transform_filter(self.W, self.inds), (8, 1, 3, 3))
+        y = chainer.functions.convolution_2d(x, tw, self.bias)
+        return chainer.functions.reshape(y, (x.shape[0], 2, 4) + y.shape[2:])
+
+
+@pytest.mark.parametrize('per_plane', [False, True])
+def test_bias_must_be_shared_over_the_stabiliser_planes(per_plane):
+    """A bias differing between the 4 planes of one output channel breaks equivariance."""
+    bias = numpy.random.RandomState(12).standard_normal(8) if per_plane else \
+        numpy.repeat([0.5, -1.0], 4)
+    net = _OwnLifting(bias)
+    report = exactness(net, (1, 1, 7, 7), 'p4')
+    assert report.exact is not per_plane
+    if per_plane:
+        assert 'bias differs between the stabiliser planes' in report.first_lost.reason
+    x = numpy.random.RandomState(13).standard_normal((2, 1, 7, 7)).astype('f')
+    error = numeric_error(net, x, 'Z2', 'p4', 'p4')
+    assert (error < 1e-5) is not per_plane, error
