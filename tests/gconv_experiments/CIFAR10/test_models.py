@@ -200,3 +200,95 @@ def test_logits_invariant_to_rotations_and_flips(name, size, stabiliser):
         assert min(errors.values()) > 1e-3, errors
     else:
         assert max(errors.values()) < 1e-4, errors
+
+
+class _LinkRecorder(chainer.LinkHook):
+    """The inputs and output of the last forward call of every link."""
+    name = 'link_recorder'
+
+    def __init__(self):
+        self.inputs, self.outputs = {}, {}
+
+    def forward_postprocess(self, args):
+        if args.forward_name == 'forward':
+            self.inputs[id(args.link)] = [getattr(a, 'array', a) for a in args.args]
+            self.outputs[id(args.link)] = getattr(args.out, 'array', args.out)
+
+
+def _recorded_logits(model, x, train):
+    rec = _LinkRecorder()
+    with chainer.using_config('train', train), chainer.no_backprop_mode(), rec:
+        y = model.logits(x).array
+    return y, (lambda link: rec.inputs[id(link)][0]), (lambda link: rec.outputs[id(link)])
+
+
+def _check_dropout(before, after, ratio):
+    """`after` is `before` with a fraction `ratio` of its entries zeroed (binomial, 5 sigma)
+    and the others scaled by 1 / (1 - ratio)."""
+    live = before != 0
+    dropped = float((after[live] == 0).mean())
+    n = int(live.sum())
+    assert abs(dropped - ratio) < 5 * math.sqrt(ratio * (1 - ratio) / n), (dropped, ratio, n)
+    kept = live & (after != 0)
+    np.testing.assert_allclose(after[kept], before[kept] / (1 - ratio), rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['AllCNNC', 'P4AllCNNC'])
+def test_allcnnc_dropout_ratios_and_places_as_released(name):
+    """Dropout 0.2 on the input image, 0.5 after l3 and after l6, in training only."""
+    np.random.seed(6)
+    m = _model(name)
+    x = _images(8, seed=6)
+    _, inp, out = _recorded_logits(m, x, train=True)
+    _check_dropout(x, inp(m.l1), 0.2)
+    _check_dropout(out(m.l3), inp(m.l4), 0.5)
+    _check_dropout(out(m.l6), inp(m.l7), 0.5)
+    for a, b in ((m.l1, m.l2), (m.l2, m.l3), (m.l4, m.l5), (m.l5, m.l6), (m.l7, m.l8),
+                 (m.l8, m.l9)):
+        np.testing.assert_array_equal(out(a), inp(b))  # no dropout elsewhere
+    _, inp, out = _recorded_logits(m, x, train=False)
+    np.testing.assert_array_equal(inp(m.l1), x)
+    np.testing.assert_array_equal(inp(m.l4), out(m.l3))
+    np.testing.assert_array_equal(inp(m.l7), out(m.l6))
+
+
+@pytest.mark.parametrize('name', ['AllCNNC', 'P4AllCNNC', 'P4MAllCNNC'])
+def test_allcnnc_logits_are_the_mean_of_l9_over_plane_and_stabiliser(name):
+    np.random.seed(7)
+    m = _model(name)
+    # training mode: batch statistics give l9 outputs of order 1
+    y, _, out = _recorded_logits(m, _images(3, seed=7), train=True)
+    h = out(m.l9).astype(np.float64)
+    expected = h.reshape(h.shape[0], h.shape[1], -1).sum(axis=2) / np.prod(h.shape[2:])
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(expected - h.reshape(h.shape[:2] + (-1,)).max(axis=2)).max() > 0.1
+
+
+@pytest.mark.parametrize('batch_stats', [True, False])
+@pytest.mark.parametrize('name', ['ResNet', 'P4MResNet'])
+def test_resnet_head_is_bn_relu_global_average_then_1x1_conv(name, batch_stats):
+    """The head: BN (with this batch's statistics by default, else the population's), ReLU,
+    the *average* over the plane (p4m: of every stabiliser channel separately), the 1x1
+    convolution; worked out by hand from the last block's output."""
+    np.random.seed(8)
+    m = _model(name, final_bn_batch_stats=batch_stats)
+    rng = np.random.default_rng(8)
+    bn = m.bn_out
+    c = bn.gamma.shape[0]
+    bn.gamma.array[:] = rng.uniform(0.5, 2.0, c)
+    bn.beta.array[:] = rng.uniform(-0.5, 0.5, c)
+    bn.avg_mean[:] = rng.uniform(-0.5, 0.5, c)
+    bn.avg_var[:] = rng.uniform(0.5, 2.0, c)
+    y, inp, out = _recorded_logits(m, _images(4, seed=8), train=False)
+    h = out(m.blocks[-1]).astype(np.float64)  # (N, C, [G,] 8, 8)
+    axes = (0,) + tuple(range(2, h.ndim))
+    shape = (1, c) + (1,) * (h.ndim - 2)
+    mean = h.mean(axis=axes) if batch_stats else bn.avg_mean
+    var = h.var(axis=axes) if batch_stats else bn.avg_var
+    z = (h - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + bn.eps)
+    z = np.maximum(bn.gamma.array.reshape(shape) * z + bn.beta.array.reshape(shape), 0)
+    pooled = z.reshape(z.shape[0], -1, z.shape[-2] * z.shape[-1]).mean(axis=2)  # (N, C*G)
+    np.testing.assert_allclose(inp(m.top)[:, :, 0, 0], pooled, rtol=1e-4, atol=1e-5)
+    assert np.abs(pooled - z.reshape(pooled.shape + (-1,)).max(axis=2)).max() > 1e-2
+    w, b = m.top.W.array[:, :, 0, 0].astype(np.float64), m.top.b.array
+    np.testing.assert_allclose(y, pooled @ w.T + b, rtol=1e-4, atol=1e-5)

@@ -232,3 +232,67 @@ def test_net_kwargs_change_width_and_classes():
     x, _ = digits(2)
     with chainer.using_config("train", False):
         assert m.logits(x).shape == (2, 5)
+
+
+class _LinkRecorder(chainer.LinkHook):
+    """The input and output of the last forward call of every link."""
+    name = "link_recorder"
+
+    def __init__(self):
+        self.inputs, self.outputs = {}, {}
+
+    def forward_postprocess(self, args):
+        if args.forward_name == "forward":
+            self.inputs[id(args.link)] = getattr(args.args[0], "array", args.args[0])
+            self.outputs[id(args.link)] = getattr(args.out, "array", args.out)
+
+
+def _recorded(m, x):
+    """Test-mode logits of x, and the recorded input / output of each link."""
+    rec = _LinkRecorder()
+    with chainer.using_config("train", False), chainer.no_backprop_mode(), rec:
+        y = m.logits(x).array
+    return y, (lambda link: rec.inputs[id(link)]), (lambda link: rec.outputs[id(link)])
+
+
+def _pool2x2(h):
+    """2x2 max pooling with stride 2 over the last two axes (even sizes), by reshaping."""
+    *lead, hh, ww = h.shape
+    return h.reshape(tuple(lead) + (hh // 2, 2, ww // 2, 2)).max(axis=(-3, -1))
+
+
+# 36x36 inputs leave a 5x5 map after the 4x4 top layer, so the plane max is not trivial
+@pytest.mark.parametrize("name", NAMES)
+def test_heads_take_the_max_over_the_stabiliser_and_the_plane(name):
+    """The class score is the max of the top layer's output over its orientation (stabiliser)
+    channels and over the plane, not a mean; worked out from the recorded top output."""
+    m = train_steps(model(name, seed=4))
+    x, _ = digits(3, seed=12)
+    x = np.pad(x, ((0, 0), (0, 0), (4, 4), (4, 4)))
+    y, _, out = _recorded(m, x)
+    top = out(m.top).astype(np.float64)
+    assert top.shape[-2:] == (5, 5)
+    reduce_axes = tuple(range(2, top.ndim))  # (G,) H, W
+    expected = top.max(axis=reduce_axes)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    if name != "Z2CNN":  # a mean over the orientations would give another score
+        alternative = top.mean(axis=2).max(axis=(2, 3))
+        assert np.abs(alternative - expected).max() > 1e-2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hidden_pooling_as_released(name):
+    """2x2 max pooling (stride 2) between l2 and l3, per orientation channel; P4CNN_RP also
+    takes the max over the 4 orientations after every hidden layer; nothing else between the
+    layers (no dropout by default for the G-CNNs, none in test mode for Z2CNN)."""
+    m = train_steps(model(name, seed=5))
+    x, _ = digits(2, seed=13)
+    _, inp, out = _recorded(m, x)
+    layers = [getattr(m, f"l{i}") for i in range(1, 7)] + [m.top]
+    for i, (a, b) in enumerate(zip(layers, layers[1:]), 1):
+        h = out(a)
+        if name == "P4CNN_RP":
+            h = h.max(axis=2)
+        if i == 2:
+            h = _pool2x2(h)
+        np.testing.assert_array_equal(inp(b), h, err_msg=f"between l{i} and the next layer")

@@ -39,3 +39,39 @@ def test_onnxruntime_matches(random_bn, tmp_path, package, name, kwargs, shape):
     assert len(proto.graph.initializer) > 0
     ops = {n.op_type for n in proto.graph.node}
     assert 'Conv' in ops and 'BatchNormalization' not in ops  # folded
+
+
+class _DriftingNet(chainer.Chain):
+    """A convolution whose Chainer output, after its first call (the one traced into the
+    file), moves by ``drift``: the file and Chainer then differ by exactly ``drift``."""
+
+    def __init__(self, drift):
+        super().__init__()
+        with self.init_scope():
+            self.conv = chainer.links.Convolution2D(1, 2, 3)
+        self.drift, self.calls = drift, 0
+
+    def forward(self, x):
+        self.calls += 1
+        y = self.conv(x)
+        return y if self.calls == 1 else y + self.drift
+
+
+def test_reported_difference_is_the_max_absolute_difference(tmp_path):
+    """export_onnx reports the largest |onnxruntime - Chainer| entry, not a mean of them."""
+    import onnxruntime
+    x = numpy.random.RandomState(3).standard_normal((2, 1, 6, 6)).astype(numpy.float32)
+    drift = numpy.zeros((2, 2, 4, 4), numpy.float32)
+    drift[1, 0, 2, 3] = 0.75  # one entry of 64; the file is 0.75 below Chainer there
+    drift[0, 1, 0, 0] = -0.25  # and 0.25 above here: the signed max would be 0.25
+    net = _DriftingNet(drift)
+    path = str(tmp_path / 'net.onnx')
+    diff = export_onnx(net, x, path)
+    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    from_file = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        in_chainer = net(x).array
+    independent = numpy.abs(from_file.astype(numpy.float64) - in_chainer).max()
+    assert independent == pytest.approx(0.75, abs=1e-5)  # the file holds the undrifted net
+    assert diff == pytest.approx(independent, rel=1e-6)
+    assert export_onnx(net, x, path, check=False) is None

@@ -155,3 +155,73 @@ def test_needs_an_input_and_square_maps():
         check_equivariance(layer, 'Z2', 'p4')
     with pytest.raises(ValueError, match=r'square \(\.\.\., H, H\)'):
         check_equivariance(layer, 'Z2', 'p4', input_shape=(1, 1, 5, 6))
+
+
+def _label_element(label):
+    """(m, r) from a check_equivariance label 'r=R' or 'm=M,r=R'."""
+    import re
+    match = re.fullmatch(r'(?:m=([01]),)?r=([0-3])', label)
+    assert match, label
+    return int(match.group(1) or 0), int(match.group(2))
+
+
+def _name_element(name):
+    """(m, r) from an element name 'e', 'rK', 'm' or 'm rK' (the element m^m r^r)."""
+    m = 1 if name.startswith('m') else 0
+    rest = name[1:].strip() if m else name
+    r = 0 if rest in ('', 'e') else int(rest[1:])
+    return m, r
+
+
+def _by_hand(x, m, r):
+    """m^m r^r on planar maps: np.rot90 by r, then, if m, a flip of the rows."""
+    y = np.rot90(x, r, axes=(-2, -1))
+    return np.flip(y, axis=-2) if m else y
+
+
+@pytest.mark.parametrize('stabiliser,n', [('C4', 4), ('D4', 8)])
+def test_each_label_names_the_element_whose_error_it_reports(stabiliser, n):
+    """The labels are in the elements' order (D4: m * 4 + r): the error reported under
+    'm=M,r=R' is the one of rot90 by R then M flips, measured here by hand."""
+    size = 6
+    weight = np.random.RandomState(5).uniform(0.5, 2.0, (size, size))  # no symmetry at all
+
+    def net(x):
+        return x * weight
+
+    x = np.random.RandomState(6).standard_normal((2, 1, size, size))
+    errors = check_equivariance(net, 'Z2', 'Z2', x=x, stabiliser=stabiliser)
+    assert len(errors) == n
+    seen = set()
+    for label, error in errors.items():
+        m, r = _label_element(label)
+        assert m == 0 or stabiliser == 'D4'
+        seen.add((m, r))
+        g_y = _by_hand(net(x), m, r)
+        expected = np.abs(net(_by_hand(x, m, r)) - g_y).max() / np.abs(g_y).max()
+        assert error == pytest.approx(expected, rel=1e-9, abs=1e-15), (label, error, expected)
+    assert len(seen) == n
+    assert list(errors)[0] in ('r=0', 'm=0,r=0')  # the identity first, with error 0
+    assert list(errors.values())[0] == 0.0
+
+
+def test_equivariant_elements_name_the_centraliser_of_a_diagonal_mirror():
+    """x + x transposed commutes exactly with the D4 elements that commute with the diagonal
+    mirror (e, r2 and the two diagonal mirrors): the names reported are those elements,
+    found here by applying each named element by hand."""
+    from groupy.gconv.chainer_gconv import equivariant_elements
+
+    def net(x):
+        return x + np.swapaxes(x, -1, -2)
+
+    x = np.random.RandomState(7).standard_normal((2, 1, 7, 7))
+    kept = equivariant_elements(net, 'Z2', 'Z2', x=x, stabiliser='D4')
+    assert len(kept.names) == 4 and kept.names[0] == 'e'
+    probe = np.random.RandomState(8).standard_normal((5, 5))
+    for index, name in zip(kept.indices, kept.names):
+        m, r = _name_element(name)
+        assert index == 4 * m + r
+        np.testing.assert_array_equal(_by_hand(probe.T, m, r), _by_hand(probe, m, r).T)
+    commuting = [(m, r) for m in range(2) for r in range(4)
+                 if np.array_equal(_by_hand(probe.T, m, r), _by_hand(probe, m, r).T)]
+    assert sorted(_name_element(name) for name in kept.names) == commuting

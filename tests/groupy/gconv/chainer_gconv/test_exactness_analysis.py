@@ -210,3 +210,90 @@ def test_linear_heads(flatten):
         assert 'flattens 5x5 maps' in report.first_lost.reason
     error = numeric_error(net, x, 'Z2', 'invariant', 'p4')
     assert (error < 1e-5) is not flatten
+
+
+def _d4_invariant_filters(out_channels, in_channels, k, seed):
+    w = numpy.random.RandomState(seed).standard_normal((out_channels, in_channels, k, k))
+    sym = sum(numpy.rot90(w, r, axes=(2, 3)) for r in range(4))
+    return (sym + sym[:, :, ::-1]).astype('f')
+
+
+@pytest.mark.parametrize('ksize,dilate,stride,size,expected', [
+    # dilation d spreads a k-tap filter over d * (k - 1) + 1 pixels: the window that must fit
+    # the stride grid. k = 3, d = 2 spans 5 pixels: 8 - 5 = 3 is a multiple of 3 (exact), while
+    # an undilated 3x3 window would leave 8 - 3 = 5 (not exact), and the other way round on 9.
+    (3, 2, 3, 8, True),
+    (3, 2, 3, 9, False),
+    # k = 2, d = 2 spans 3 pixels: 7 - 3 = 4 is even (exact); 7 - 2 = 5 would not be
+    (2, 2, 2, 7, True),
+    (2, 2, 2, 8, False),
+    (2, 3, 2, 8, True),    # spans 4 pixels: 8 - 4 = 4
+])
+def test_dilated_convolution_window_spans_the_dilated_taps(ksize, dilate, stride, size,
+                                                          expected):
+    """A dilated convolution is analysed with its dilated window, not as if undilated."""
+    net = chainer.Sequential(chainer.links.Convolution2D(
+        1, 2, ksize, stride=stride, dilate=dilate,
+        initialW=_d4_invariant_filters(2, 1, ksize, 7)))
+    span = dilate * (ksize - 1) + 1
+    report = exactness(net, (1, 1, size, size), 'p4m')
+    conv = next(l for l in report.layers if l.kind == 'conv')
+    assert conv.in_size == size and conv.out_size == (size - span) // stride + 1
+    assert report.exact is expected
+    x = numpy.random.RandomState(8).standard_normal((2, 1, size, size)).astype('f')
+    error = numeric_error(net, x, 'Z2', 'Z2', 'p4m')
+    assert (error < 1e-5) is expected, error
+    if not expected:
+        assert 'stride-{}'.format(stride) in report.first_lost.reason
+        for s in report.suggested_sizes:  # (s - span) a multiple of the stride
+            assert (s - span) % stride == 0
+
+
+@pytest.mark.parametrize('dilate', [(1, 2), (2, 1)])
+def test_dilation_differing_between_the_axes_is_lost(dilate):
+    """Dilations, like kernels, strides and pads, must be equal along both axes: a 3x3 filter
+    dilated along one axis only covers a 3x5 (or 5x3) window, which a quarter turn does not
+    map onto itself, whatever the map size."""
+    net = chainer.Sequential(chainer.links.Convolution2D(
+        1, 2, 3, dilate=dilate, initialW=_d4_invariant_filters(2, 1, 3, 9)))
+    report = exactness(net, (1, 1, 9, 9), 'p4')
+    assert not report.exact and 'two axes' in report.first_lost.reason
+    assert report.suggested_sizes == []
+    with chainer.using_config('train', False):  # the output is not even square
+        y = net(numpy.zeros((1, 1, 9, 9), 'f'))
+    assert y.shape[2] != y.shape[3]
+
+
+class _OwnLifting(chainer.Link):
+    """A Z2 -> p4 convolution written with transform_filter and F.convolution_2d, with one bias
+    per output channel *and plane* (out * 4 values), as a user might write it."""
+
+    def __init__(self, bias):
+        super().__init__()
+        from groupy.gconv.make_gconv_indices import make_c4_z2_indices
+        self.inds = make_c4_z2_indices(3)
+        self.bias = numpy.asarray(bias, 'f')
+        with self.init_scope():
+            self.W = chainer.Parameter(
+                numpy.random.RandomState(11).standard_normal((2, 1, 1, 3, 3)).astype('f'))
+
+    def forward(self, x):
+        from groupy.gconv.chainer_gconv.transform_filter import transform_filter
+        tw = chainer.functions.reshape(transform_filter(self.W, self.inds), (8, 1, 3, 3))
+        y = chainer.functions.convolution_2d(x, tw, self.bias)
+        return chainer.functions.reshape(y, (x.shape[0], 2, 4) + y.shape[2:])
+
+
+@pytest.mark.parametrize('per_plane', [False, True])
+def test_bias_must_be_shared_over_the_stabiliser_planes(per_plane):
+    """A bias differing between the 4 planes of one output channel breaks equivariance."""
+    bias = numpy.random.RandomState(12).standard_normal(8) if per_plane else \
+        numpy.repeat([0.5, -1.0], 4)
+    net = _OwnLifting(bias)
+    report = exactness(net, (1, 1, 7, 7), 'p4')
+    assert report.exact is not per_plane
+    if per_plane:
+        assert 'bias differs between the stabiliser planes' in report.first_lost.reason
+    x = numpy.random.RandomState(13).standard_normal((2, 1, 7, 7)).astype('f')
+    error = numeric_error(net, x, 'Z2', 'p4', 'p4')
+    assert (error < 1e-5) is not per_plane, error

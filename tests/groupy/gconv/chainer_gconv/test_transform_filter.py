@@ -221,3 +221,31 @@ def test_original_call_style(table):
     tw.grad = gy
     tw.backward()
     np.testing.assert_allclose(w.grad, reference_adjoint(gy, inds), rtol=1e-13, atol=1e-13)
+
+
+def test_one_index_on_filter_banks_of_different_channel_counts():
+    """The derived gather tables are cached per number of input channels: one index (as the
+    layers of one kind and ksize share) transforms banks of 1, 3 and 2 input channels, in turn
+    and again, each to the explicit gather, and back to the explicit scatter-add."""
+    inds = mgi.make_d4_p4m_indices(3)
+    index = as_gfilter_index(inds)
+    for n_in in (1, 3, 2, 3, 1):
+        w = _w_for(inds, out=2, n_in=n_in, seed=n_in)
+        np.testing.assert_array_equal(transform_filter(w, index).array,
+                                      reference_forward(w, inds))
+        gy = np.random.RandomState(10 + n_in).standard_normal(reference_forward(w, inds).shape)
+        np.testing.assert_allclose(TransformGFilterAdjoint(index).apply((gy,))[0].array,
+                                   reference_adjoint(gy, inds), rtol=1e-13, atol=1e-13)
+
+
+def test_tables_with_equal_entries_but_different_shapes_are_not_confused():
+    """The table cache tells tables apart by shape as well as content: (2, 1, 3, 3, 3) and its
+    reshape to (1, 2, 3, 3, 3) hold the same integers but transform different filters."""
+    a = random_table(2, 1, 3, 12)
+    b = a.reshape(1, 2, 3, 3, 3)
+    assert (b[..., 0] == 0).all()  # still a valid table (T = 0 < nti = 2)
+    for inds in (a, b, a):
+        index = as_gfilter_index(inds)
+        assert index.filter_shape == inds.shape[1:4]
+        w = _w_for(inds, seed=13)
+        np.testing.assert_array_equal(transform_filter(w, inds).array, reference_forward(w, inds))

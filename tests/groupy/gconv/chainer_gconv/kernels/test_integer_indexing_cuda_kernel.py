@@ -111,3 +111,23 @@ def test_gpu_matches_numpy_and_is_deterministic(dtype):
                                atol=tol * 10)
     with pytest.raises(TypeError, match='all be numpy.ndarray or all cupy.ndarray'):
         ik.index_group_func_kernel(x, T, U, V, out)
+
+
+def test_one_table_on_inputs_of_different_shapes_gathers_from_each():
+    """Index tables are cached per source shape: the same (T, U, V), valid for inputs of
+    trailing shape (2, 3, 3) and (3, 4, 5), gathers from each by its own strides, forward and
+    backward, in either order."""
+    rng = np.random.RandomState(11)
+    T, U, V = (rng.randint(0, 2, (4, 2, 3, 3)) for _ in range(3))
+    for shapes in (((2, 2, 2, 3, 3), (2, 2, 3, 4, 5)), ((2, 2, 3, 4, 5), (2, 2, 2, 3, 3))):
+        for shape in shapes + shapes:  # each shape twice, after the other one
+            x = rng.standard_normal(shape)
+            expected = x[..., T, U, V].swapaxes(1, 2)
+            out = np.zeros(expected.shape)
+            ik.index_group_func_kernel(x, T, U, V, out)
+            np.testing.assert_array_equal(out, expected)
+            gy = rng.standard_normal(expected.shape)
+            g = np.zeros(shape)
+            ik.grad_index_group_func_kernel(gy, T, U, V, g)
+            np.testing.assert_allclose(g, scatter_add(gy, T, U, V, shape), rtol=1e-12,
+                                       atol=1e-12)
