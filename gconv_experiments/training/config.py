@@ -71,14 +71,7 @@ def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
     a("--seed", type=int, help="random seed (initialisation, shuffling, augmentation, dropout), 0..2**32-1")
     a("--train_size", type=int, help="use only the first N training examples")
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
-    a("--train_subset", type=str, choices=TRAIN_SUBSETS,
-      help="which --train_size examples: first = the first N of the file; balanced = the first N of "
-           "a class-balanced order drawn from --subset_seed (class counts differ by at most one, and "
-           "a smaller subset lies inside a larger one of the same seed); at least --batchsize examples")
-    a("--subset_seed", type=int, help="seed of --train_subset balanced's order (None: --seed)")
-    a("--steps", type=int, help="stop after exactly N parameter updates (None: --epochs epochs); "
-                                "it wins over --epochs: the run trains ceil(N / batches per epoch) "
-                                "epochs, the last one cut short")
+    _add_subset_and_steps(a)
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
     a("--communicator", choices=COMMUNICATORS, help="none: one process; else train on the processes "
       "of `mpiexec -n K` with this ChainerMN communicator (naive on CPUs, pure_nccl on GPUs), one "
@@ -101,6 +94,19 @@ def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
            "exact = mean and variance over all examples of the pass")
     p.set_defaults(**d)
     return p
+
+
+def _add_subset_and_steps(a) -> None:
+    """--train_subset, --subset_seed and --steps (added after the release; the defaults keep its
+    behaviour: the first --train_size examples, --epochs whole epochs)."""
+    a("--train_subset", type=str, choices=TRAIN_SUBSETS,
+      help="which --train_size examples: first = the first N of the file; balanced = the first N of "
+           "a class-balanced order drawn from --subset_seed (class counts differ by at most one, and "
+           "a smaller subset lies inside a larger one of the same seed); at least --batchsize examples")
+    a("--subset_seed", type=int, help="seed of --train_subset balanced's order (None: --seed)")
+    a("--steps", type=int, help="stop after exactly N parameter updates (None: --epochs epochs); "
+                                "it wins over --epochs: the run trains ceil(N / batches per epoch) "
+                                "epochs, the last one cut short")
 
 
 def _explicit_flags(parser, argv):
