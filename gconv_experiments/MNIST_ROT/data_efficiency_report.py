@@ -2,10 +2,11 @@
 finished, the table of test error against training-set size, the headline numbers by log-log
 interpolation, and the plot. Written from whatever has finished, at any time.
 
->>> size_reaching([1000, 3000], [0.04, 0.01], 0.02)  # log-log: 1000 * 3 ** (log 2 / log 4)
-(1732.0508075688776, 'interpolated')
->>> error_at([300, 3000], [0.10, 0.01], 1000)[0]  # 0.1 * 0.1 ** (log(1000/300) / log 10)
-0.03000000000000001
+>>> size, how = size_reaching([1000, 3000], [0.04, 0.01], 0.02)  # log-log: 1000 * 3 ** (log 2 / log 4)
+>>> round(size, 6), how
+(1732.050808, 'interpolated')
+>>> round(error_at([300, 3000], [0.10, 0.01], 1000)[0], 12)  # 0.1 * 0.1 ** (log(1000/300) / log 10)
+0.03
 """
 import math
 import os
