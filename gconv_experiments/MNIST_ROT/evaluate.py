@@ -36,7 +36,7 @@ from gconv_experiments.MNIST_ROT import mnist_rot
 from gconv_experiments.training import (
     RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_model_class, load_weights,
     read_record, resolve_model_file)
-from gconv_experiments.training.data import normalization_constants, normalize
+from gconv_experiments.training.data import normalization_constants, normalize, train_subset_indices
 from gconv_experiments.training.loop import evaluate
 
 __all__ = ["load_run", "input_normalization", "upright_mnist_test", "error_rate", "main"]
@@ -104,9 +104,10 @@ def input_normalization(record: dict, datadir: str) -> tuple:
     if expected and sha256_file(path) != expected:
         raise ConfigError(f"{path}: not the file this run was trained on (sha256 differs from its run.json); "
                           f"build the data with {_BUILD} (same seed)")
-    train_x, _ = mnist_rot.load_split(datadir, config["trainfn"])
-    if config.get("train_size"):  # the run trained on the first train_size images only
-        train_x = train_x[:config["train_size"]]
+    train_x, train_y = mnist_rot.load_split(datadir, config["trainfn"])
+    index = train_subset_indices(train_y, config.get("train_size"), config.get("train_subset", "first"),
+                                 config.get("subset_seed"))  # the training examples the run used
+    train_x = train_x[index]
     return normalization_constants(train_x, config["normalization"])
 
 
@@ -154,8 +155,9 @@ def _evaluate(args):
         if testfn == config["valfn"] and config.get("val_size"):
             x, y = x[:config["val_size"]], y[:config["val_size"]]  # as the run did
     _, error = error_rate(model, x, y, normalization, args.batchsize)
+    epochs = (record.get("settings") or {}).get("epochs", config["epochs"])  # with --steps: the epochs they took
     line = (f"{type(model).__name__} seed {config['seed']} (epoch {record['snapshot_epoch']} of "
-            f"{config['epochs']}): test error {100 * error:.2f}% on {where}, {len(y)} images")
+            f"{epochs}): test error {100 * error:.2f}% on {where}, {len(y)} images")
     summary_path = os.path.join(args.run_folder, SUMMARY_FILE)
     if not args.upright_mnist and (args.testfn in (None, config["valfn"])) and os.path.isfile(summary_path):
         with open(summary_path) as f:

@@ -24,7 +24,8 @@ ARCHITECTURE.md at the repository root. Every name below is importable from
 API
   build_parser(defaults=None, prog=None, description=None) -> argparse.ArgumentParser with the
       release's train.py flags plus --testfn, --train_size, --val_size, --resume, --quiet,
-      --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging.
+      --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging,
+      --train_subset, --subset_seed, --steps.
   check_args(args) -> RunConfig: the parsed flags checked (ConfigError naming the flag) and
       parsed (keyword dicts, augmentation, learning-rate schedule, evaluation batch size).
   resolve_run(argv, *, defaults=None, models_package=None) -> the run record (run.json) that

@@ -9,7 +9,7 @@ import numpy as np
 
 from gconv_experiments import augmentation
 
-__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "make_optimizer", "get_device"]
+__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "TRAIN_SUBSETS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "make_optimizer", "get_device"]
 
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gconv_experiments/
@@ -21,9 +21,11 @@ BASE_DEFAULTS = dict(
     val_freq=1, save_freq=1, gpu=-1, seed=0, train_size=None, val_size=None,
     resume=False, quiet=False, eval_batchsize=None, normalization="none", bn_reestimation="clean",
     verbose=False, bn_averaging="batch", communicator="none",
+    train_subset="first", subset_seed=None, steps=None,
 )
 COMMUNICATORS = ("none", "naive", "flat", "non_cuda_aware", "pure_nccl")  # ChainerMN; see training.distributed
 BN_AVERAGINGS = ("batch", "exact")
+TRAIN_SUBSETS = ("first", "balanced")
 NORMALIZATIONS = ("train_scalar", "none")
 BN_REESTIMATIONS = ("augmented", "clean", "none")
 
@@ -69,6 +71,7 @@ def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
     a("--seed", type=int, help="random seed (initialisation, shuffling, augmentation, dropout), 0..2**32-1")
     a("--train_size", type=int, help="use only the first N training examples")
     a("--val_size", type=int, help="use only the first N validation (and test) examples")
+    _add_subset_and_steps(a)
     a("--resume", action="store_true", help="continue the run in --resultdir from its snapshot")
     a("--communicator", choices=COMMUNICATORS, help="none: one process; else train on the processes "
       "of `mpiexec -n K` with this ChainerMN communicator (naive on CPUs, pure_nccl on GPUs), one "
@@ -91,6 +94,19 @@ def build_parser(defaults: "dict | None" = None, prog: "str | None" = None,
            "exact = mean and variance over all examples of the pass")
     p.set_defaults(**d)
     return p
+
+
+def _add_subset_and_steps(a) -> None:
+    """--train_subset, --subset_seed and --steps (added after the release; the defaults keep its
+    behaviour: the first --train_size examples, --epochs whole epochs)."""
+    a("--train_subset", type=str, choices=TRAIN_SUBSETS,
+      help="which --train_size examples: first = the first N of the file; balanced = the first N of "
+           "a class-balanced order drawn from --subset_seed (class counts differ by at most one, and "
+           "a smaller subset lies inside a larger one of the same seed); at least --batchsize examples")
+    a("--subset_seed", type=int, help="seed of --train_subset balanced's order (None: --seed)")
+    a("--steps", type=int, help="stop after exactly N parameter updates (None: --epochs epochs); "
+                                "it wins over --epochs: the run trains ceil(N / batches per epoch) "
+                                "epochs, the last one cut short")
 
 
 def _explicit_flags(parser, argv):

@@ -8,7 +8,7 @@ from gconv_experiments.npz_file import read_arrays
 from gconv_experiments.training.config import ConfigError
 
 __all__ = ["NPZ_EXPECTED", "check_labels", "check_data", "check_dataset", "read_npz_dataset", "load_npz_dataset",
-           "normalization_constants", "normalize"]
+           "normalization_constants", "normalize", "balanced_order", "train_subset_indices"]
 
 NPZ_EXPECTED = "an .npz file with 'data' (N, C, H, W) float32 and 'labels' (N,) int32"
 
@@ -123,3 +123,45 @@ def normalize(x: np.ndarray, shift: float, scale: float) -> np.ndarray:
     if shift == 0.0 and scale == 1.0:
         return x
     return ((x - np.float32(shift)) / np.float32(scale)).astype(np.float32, copy=False)
+
+
+def balanced_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """An order of all examples whose every prefix is as class-balanced as the data allows.
+
+    Each class's examples are shuffled by ``np.random.default_rng(seed)``; then rounds take the
+    next example of every class that has one left, the classes of a round in a random order. So
+    the first N examples have class counts differing by at most one for every N up to (classes
+    x smallest class count), and the first N lie inside the first M > N: subsets of one seed
+    are nested.
+
+    >>> y = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    >>> order = balanced_order(y, seed=0)
+    >>> sorted(order.tolist()) == list(range(9)), [np.bincount(y[order[:n]], minlength=3).tolist() for n in (3, 6)]
+    (True, [[1, 1, 1], [2, 2, 2]])
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    queues = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    order = []
+    for k in range(max(len(q) for q in queues)):
+        present = [q for q in queues if k < len(q)]
+        order.extend(int(present[i][k]) for i in rng.permutation(len(present)))
+    return np.asarray(order, dtype=np.int64)
+
+
+def train_subset_indices(labels: np.ndarray, size: "int | None", mode: str, seed: "int | None") -> np.ndarray:
+    """Indices (ascending) of the training examples a run uses: --train_subset `mode` of
+    --train_size `size` (None: all) with --subset_seed `seed` ('first': the first `size`).
+
+    >>> train_subset_indices(np.array([1, 1, 1, 0]), 2, "first", None).tolist()
+    [0, 1]
+    >>> np.array([1, 1, 1, 0])[train_subset_indices(np.array([1, 1, 1, 0]), 2, "balanced", 5)].tolist()
+    [1, 0]
+    """
+    n = len(labels) if size is None else size
+    if mode == "first":
+        return np.arange(n)
+    if mode != "balanced":
+        raise ConfigError(f"--train_subset must be first or balanced, got {mode!r}")
+    return np.sort(balanced_order(labels, seed)[:n])

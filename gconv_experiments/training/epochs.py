@@ -10,7 +10,7 @@ from gconv_experiments.training.checkpoint import SUMMARY_FILE
 from gconv_experiments.training.loop import (
     TrainingDiverged, evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
 from gconv_experiments.training.models import count_parameters
-from gconv_experiments.training.prepare import Training
+from gconv_experiments.training.prepare import Training, batches_per_epoch
 
 __all__ = ["TrainingStopped", "fit", "finish"]
 
@@ -50,7 +50,8 @@ def _epoch(run: Training, epoch: int, elapsed: float) -> dict:
     try:
         train_loss, train_error = train_epoch(
             run.model, run.optimizer, train_x, train_y, c.batchsize, c.transformations, rng, run.device,
-            f"{run.name} epoch {epoch}/{c.epochs}", c.quiet, ranks=run.ranks)
+            f"{run.name} epoch {epoch}/{c.epochs}", c.quiet, ranks=run.ranks,
+            max_batches=c.batches_in_epoch(epoch, batches_per_epoch(c, run.splits)))
         train_seconds = time.perf_counter() - t0
         val_loss = val_error = None
         if c.validates_after(epoch):
@@ -70,8 +71,10 @@ def fit(run: Training) -> tuple:
     train_x, val_x = run.splits["trainfn"][0], run.splits["valfn"][0]
     resumed = ("resuming after epoch %d; " % run.start_epoch if run.start_epoch else
                "no snapshot yet, starting from epoch 0; " if c.resume else "")
+    steps = (f"{c.steps} steps = {c.epochs} epochs of {batches_per_epoch(c, run.splits)} batches; "
+             if c.steps is not None else "")
     print(f"{run.name}: {count_parameters(run.model):,} parameters; {len(train_x)} training / {len(val_x)} "
-          f"validation examples; {resumed}results in {c.resultdir}", flush=True)
+          f"validation examples; {steps}{resumed}results in {c.resultdir}", flush=True)
     entry = {}
     for epoch in range(run.start_epoch + 1, c.epochs + 1):
         entry = _epoch(run, epoch, run.log[-1]["elapsed"] if run.log else 0.0)
@@ -111,6 +114,7 @@ def finish(run: Training, validation: tuple) -> dict:
         seconds_total=last.get("elapsed", 0.0),
         seconds_per_epoch=float(np.mean([e["train_seconds"] for e in run.log])) if run.log else None,
         device=str(run.device), resultdir=c.resultdir, fingerprint=run.record["fingerprint"],
+        steps=getattr(run.optimizer, "t", None),
     )
     run.folder.write_summary(summary)
     print(f"{run.name} test error: {100 * test_error:.2f}% on {test_path} after {c.epochs} epochs "

@@ -27,7 +27,7 @@ from gconv_experiments.training.config import PACKAGE_ROOT, ConfigError
 from gconv_experiments.training.settings import check_args
 from gconv_experiments.training.models import resolve_model_file
 
-__all__ = ["TRAJECTORY_IRRELEVANT", "DATA_FLAGS", "data_file_record", "git_commit", "canonical_json", "build_record", "differences", "read_record", "RUN_FILE", "sha256_file"]
+__all__ = ["TRAJECTORY_IRRELEVANT", "ADDED_SETTINGS", "without_added_defaults", "DATA_FLAGS", "data_file_record", "git_commit", "canonical_json", "build_record", "differences", "read_record", "RUN_FILE", "sha256_file"]
 
 
 # Settings that never change the weights a run reaches or the numbers it reports on its
@@ -39,6 +39,20 @@ TRAJECTORY_IRRELEVANT = {"testfn", "quiet", "verbose", "val_freq", "save_freq", 
                          "datadir", "trainfn", "valfn", "epochs", "resume", "model_path",
                          "communicator"}
 DATA_FLAGS = ("trainfn", "valfn", "testfn")
+# Settings added after run records existed, each with the value that behaves as the code did
+# before it. A record leaves such a setting out of "config" (hence out of the fingerprint) while
+# it has that value, so the record of a command line without the new flags is exactly what
+# older code wrote; differences() reads a setting missing from a record as that value.
+ADDED_SETTINGS = {"train_subset": "first", "subset_seed": None, "steps": None}
+
+
+def without_added_defaults(config: dict) -> dict:
+    """`config` without the ADDED_SETTINGS that have their default value.
+
+    >>> without_added_defaults({"seed": 0, "steps": None, "train_subset": "balanced"})
+    {'seed': 0, 'train_subset': 'balanced'}
+    """
+    return {k: v for k, v in config.items() if not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}
 
 
 def data_file_record(path: str) -> dict:
@@ -115,8 +129,9 @@ def build_record(args, models_package: "str | None" = None, model_cls: "type | N
         lr_decay_schedule=schedule,
         transformations=list(augmentation.parse_transformations(args.transformations)),
         eval_batchsize=args.eval_batchsize or args.batchsize,
-        datadir=os.path.abspath(args.datadir),
+        datadir=os.path.abspath(args.datadir), subset_seed=checked.subset_seed,
     )
+    config = without_added_defaults(config)
     if data is None:
         data = {}
         for flag in DATA_FLAGS:
@@ -135,14 +150,22 @@ def build_record(args, models_package: "str | None" = None, model_cls: "type | N
 
 def differences(saved_record: dict, new_record: dict) -> list:
     """Human-readable "--flag: old -> new" for each trajectory-relevant setting in which the
-    two records differ; [] when the saved run may be reused or resumed with the new settings."""
+    two records differ; [] when the saved run may be reused or resumed with the new settings.
+    A setting of ADDED_SETTINGS missing from a record counts as its default value.
+
+    >>> differences({"config": {"seed": 0}}, {"config": {"seed": 0, "steps": None}})
+    []
+    >>> differences({"config": {"seed": 0}}, {"config": {"seed": 0, "steps": 40}})
+    ['--steps: None -> 40']
+    """
     old_c, new_c = saved_record.get("config", {}), new_record.get("config", {})
     out = []
     missing = "(not recorded)"
     for key in sorted(set(old_c) | set(new_c)):
         if key in TRAJECTORY_IRRELEVANT or key == "model_sha256":
             continue
-        old, new = old_c.get(key, missing), new_c.get(key, missing)
+        absent = ADDED_SETTINGS[key] if key in ADDED_SETTINGS else missing
+        old, new = old_c.get(key, absent), new_c.get(key, absent)
         if old != new:
             out.append(f"--{key}: {old!r} -> {new!r}")
     if old_c.get("modelfn") == new_c.get("modelfn") and old_c.get("model_sha256") != new_c.get("model_sha256"):

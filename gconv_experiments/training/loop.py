@@ -218,9 +218,11 @@ def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batc
 
 
 def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray, y: np.ndarray, batchsize: int,
-                transformations: "str | tuple", rng: np.random.Generator, device: chainer.backend.Device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS) -> tuple:
+                transformations: "str | tuple", rng: np.random.Generator, device: chainer.backend.Device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS,
+                max_batches: "int | None" = None) -> tuple:
     """One pass over (x, y) in a random order, each batch augmented by `transformations` (a
-    --transformations string or parsed names); returns (mean train loss, train error).
+    --transformations string or parsed names); returns (mean train loss, train error) over the
+    examples trained on. max_batches: stop after this many updates (None: the whole pass).
     Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,
     before that step's update."""
     n = len(x)
@@ -228,7 +230,9 @@ def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray
     augment = augmentation.parse_transformations(transformations)
     total_loss, total_acc = 0.0, 0.0
     with chainer.using_config("train", True):
-        for k, index in _pass(n, batchsize, label, quiet, order):
+        if max_batches is not None:
+            order = order[:max_batches * batchsize]
+        for k, index in _pass(len(order), batchsize, label, quiet, order):
             xb, yb = _rank_batch(x, y, index, ranks, augment, rng)
             loss, acc = model(device.send(xb), device.send(yb))
             value = _check_finite(loss, label, k)  # before the update: weights stay finite
@@ -237,4 +241,4 @@ def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray
             optimizer.update()
             total_loss += value * len(yb)
             total_acc += float(acc.array) * len(yb)
-    return _means(ranks, total_loss, total_acc, n)
+    return _means(ranks, total_loss, total_acc, len(order))

@@ -17,13 +17,14 @@ from groupy import fast_cpu
 
 from gconv_experiments.training import distributed
 from gconv_experiments.training.config import ConfigError, get_device, make_optimizer
-from gconv_experiments.training.data import check_dataset, check_labels, normalization_constants, normalize
+from gconv_experiments.training.data import (
+    check_dataset, check_labels, normalization_constants, normalize, train_subset_indices)
 from gconv_experiments.training.fingerprint import RUN_FILE, build_record, data_file_record, differences, read_record
 from gconv_experiments.training.models import build_model, load_model_class
 from gconv_experiments.training.run_folder import RUN_FOLDER_FILES, RunFolder
 from gconv_experiments.training.settings import RunConfig, check_args
 
-__all__ = ["Training", "prepare", "SPLITS", "check_resultdir", "load_splits", "normalize_splits", "probe_model", "data_records",
+__all__ = ["Training", "prepare", "SPLITS", "check_resultdir", "load_splits", "normalize_splits", "probe_model", "data_records", "batches_per_epoch",
            "saved_record"]
 
 SPLITS = (("trainfn", "train_size"), ("valfn", "val_size"), ("testfn", "val_size"))
@@ -46,9 +47,9 @@ def check_resultdir(out: str, resume: bool) -> None:
 
 def load_splits(config: RunConfig, load_data: Callable) -> dict:
     """{flag: (x float32, y int32)} for --trainfn, --valfn and (when given) --testfn, truncated
-    to --train_size / --val_size (which must not exceed the file). What `load_data` returns is
-    checked here, once (data.check_dataset: finite pixels, labels as returned). Errors name the
-    flag."""
+    to --train_size / --val_size (which must not exceed the file); the training split is the
+    --train_subset of that size. What `load_data` returns is checked here, once
+    (data.check_dataset: finite pixels, labels as returned). Errors name the flag."""
     splits = {}
     for flag, size_flag in SPLITS:
         fn = getattr(config, flag)
@@ -64,7 +65,15 @@ def load_splits(config: RunConfig, load_data: Callable) -> dict:
         size = getattr(config, size_flag)
         if size and size > len(x):
             raise ConfigError(f"--{size_flag} {size} exceeds the {len(x)} examples of --{flag} {path}")
-        splits[flag] = (x[:size], y[:size]) if size else (x, y)
+        if flag == "trainfn" and config.train_subset != "first":
+            index = train_subset_indices(y, size, config.train_subset, config.subset_seed)
+            splits[flag] = (x[index], y[index])
+        else:
+            splits[flag] = (x[:size], y[:size]) if size else (x, y)
+    n_train = len(splits["trainfn"][1])
+    if config.train_subset != "first" and n_train < config.batchsize:
+        raise ConfigError(f"--trainfn holds {n_train} examples, fewer than --batchsize {config.batchsize}: "
+                          f"a --train_subset {config.train_subset} subset must hold at least one whole batch")
     return splits
 
 
@@ -116,6 +125,11 @@ def data_records(config: RunConfig, splits: dict) -> dict:
             h.update(np.ascontiguousarray(y).tobytes())
             records[flag] = {"path": os.path.abspath(path), "size": None, "sha256": h.hexdigest()}
     return records
+
+
+def batches_per_epoch(config: RunConfig, splits: dict) -> int:
+    """The parameter updates of one whole epoch: ceil(training examples / --batchsize)."""
+    return -(-len(splits["trainfn"][1]) // config.batchsize)
 
 
 def saved_record(out: str) -> "dict | None":
@@ -202,7 +216,7 @@ def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data
         _check_resume(config, record, ranks)
     record["conv_threads"] = fast_cpu.get_num_threads()  # numbers depend on it in the last bits
     splits, constants = normalize_splits(splits, config.normalization)
-    config = config.with_input_normalization(*constants)
+    config = config.with_input_normalization(*constants).with_steps(batches_per_epoch(config, splits))
     record["settings"] = config.to_json()
     optimizer, lr_attr = _optimizer(config, model, ranks, len(splits["trainfn"][0]))
     base_lr = getattr(optimizer, lr_attr)  # before a snapshot is restored

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from gconv_experiments import augmentation
 from gconv_experiments.training.config import (
-    BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, ConfigError)
+    BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, TRAIN_SUBSETS, ConfigError)
 
 __all__ = ["RunConfig", "check_args", "literal_dict", "parse_schedule"]
 
@@ -32,7 +32,10 @@ class RunConfig:
     after which the learning rate is multiplied by lr_decay_factor (empty when the factor is 0);
     transformations: the augmentation's names in order; eval_batchsize: --eval_batchsize or
     --batchsize. input_shift / input_scale: the input normalisation, (x - shift) / scale, known
-    once the training data is read (None before; see :meth:`with_input_normalization`)."""
+    once the training data is read (None before; see :meth:`with_input_normalization`).
+    train_subset / subset_seed: which training examples (subset_seed resolved to --seed for
+    'balanced', None for 'first'); steps: the number of parameter updates (None: --epochs
+    epochs; given, `epochs` is the number of epochs they take, see :meth:`with_steps`)."""
     modelfn: str
     datadir: str
     trainfn: str
@@ -64,6 +67,9 @@ class RunConfig:
     verbose: bool
     input_shift: Optional[float] = None
     input_scale: Optional[float] = None
+    train_subset: str = "first"
+    subset_seed: Optional[int] = None
+    steps: Optional[int] = None
 
     def learning_rate(self, base_lr: float, epoch: int) -> float:
         """The learning rate of `epoch` (1-based) from the optimizer's initial one."""
@@ -77,6 +83,25 @@ class RunConfig:
     def snapshots_after(self, epoch: int) -> bool:
         """Whether the run writes a snapshot after `epoch` (every --save_freq and after the last)."""
         return bool(self.save_freq and epoch % self.save_freq == 0) or epoch == self.epochs
+
+    def with_steps(self, batches_per_epoch: int) -> "RunConfig":
+        """With --steps: this configuration with `epochs` = the epochs the steps take at
+        `batches_per_epoch` updates each (the last one possibly cut short); else itself.
+
+        >>> from gconv_experiments.training.config import build_parser
+        >>> config = check_args(build_parser().parse_args(["--modelfn", "Z2CNN", "--steps", "10"]))
+        >>> config.with_steps(4).epochs, config.with_steps(4).batches_in_epoch(3, 4)
+        (3, 2)
+        """
+        if self.steps is None:
+            return self
+        return dataclasses.replace(self, epochs=-(-self.steps // batches_per_epoch))
+
+    def batches_in_epoch(self, epoch: int, batches_per_epoch: int) -> Optional[int]:
+        """How many updates `epoch` makes: None (a whole epoch) unless --steps cuts it short."""
+        if self.steps is None or epoch < self.epochs:
+            return None
+        return self.steps - (epoch - 1) * batches_per_epoch
 
     def with_input_normalization(self, shift: float, scale: float) -> "RunConfig":
         """This configuration with the input normalisation computed from the training data."""
@@ -143,11 +168,13 @@ def _check_numbers(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
     if args.save_freq < 0:
         raise ConfigError(f"--save_freq must be >= 0 (0: a snapshot only after the last epoch), got {args.save_freq}")
-    for flag in ("train_size", "val_size", "eval_batchsize"):
+    for flag in ("train_size", "val_size", "eval_batchsize", "steps"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
-    if not 0 <= args.seed < 2 ** 32:
-        raise ConfigError(f"--seed must be an integer in 0..{2 ** 32 - 1}, got {args.seed}")
+    for flag in ("seed", "subset_seed"):
+        value = getattr(args, flag, None)
+        if value is not None and not 0 <= value < 2 ** 32:
+            raise ConfigError(f"--{flag} must be an integer in 0..{2 ** 32 - 1}, got {value}")
     if args.gpu < -1:
         raise ConfigError(f"--gpu must be -1 (CPU) or a device id >= 0, got {args.gpu}")
     if args.weight_decay < 0:
@@ -164,12 +191,26 @@ def _check_choices(args: argparse.Namespace) -> tuple:
                           ("bn_averaging", BN_AVERAGINGS)):
         if getattr(args, flag) not in choices:
             raise ConfigError(f"--{flag} must be one of {', '.join(choices)}, got {getattr(args, flag)!r}")
+    _check_subset(args)
     if args.opt not in OPTIMIZERS:
         raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {args.opt!r}")
     try:
         return augmentation.parse_transformations(args.transformations)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"--transformations: {e}") from None
+
+
+def _check_subset(args: argparse.Namespace) -> None:
+    """--train_subset, --subset_seed and a balanced subset's size against --batchsize."""
+    subset = getattr(args, "train_subset", "first")
+    if subset not in TRAIN_SUBSETS:
+        raise ConfigError(f"--train_subset must be one of {', '.join(TRAIN_SUBSETS)}, got {subset!r}")
+    if subset == "first" and getattr(args, "subset_seed", None) is not None:
+        raise ConfigError("--subset_seed applies to --train_subset balanced only (first takes the first "
+                          "--train_size examples, no seed)")
+    if subset == "balanced" and args.train_size is not None and args.train_size < args.batchsize:
+        raise ConfigError(f"--train_size {args.train_size} is smaller than --batchsize {args.batchsize}: "
+                          f"a --train_subset balanced subset must hold at least one whole batch")
 
 
 def check_args(args: argparse.Namespace) -> RunConfig:
@@ -179,8 +220,10 @@ def check_args(args: argparse.Namespace) -> RunConfig:
     schedule = parse_schedule(args.lr_decay_schedule)
     opt_kwargs = literal_dict(args.opt_kwargs, "--opt_kwargs")
     net_kwargs = literal_dict(args.net_kwargs, "--net_kwargs")
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+    values = {f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(RunConfig)
               if f.name not in ("input_shift", "input_scale")}
+    if values["train_subset"] == "balanced" and values["subset_seed"] is None:
+        values["subset_seed"] = args.seed
     values.update(opt_kwargs=opt_kwargs, net_kwargs=net_kwargs, transformations=tuple(transformations),
                   lr_decay_schedule=tuple(schedule if args.lr_decay_factor > 0 else ()),
                   eval_batchsize=args.eval_batchsize or args.batchsize)
