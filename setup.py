@@ -28,6 +28,8 @@ class BuildPyWithPth(build_py):
         return mapping
 
 
+EXPORT = ["onnx>=1.16,<1.17", "onnxruntime"]
+
 setup(
     cmdclass={"build_py": BuildPyWithPth},
     name="groupy",
@@ -71,7 +73,11 @@ setup(
         # ChainerMN over MPI: mpi4py and MPICH from its wheel (mpiexec lands in the venv's bin/)
         "mpi": ["mpi4py>=4,<5", "mpich>=4"],
         # ONNX export through chainer's own onnx_chainer package, checked with onnxruntime
-        "export": ["onnx>=1.16,<1.17", "onnxruntime"],
+        "export": EXPORT,
         "dev": ["pytest", "pytest-xdist"],
+        # docs: the Sphinx site (`make docs`): MyST pages, executed MyST notebooks, the furo
+        # theme, copy buttons; onnx + onnxruntime for the export tutorial's ONNX cells
+        "docs": ["sphinx>=9,<10", "myst-nb>=1.4,<2", "furo", "sphinx-copybutton", "ipykernel"]
+                + EXPORT,
     },
 )
