@@ -9,6 +9,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(DOCS, "_ext"))
 # notebooks run in kernels started from this process: they import this checkout too
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+# `!python ...` in a notebook cell means this interpreter (the venv's), as in an activated venv
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 # plots are written to files, never shown
 os.environ.setdefault("MPLBACKEND", "Agg")
 

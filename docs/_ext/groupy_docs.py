@@ -20,6 +20,7 @@ import os
 import re
 import runpy
 import sys
+import warnings
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -84,7 +85,9 @@ def command_help(module):
     os.environ["COLUMNS"] = HELP_COLUMNS
     code = None
     try:
-        with contextlib.redirect_stdout(buffer):
+        with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
+            # runpy's note that the module was imported before (by autodoc or another page)
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")
             try:
                 runpy.run_module(module, run_name="__main__", alter_sys=False)
             except SystemExit as e:
