@@ -53,6 +53,7 @@ tour: venv
 # problem is listed first). Docstring markup warnings of the packages are listed in
 # docs/_build/docstring-warnings.txt instead (docs/_ext/groupy_docs.py).
 docs:
+	rm -rf docs/_build
 	$(MAKE) EXTRAS="$(DOCS_EXTRAS)" venv
 	cd docs && PYTHONPATH="$(CURDIR)" PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/python -m sphinx \
 	    -W --keep-going -b html -d _build/doctrees $(SPHINX_OPTS) . _build/html
