@@ -11,8 +11,6 @@ sys.path.insert(0, os.path.join(DOCS, "_ext"))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
 # `!python ...` in a notebook cell means this interpreter (the venv's), as in an activated venv
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-# plots are written to files, never shown
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "groupy"
 author = "the groupy developers"
@@ -24,7 +22,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
-    "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinx_copybutton",
     "groupy_docs",
@@ -34,7 +31,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 source_suffix = {".md": "myst-nb", ".rst": "restructuredtext"}
 
 # MyST
-myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist", "substitution"]
+myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # executed notebooks (MyST-markdown files with a kernelspec): run at every build, a failing
