@@ -27,7 +27,7 @@ from docutils.parsers.rst import directives
 from sphinx.util import logging as sphinx_logging
 from sphinx.util.docutils import SphinxDirective
 
-HELP_COLUMNS = "96"
+HELP_COLUMNS = "88"
 
 
 def read_module_list(path):
@@ -207,8 +207,8 @@ def install_docstring_filter(app):
 
 def report_docstring_markup(app, exception):
     messages = getattr(app, "_docstring_filter", None)
-    if messages is None:
-        return
+    if messages is None or not messages.messages:
+        return  # nothing read (a second builder on the same environment keeps the list)
     path = os.path.join(str(app.outdir), "..", "docstring-warnings.txt")
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(m + "\n" for m in sorted(set(messages.messages))))
