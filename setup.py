@@ -5,8 +5,8 @@ import os
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
-# groupy._compat's start-up hook: site-packages/groupy-chainer-compat.pth (see README,
-# "Compatibility with numpy 2 and Python 3.12"); installed for normal and editable installs.
+# groupy._compat's start-up hook: site-packages/groupy-chainer-compat.pth (see
+# docs/getting_started.md, "chainer 7.8.1 on numpy 2 and Python 3.12"); installed for normal and editable installs.
 PTH = "groupy-chainer-compat.pth"
 
 
