@@ -20,7 +20,11 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # tests and demos find the venv's own tools first (mpiexec of the mpi extra)
 RUN    := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python
 
-.PHONY: venv demo test tour gpu nvrtc mpi export clean-venv
+# the docs venv adds the extra docs to EXTRAS
+DOCS_EXTRAS := $(if $(filter docs,$(subst $(comma), ,$(EXTRAS))),$(EXTRAS),$(EXTRAS)$(comma)docs)
+SPHINX_OPTS ?=
+
+.PHONY: venv demo test tour docs gpu nvrtc mpi export clean-venv
 
 # chainer 7.8.1 only ships an sdist whose setup.py imports pkg_resources, so it is built
 # with the pinned setuptools<70 already in the venv and without build isolation.
@@ -43,6 +47,19 @@ test: venv
 
 tour: venv
 	$(RUN) -m groupy.tour --out groupy_tour.png
+
+# The documentation site into docs/_build/html (Sphinx, MyST, notebooks executed at build time).
+# Any warning, a failing notebook cell or a failing doctest fails it (-W --keep-going: every
+# problem is listed first). Docstring markup warnings of the packages are listed in
+# docs/_build/docstring-warnings.txt instead (docs/_ext/groupy_docs.py).
+docs:
+	rm -rf docs/_build
+	$(MAKE) EXTRAS="$(DOCS_EXTRAS)" venv
+	cd docs && PYTHONPATH="$(CURDIR)" PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/python -m sphinx \
+	    -W --keep-going -b html -d _build/doctrees $(SPHINX_OPTS) . _build/html
+	cd docs && PYTHONPATH="$(CURDIR)" PATH="$(abspath $(BIN)):$$PATH" $(abspath $(BIN))/python -m sphinx \
+	    -W --keep-going -q -b doctest -d _build/doctrees $(SPHINX_OPTS) . _build/doctest
+	@echo "documentation: $(CURDIR)/docs/_build/html/index.html"
 
 # add one extra to the venv (gpu: CuPy for a GPU, nvrtc: CuPy + NVRTC to compile the kernels
 # without one, mpi: mpi4py + MPICH, export: onnx + onnxruntime)

@@ -5,8 +5,8 @@ import os
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
-# groupy._compat's start-up hook: site-packages/groupy-chainer-compat.pth (see README,
-# "Compatibility with numpy 2 and Python 3.12"); installed for normal and editable installs.
+# groupy._compat's start-up hook: site-packages/groupy-chainer-compat.pth (see
+# docs/getting_started.md, "chainer 7.8.1 on numpy 2 and Python 3.12"); installed for normal and editable installs.
 PTH = "groupy-chainer-compat.pth"
 
 
@@ -27,6 +27,8 @@ class BuildPyWithPth(build_py):
         mapping[os.path.join(self.build_lib, PTH)] = PTH
         return mapping
 
+
+EXPORT = ["onnx>=1.16,<1.17", "onnxruntime"]
 
 setup(
     cmdclass={"build_py": BuildPyWithPth},
@@ -71,7 +73,11 @@ setup(
         # ChainerMN over MPI: mpi4py and MPICH from its wheel (mpiexec lands in the venv's bin/)
         "mpi": ["mpi4py>=4,<5", "mpich>=4"],
         # ONNX export through chainer's own onnx_chainer package, checked with onnxruntime
-        "export": ["onnx>=1.16,<1.17", "onnxruntime"],
+        "export": EXPORT,
         "dev": ["pytest", "pytest-xdist"],
+        # docs: the Sphinx site (`make docs`): MyST pages, executed MyST notebooks, the furo
+        # theme, copy buttons; onnx + onnxruntime for the export tutorial's ONNX cells
+        "docs": ["sphinx>=9,<10", "myst-nb>=1.4,<2", "furo", "sphinx-copybutton", "ipykernel"]
+                + EXPORT,
     },
 )

@@ -99,7 +99,7 @@ def save_plots(path):
     ax_img.set_axis_off()
     p4_map, p4m_map = feature_maps()
     plot_p4(p4_map, ax=fig.add_axes([0.13, 0.05, 0.38, 0.85]), title="p4 feature map")
-    plot_p4m(p4m_map, ax=fig.add_axes([0.55, 0.0, 0.45, 0.95]), title="p4m feature map")
+    plot_p4m(p4m_map, ax=fig.add_axes([0.54, 0.03, 0.40, 0.9]), title="p4m feature map")
     fig.savefig(path, format="png", dpi=90)
 
 
