@@ -18,7 +18,7 @@ record (run.json). Re-running the command reuses finished runs and resumes inter
 only where the run record matches the requested settings; otherwise it stops naming the
 differing settings (see gconv_experiments/sweep/runs.py). Afterwards the sweep writes results.csv,
 results.md, runs.csv, sweep.json and learning_curves.png into <resultdir>
-(gconv_experiments/sweep/report.py). --workers / --scheduler: README, "Scaling out".
+(gconv_experiments/sweep/report.py). --workers / --scheduler: docs/scaling_out.md and the Dask tutorial (docs/tutorials/dask_sweep.md).
 """
 import argparse
 import os
