@@ -19,14 +19,16 @@ Kernels compile on first use for the dtypes used and are cached on disk (``cache
 the thread count of :mod:`groupy.fast_cpu.threads` and a threading layer that needs no extra
 library (OpenMP where numba finds it, else its own 'workqueue'; never TBB).
 """
+import threading
+
 import numba
 import numpy
 from numba import njit, prange
 
 from groupy.fast_cpu.threads import get_num_threads
 
-__all__ = ['bn_backward_gx', 'bn_backward_sums', 'bn_forward_output', 'bn_forward_stats',
-           'relu_backward', 'relu_forward', 'sync_threads']
+__all__ = ['JIT', 'bn_backward_gx', 'bn_backward_sums', 'bn_forward_output', 'bn_forward_stats',
+           'launch', 'relu_backward', 'relu_forward', 'sync_threads']
 
 JIT = dict(parallel=True, cache=True, fastmath=False, nogil=True)
 # The row sums may be reassociated (and so vectorised: 7x faster than eight scalar float64
@@ -34,9 +36,13 @@ JIT = dict(parallel=True, cache=True, fastmath=False, nogil=True)
 # nothing else of fastmath (no contraction, NaN and infinity kept).
 REDUCE_JIT = dict(JIT, fastmath={'reassoc'})
 
-# TBB is an optional extra of numba; OpenMP ships with it on Linux (libgomp), workqueue always.
+# The threading layer: numba's own 'workqueue' (always there, fork-safe: sweeps and data
+# loaders fork) unless NUMBA_THREADING_LAYER names another; it must not be entered from two
+# threads at once, so every launch here holds _LAUNCH. (OpenMP, numba's other default, kept
+# its threads spinning after each loop, slowing the NumPy / BLAS work in between.)
 if numba.config.THREADING_LAYER == 'default':
-    numba.config.THREADING_LAYER_PRIORITY = ['omp', 'workqueue', 'tbb']
+    numba.config.THREADING_LAYER_PRIORITY = ['workqueue', 'omp', 'tbb']
+_LAUNCH = threading.Lock()
 
 # Elements per block of the flat elementwise kernels (one block per prange iteration).
 _BLOCK = 1 << 14
@@ -47,6 +53,13 @@ def sync_threads() -> None:
     want = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
     if numba.get_num_threads() != want:
         numba.set_num_threads(want)
+
+
+def launch(kernel, *args) -> None:
+    """Runs a parallel kernel on groupy's thread count, one launch at a time."""
+    with _LAUNCH:
+        sync_threads()
+        kernel(*args)
 
 
 @njit(**REDUCE_JIT)
@@ -161,12 +174,11 @@ def _channel_totals(partial, n_channels):
 def bn_forward_stats(x):
     """x (N, C, ...) C-contiguous -> (mean, var) (C,) float64: the batch mean and biased
     variance per channel, from sums of x - x[0, c, first] accumulated in float64."""
-    sync_threads()
     c = x.shape[1]
     x2 = _rows(x)
     shift = numpy.ascontiguousarray(x2[:c, 0])
     partial = numpy.empty((x2.shape[0], 2))
-    _shifted_row_sums(x2, c, shift, partial)
+    launch(_shifted_row_sums, x2, c, shift, partial)
     s, q = _channel_totals(partial, c)
     m = x.size // c
     d = s / m
@@ -177,46 +189,42 @@ def bn_forward_stats(x):
 def bn_forward_output(x, mean, inv_std, gamma, beta, relu=False):
     """(x_hat, y) of x (N, C, ...) for (C,) mean, inv_std, gamma, beta of x's dtype;
     y = max(x_hat * gamma + beta, 0) when ``relu``."""
-    sync_threads()
     x_hat, y = numpy.empty_like(x), numpy.empty_like(x)
-    _bn_output(_rows(x), x.shape[1], mean, inv_std, gamma, beta, relu, _rows(x_hat), _rows(y))
+    launch(_bn_output, _rows(x), x.shape[1], mean, inv_std, gamma, beta, relu, _rows(x_hat),
+           _rows(y))
     return x_hat, y
 
 
 def bn_backward_sums(gy, x_hat, z=None):
     """(sum g, sum g * x_hat) per channel, (C,) float64 each, of gy, x_hat (N, C, ...), with
     g = gy * (z > 0) when z (a ReLU output of x_hat's shape) is given, else gy."""
-    sync_threads()
     c = gy.shape[1]
     g2 = _rows(gy)
     partial = numpy.empty((g2.shape[0], 2))
-    _row_sums_and_dots(g2, _rows(x_hat), g2 if z is None else _rows(z), z is not None, partial)
-    s, p = _channel_totals(partial, c)
-    return s, p
+    launch(_row_sums_and_dots, g2, _rows(x_hat), g2 if z is None else _rows(z), z is not None,
+           partial)
+    return _channel_totals(partial, c)
 
 
 def bn_backward_gx(gy, x_hat, a, b, coeff, z=None):
     """gx = (g - (x_hat * a + b)) * coeff of gy, x_hat (N, C, ...) and (C,) a, b, coeff of
     their dtype, g as in :func:`bn_backward_sums`."""
-    sync_threads()
     gx = numpy.empty_like(gy)
     g2 = _rows(gy)
-    _bn_gx(g2, _rows(x_hat), g2 if z is None else _rows(z), z is not None, gy.shape[1],
+    launch(_bn_gx, g2, _rows(x_hat), g2 if z is None else _rows(z), z is not None, gy.shape[1],
            a, b, coeff, _rows(gx))
     return gx
 
 
 def relu_forward(x):
     """max(x, 0) of a C-contiguous x of any shape."""
-    sync_threads()
     y = numpy.empty_like(x)
-    _relu_flat(x.reshape(-1), y.reshape(-1))
+    launch(_relu_flat, x.reshape(-1), y.reshape(-1))
     return y
 
 
 def relu_backward(gy, z):
     """gy * (z > 0) of C-contiguous gy, z of one shape."""
-    sync_threads()
     gx = numpy.empty_like(gy)
-    _relu_grad_flat(gy.reshape(-1), z.reshape(-1), gx.reshape(-1))
+    launch(_relu_grad_flat, gy.reshape(-1), z.reshape(-1), gx.reshape(-1))
     return gx

@@ -17,7 +17,7 @@ gathers add zeros). Compiled on first use, cached on disk, threads as in
 import numpy
 from numba import njit, prange
 
-from groupy.fast_cpu.numba_kernels import JIT, sync_threads
+from groupy.fast_cpu.numba_kernels import JIT, launch
 
 __all__ = ['max_pool_2x2', 'max_pool_2x2_gather', 'max_pool_2x2_scatter',
            'orientation_max_forward', 'orientation_max_gather', 'orientation_max_scatter']
@@ -117,28 +117,25 @@ def _planes(a):
 
 def max_pool_2x2(x):
     """(y, idx) of the 2x2 / stride-2 windows of C-contiguous x (N, C, H, W), H and W even."""
-    sync_threads()
     n, c, h, w = x.shape
     y = numpy.empty((n, c, h // 2, w // 2), x.dtype)
     idx = numpy.empty(y.shape, numpy.uint8)
-    _pool(_planes(x), _planes(y), _planes(idx))
+    launch(_pool, _planes(x), _planes(y), _planes(idx))
     return y, idx
 
 
 def max_pool_2x2_scatter(gy, idx):
     """gx (N, C, 2 Ho, 2 Wo): C-contiguous gy (N, C, Ho, Wo) at each window's tap idx."""
-    sync_threads()
     n, c, ho, wo = gy.shape
     gx = numpy.empty((n, c, 2 * ho, 2 * wo), gy.dtype)
-    _pool_scatter(_planes(gy), _planes(idx), _planes(gx))
+    launch(_pool_scatter, _planes(gy), _planes(idx), _planes(gx))
     return gx
 
 
 def max_pool_2x2_gather(x, idx):
     """y (N, C, H/2, W/2): C-contiguous x (N, C, H, W) at each window's tap idx."""
-    sync_threads()
     y = numpy.empty(idx.shape, x.dtype)
-    _pool_gather(_planes(x), _planes(idx), _planes(y))
+    launch(_pool_gather, _planes(x), _planes(idx), _planes(y))
     return y
 
 
@@ -154,24 +151,21 @@ def _flat(a):
 
 def orientation_max_forward(x):
     """max over axis 2 of C-contiguous x (N, C, G, ...) -> (N, C, ...)."""
-    sync_threads()
     y = numpy.empty(x.shape[:2] + x.shape[3:], x.dtype)
-    _omax(_grouped(x), _flat(y))
+    launch(_omax, _grouped(x), _flat(y))
     return y
 
 
 def orientation_max_scatter(gy, x, y):
     """gx (N, C, G, ...) = gy * (x == y) per plane g, of C-contiguous gy, y (N, C, ...) and
     x (N, C, G, ...)."""
-    sync_threads()
     gx = numpy.empty(x.shape, gy.dtype)
-    _omax_scatter(_flat(gy), _grouped(x), _flat(y), _grouped(gx))
+    launch(_omax_scatter, _flat(gy), _grouped(x), _flat(y), _grouped(gx))
     return gx
 
 
 def orientation_max_gather(ggx, x, y):
     """ggy (N, C, ...) = sum over g of ggx[:, :, g] * (x[:, :, g] == y), all C-contiguous."""
-    sync_threads()
     ggy = numpy.empty(y.shape, ggx.dtype)
-    _omax_gather(_grouped(ggx), _grouped(x), _flat(y), _flat(ggy))
+    launch(_omax_gather, _grouped(ggx), _grouped(x), _flat(y), _flat(ggy))
     return ggy

@@ -5,10 +5,10 @@ Chainer's ``F.max`` takes ``amax`` forward; its backward compares x with the bro
 (a bool array of x's size), casts that to x's dtype (a second full-size array) and multiplies it
 with the broadcast gy in a third node (``BroadcastTo``, then ``Mul``: three nodes, two full-size
 temporaries and three passes). Here the backward is one node writing each plane
-``gx[:, :, g] = gy * (x[:, :, g] == y)`` directly, without the full-size temporaries, and every pass is a compiled kernel of
-:mod:`groupy.fast_cpu.numba_pool_kernels` where :func:`~groupy.fast_cpu.switch.compiled_kernels`
-allows, else NumPy on slices of the batch on the worker threads of
-:mod:`~groupy.fast_cpu.threads`.
+``gx[:, :, g] = gy * (x[:, :, g] == y)`` directly, without the full-size temporaries. Every
+pass is a compiled kernel of :mod:`groupy.fast_cpu.numba_pool_kernels` where
+:func:`~groupy.fast_cpu.switch.compiled_kernels` allows, else NumPy on slices of the batch on
+the worker threads of :mod:`~groupy.fast_cpu.threads`.
 Results are F.max's bit for bit: the forward takes the maxima plane by plane in the order
 ``amax`` reduces them, and every tied maximum gets the whole gy, as in F.max's backward.
 
