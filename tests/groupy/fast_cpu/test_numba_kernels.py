@@ -210,3 +210,32 @@ def test_results_do_not_depend_on_the_thread_count():
 def test_threading_layer_needs_no_extra_library():
     fast_cpu.relu(np.ones((2, 3), np.float32))  # a kernel has run: the layer is chosen
     assert numba.threading_layer() in ('workqueue', 'omp')
+
+
+@pytest.mark.parametrize('stride,pad', [((2, 2), (1, 1)), ((2, 3), (0, 2)), ((1, 1), (1, 0))])
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_convolution_col2im(stride, pad, dtype, threads):
+    """The input gradient of strided convolutions (and of stride-1 ones mapping few channels to
+    many), whose col2im is compiled: the NumPy scatter-adds' sums exactly, Chainer's closely."""
+    rng = np.random.RandomState(0)
+    x = rng.standard_normal((3, 2, 9, 7)).astype(dtype)
+    W = rng.standard_normal((7, 2, 3, 3)).astype(dtype)
+    gy = rng.standard_normal(F.convolution_2d(x, W, stride=stride, pad=pad).shape).astype(dtype)
+    results = []
+    for on in (True, False):
+        with chainer.using_config('groupy_fast_cpu_numba', on):
+            results.append(_grads(lambda v, w: fast_cpu.convolution_2d(v, w, stride=stride,
+                                                                       pad=pad), (x, W), gy))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    ref = _grads(lambda v, w: F.convolution_2d(v, w, stride=stride, pad=pad), (x, W), gy)
+    _assert_close(results[0], ref, dtype)
+
+
+def test_convolution_double_backward_with_col2im():
+    rng = np.random.RandomState(0)
+    x, W = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 2))
+    fn = lambda v, w: fast_cpu.convolution_2d(v, w, stride=2, pad=1)  # noqa: E731
+    gy = rng.standard_normal(fn(x, W).shape)
+    ggx, ggw = rng.standard_normal(x.shape), rng.standard_normal(W.shape)
+    gradient_check.check_double_backward(fn, (x, W), gy, (ggx, ggw), dtype=np.float64)
