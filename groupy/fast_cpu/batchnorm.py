@@ -28,8 +28,9 @@ off (:mod:`groupy.fast_cpu.switch`): there the node is Chainer's own code, forwa
 
 * :func:`batch_normalization`: drop-in for :func:`chainer.functions.batch_normalization`;
 * :class:`BatchNormalization`: drop-in for :class:`chainer.links.BatchNormalization` (same
-  parameters, running averages, ``decay``, ``eps``, ``finetune`` and test mode; only the
-  training-mode computation is replaced).
+  parameters, running averages, ``decay``, ``eps``, ``finetune`` and test mode; the
+  computations are replaced: training mode as above, test mode by
+  :mod:`groupy.fast_cpu.batchnorm_fixed`), with ``forward_relu`` for BN + ReLU in one node.
 """
 import warnings
 
@@ -43,6 +44,8 @@ import chainer.links as L
 from chainer.utils import argument, type_check
 
 from groupy.fast_cpu.activation import relu
+from groupy.fast_cpu.batchnorm_fixed import (
+    fixed_batch_normalization, fixed_batch_normalization_relu)
 from groupy.fast_cpu.batchnorm_kernels import bn_backward, bn_forward
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
@@ -275,26 +278,33 @@ def running_average_update(link, finetune):
 
 class BatchNormalization(L.BatchNormalization):
     """:class:`chainer.links.BatchNormalization` whose training-mode forward pass uses
-    :func:`batch_normalization` (same arguments, parameters and state; test mode unchanged)."""
+    :func:`batch_normalization` and test mode
+    :func:`~groupy.fast_cpu.batchnorm_fixed.fixed_batch_normalization` (same arguments,
+    parameters and state); :meth:`forward_relu` is ``relu(self(x))`` in one node."""
 
     def forward(self, x, **kwargs):
         finetune, = argument.parse_kwargs(
             kwargs, ('finetune', False),
             test='test argument is not supported anymore. Use chainer.using_config')
-        if (not configuration.config.train or self.avg_mean is None or self.gamma is None
-                or self.beta is None):
+        if self.avg_mean is None or self.gamma is None or self.beta is None:
             return super().forward(x, finetune=finetune)
+        if not configuration.config.train:
+            return fixed_batch_normalization(x, self.gamma, self.beta, self.avg_mean,
+                                             self.avg_var, self.eps, self.axis)
         decay, avg_mean, avg_var = running_average_update(self, finetune)
         return batch_normalization(x, self.gamma, self.beta, eps=self.eps, running_mean=avg_mean,
                                    running_var=avg_var, decay=decay, axis=self.axis)
 
     def forward_relu(self, x, finetune: bool = False) -> chainer.Variable:
-        """``relu(self(x, finetune=finetune))``; in training mode one node on the fast CPU path
-        (:func:`groupy.fast_cpu.batchnorm_relu.batch_normalization_relu`)."""
+        """``relu(self(x, finetune=finetune))``, one node on the fast CPU path
+        (:func:`groupy.fast_cpu.batchnorm_relu.batch_normalization_relu` in training mode,
+        :func:`groupy.fast_cpu.batchnorm_fixed.fixed_batch_normalization_relu` in test mode)."""
         from groupy.fast_cpu.batchnorm_relu import batch_normalization_relu
-        if (not configuration.config.train or self.avg_mean is None or self.gamma is None
-                or self.beta is None):
+        if self.avg_mean is None or self.gamma is None or self.beta is None:
             return relu(self.forward(x, finetune=finetune))
+        if not configuration.config.train:
+            return fixed_batch_normalization_relu(x, self.gamma, self.beta, self.avg_mean,
+                                                  self.avg_var, self.eps, self.axis)
         decay, avg_mean, avg_var = running_average_update(self, finetune)
         return batch_normalization_relu(x, self.gamma, self.beta, eps=self.eps,
                                         running_mean=avg_mean, running_var=avg_var, decay=decay,

@@ -10,6 +10,8 @@ thread count. No ``fastmath``: elementwise results are those of the NumPy passes
 * :func:`bn_forward_stats`: per-channel mean and biased variance (one pass, shifted sums);
 * :func:`bn_forward_output`: x_hat = (x - mean) * inv_std, y = x_hat * gamma + beta, optionally
   followed by ReLU (one pass);
+* :func:`bn_apply`: y = (x - mean) * inv_std * gamma + beta for given statistics (test mode),
+  optionally followed by ReLU;
 * :func:`bn_backward_sums`, :func:`bn_backward_gx`: the two passes of the backward, the ReLU
   mask optionally applied to the upstream gradient on the fly;
 * :func:`relu_forward`, :func:`relu_backward`.
@@ -27,8 +29,8 @@ from numba import njit, prange
 
 from groupy.fast_cpu.threads import get_num_threads
 
-__all__ = ['JIT', 'bn_backward_gx', 'bn_backward_sums', 'bn_forward_output', 'bn_forward_stats',
-           'launch', 'relu_backward', 'relu_forward', 'sync_threads']
+__all__ = ['JIT', 'bn_apply', 'bn_backward_gx', 'bn_backward_sums', 'bn_forward_output',
+           'bn_forward_stats', 'launch', 'relu_backward', 'relu_forward', 'sync_threads']
 
 JIT = dict(parallel=True, cache=True, fastmath=False, nogil=True)
 # The row sums may be reassociated (and so vectorised: 7x faster than eight scalar float64
@@ -123,6 +125,24 @@ def _bn_output(x2, n_channels, mean, inv_std, gamma, beta, relu, x_hat, y):  # p
 
 
 @njit(**JIT)
+def _bn_apply(x2, n_channels, mean, inv_std, gamma, beta, relu, y):  # pragma: no cover
+    """y = (x - mean) * inv_std * gamma + beta (then max(y, 0) if ``relu``) per row r of
+    x2 (R, M), channel r % C, in that order: test-mode batch normalisation."""
+    rows, m = x2.shape
+    zero = x2.dtype.type(0)
+    for r in prange(rows):
+        c = r % n_channels
+        mu, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+        if relu:
+            for j in range(m):
+                v = (x2[r, j] - mu) * s * g + b
+                y[r, j] = v if v > zero else zero
+        else:
+            for j in range(m):
+                y[r, j] = (x2[r, j] - mu) * s * g + b
+
+
+@njit(**JIT)
 def _bn_gx(g2, h2, z2, masked, n_channels, a, b, coeff, gx):  # pragma: no cover - compiled
     """gx = (g - (h * a + b)) * coeff per row r (channel r % C), g = g2 masked by z2 > 0 if
     ``masked`` else g2."""
@@ -193,6 +213,14 @@ def bn_forward_output(x, mean, inv_std, gamma, beta, relu=False):
     launch(_bn_output, _rows(x), x.shape[1], mean, inv_std, gamma, beta, relu, _rows(x_hat),
            _rows(y))
     return x_hat, y
+
+
+def bn_apply(x, mean, inv_std, gamma, beta, relu=False):
+    """y = (x - mean) * inv_std * gamma + beta of x (N, C, ...) for (C,) parameters of x's
+    dtype (max(y, 0) when ``relu``): batch normalisation with given statistics."""
+    y = numpy.empty_like(x)
+    launch(_bn_apply, _rows(x), x.shape[1], mean, inv_std, gamma, beta, relu, _rows(y))
+    return y
 
 
 def bn_backward_sums(gy, x_hat, z=None):

@@ -1,18 +1,21 @@
 """The compiled (numba) kernels of groupy.fast_cpu against Chainer's own functions and against
 the NumPy passes they replace, on odd shapes (batch 1, non-square maps, channel counts such as
-7, G = 1, 4, 8): values, gradients and double gradients (float64), the fused BN + ReLU node,
-results independent of the thread count, numba's thread count following groupy's, and the
-switch back to the NumPy passes."""
+7, G = 1, 4, 8): values, gradients and double gradients (float64), the fused BN + ReLU nodes
+(training and test mode), the strided convolution's col2im, results independent of the thread
+count, numba's thread count following groupy's, and the switch back to the NumPy passes."""
 import numba
 import numpy as np
 import pytest
 
 import chainer
 import chainer.functions as F
+import chainer.links as L
 from chainer import gradient_check
 
 from groupy import fast_cpu
 from groupy.fast_cpu import numba_kernels, numba_pool_kernels
+from groupy.fast_cpu.batchnorm_fixed import (
+    FixedBatchNormalization, fixed_batch_normalization, fixed_batch_normalization_relu)
 from groupy.fast_cpu.batchnorm_relu import (
     BatchNormalizationReLUFunction, batch_normalization_relu)
 from groupy.fast_cpu.switch import compiled_kernels
@@ -239,3 +242,52 @@ def test_convolution_double_backward_with_col2im():
     gy = rng.standard_normal(fn(x, W).shape)
     ggx, ggw = rng.standard_normal(x.shape), rng.standard_normal(W.shape)
     gradient_check.check_double_backward(fn, (x, W), gy, (ggx, ggw), dtype=np.float64)
+
+
+def _fixed_inputs(shape, dtype, seed=0):
+    rng = np.random.RandomState(seed)
+    x, gamma, beta = _bn_inputs(shape, dtype, seed)
+    mean = rng.standard_normal(shape[1]).astype(dtype)
+    var = rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    return x, gamma, beta, mean, var
+
+
+@pytest.mark.parametrize('shape', G_SHAPES + PLANAR + [(6, 4)])
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_fixed_batch_norm_equals_chainer(shape, dtype, numba_on):
+    inputs = _fixed_inputs(shape, dtype)
+    gy = np.random.RandomState(1).standard_normal(shape).astype(dtype)
+    y = fixed_batch_normalization(*inputs)
+    assert y.creator.fast_path == numba_on
+    for fn, ref_fn in ((fixed_batch_normalization, F.fixed_batch_normalization),
+                       (fixed_batch_normalization_relu,
+                        lambda *v: F.relu(F.fixed_batch_normalization(*v)))):
+        ours, ref = _grads(fn, inputs, gy), _grads(ref_fn, inputs, gy)
+        np.testing.assert_array_equal(ours[0], ref[0])  # the same operations in order
+        _assert_close(ours[1:], ref[1:], dtype)
+
+
+@pytest.mark.parametrize('fn', [fixed_batch_normalization, fixed_batch_normalization_relu])
+def test_fixed_batch_norm_double_backward(fn):
+    inputs = _fixed_inputs((2, 3, 4, 3, 2), np.float64)
+    rng = np.random.RandomState(2)
+    gy = rng.standard_normal(inputs[0].shape)
+    ggs = tuple(rng.standard_normal(a.shape) for a in inputs)
+    gradient_check.check_backward(fn, inputs, gy, dtype=np.float64, atol=1e-6, rtol=1e-5)
+    gradient_check.check_double_backward(fn, inputs, gy, ggs, dtype=np.float64,
+                                         atol=1e-5, rtol=1e-4)
+
+
+def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
+    inputs = _fixed_inputs((2, 3, 4, 4), np.float16)
+    for fn in (fixed_batch_normalization, fixed_batch_normalization_relu):
+        assert not getattr(fn(*inputs).creator, 'fast_path', False)
+    link = fast_cpu.BatchNormalization(3)
+    x = _fixed_inputs((2, 3, 4, 5, 5), np.float32)[0]
+    with chainer.using_config('train', False):
+        y = link(x)
+        assert isinstance(y.creator, FixedBatchNormalization) and y.creator.fast_path
+        np.testing.assert_array_equal(y.array, L.BatchNormalization(3)(x).array)
+        z = link.forward_relu(x)
+        assert z.creator.relu
+        np.testing.assert_array_equal(z.array, F.relu(y).array)
