@@ -291,3 +291,18 @@ def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
         z = link.forward_relu(x)
         assert z.creator.relu
         np.testing.assert_array_equal(z.array, F.relu(y).array)
+
+
+@pytest.mark.parametrize('value,expected', [('0', False), ('1', True)])
+def test_environment_switch(value, expected):
+    import os
+    import subprocess
+    import sys
+    code = ('import groupy.fast_cpu, chainer, numpy, sys; '
+            'from groupy.fast_cpu.switch import compiled_kernels; '
+            'print(compiled_kernels("numba_kernels", numpy.zeros(1)) is not None, '
+            '"numba" in sys.modules)')
+    env = dict(os.environ, GROUPY_FAST_CPU_NUMBA=value)
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(expected), str(expected)]  # numba is imported only when used
