@@ -11,7 +11,8 @@ interleaved and medians taken, so load on the machine cancels out to first order
     .venv/bin/python benchmarks/numba_ab.py --what steps --models Z2CNN,P4CNN --threads 2
     .venv/bin/python benchmarks/numba_ab.py --what ops --threads 1
 
-Prints medians (ms) and the ratios to the NumPy variant (lower is better).
+Prints medians (ms) of wall and process CPU time and their ratios to the NumPy variant (lower
+is better).
 """
 import argparse
 import os
@@ -40,23 +41,27 @@ def _fused_forward(self, x):
 
 
 def _interleave(variants, repeats):
-    """{name: median seconds} of the callables in ``variants`` ({name: (config, fn)}), run in
-    turn ``repeats`` times after one warm-up each."""
+    """{name: (median wall seconds, median CPU seconds of the process)} of the callables in
+    ``variants`` ({name: (numba switch, fn)}), run in turn ``repeats`` times after one warm-up
+    each. On a loaded machine the CPU time (all threads) is the steadier measure of the work."""
     times = {name: [] for name in variants}
     for i in range(repeats + 1):
         for name, (numba_on, fn) in variants.items():
             with chainer.using_config('groupy_fast_cpu_numba', numba_on):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 fn()
                 if i:
-                    times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+                    times[name].append((time.perf_counter() - start,
+                                        time.process_time() - cpu))
+    return {name: tuple(np.median(np.array(t), axis=0)) for name, t in times.items()}
 
 
 def _report(title, medians, base='numpy'):
     print(title)
-    for name, t in medians.items():
-        print('  {:<14} {:9.2f} ms  ratio {:.3f}'.format(name, 1e3 * t, t / medians[base]))
+    wall0, cpu0 = medians[base]
+    for name, (wall, cpu) in medians.items():
+        print('  {:<12} wall {:9.2f} ms  ratio {:.3f}   cpu {:9.2f} ms  ratio {:.3f}'.format(
+            name, 1e3 * wall, wall / wall0, 1e3 * cpu, cpu / cpu0), flush=True)
 
 
 def steps(models, repeats):

@@ -4,8 +4,8 @@ over rows, for C-contiguous float32/float64 arrays.
 A map (N, C, ...) is seen as R = N * C rows of M values, row r in channel r % C. Each kernel is
 one pass over memory where NumPy makes several; every row is reduced on one thread into float64
 partial sums, and the partial sums are added in row order, so results do not depend on the
-thread count. No ``fastmath``: elementwise results are those of the NumPy passes they replace
-(same operations, same order, same dtype).
+thread count. No ``fastmath`` (the row sums only may be reassociated): elementwise results are
+those of the NumPy passes they replace (same operations, same order, same dtype).
 
 * :func:`bn_forward_stats`: per-channel mean and biased variance (one pass, shifted sums);
 * :func:`bn_forward_output`: x_hat = (x - mean) * inv_std, y = x_hat * gamma + beta, optionally
@@ -17,9 +17,10 @@ thread count. No ``fastmath``: elementwise results are those of the NumPy passes
 * :func:`relu_forward`, :func:`relu_backward`.
 
 Kernels compile on first use for the dtypes used and are cached on disk (``cache=True``: in
-``__pycache__`` next to this file, or ``NUMBA_CACHE_DIR``). :func:`sync_threads` makes numba use
-the thread count of :mod:`groupy.fast_cpu.threads` and a threading layer that needs no extra
-library (OpenMP where numba finds it, else its own 'workqueue'; never TBB).
+``__pycache__`` next to this file, or ``NUMBA_CACHE_DIR``). :func:`launch` runs them on the
+thread count of :mod:`groupy.fast_cpu.threads` (:func:`sync_threads`) with a threading layer
+that needs no extra library (numba's own 'workqueue' unless ``NUMBA_THREADING_LAYER`` says
+otherwise; never TBB by default).
 """
 import threading
 
