@@ -192,7 +192,7 @@ def _channel_totals(partial, n_channels):
     return partial.reshape(-1, n_channels, partial.shape[1]).sum(axis=0).T
 
 
-def bn_forward_stats(x):
+def bn_forward_stats(x: numpy.ndarray) -> tuple:
     """x (N, C, ...) C-contiguous -> (mean, var) (C,) float64: the batch mean and biased
     variance per channel, from sums of x - x[0, c, first] accumulated in float64."""
     c = x.shape[1]
@@ -207,7 +207,7 @@ def bn_forward_stats(x):
     return shift + d, var
 
 
-def bn_forward_output(x, mean, inv_std, gamma, beta, relu=False):
+def bn_forward_output(x: numpy.ndarray, mean, inv_std, gamma, beta, relu: bool = False) -> tuple:
     """(x_hat, y) of x (N, C, ...) for (C,) mean, inv_std, gamma, beta of x's dtype;
     y = max(x_hat * gamma + beta, 0) when ``relu``."""
     x_hat, y = numpy.empty_like(x), numpy.empty_like(x)
@@ -216,7 +216,7 @@ def bn_forward_output(x, mean, inv_std, gamma, beta, relu=False):
     return x_hat, y
 
 
-def bn_apply(x, mean, inv_std, gamma, beta, relu=False):
+def bn_apply(x: numpy.ndarray, mean, inv_std, gamma, beta, relu: bool = False) -> numpy.ndarray:
     """y = (x - mean) * inv_std * gamma + beta of x (N, C, ...) for (C,) parameters of x's
     dtype (max(y, 0) when ``relu``): batch normalisation with given statistics."""
     y = numpy.empty_like(x)
@@ -224,7 +224,7 @@ def bn_apply(x, mean, inv_std, gamma, beta, relu=False):
     return y
 
 
-def bn_backward_sums(gy, x_hat, z=None):
+def bn_backward_sums(gy: numpy.ndarray, x_hat: numpy.ndarray, z=None) -> tuple:
     """(sum g, sum g * x_hat) per channel, (C,) float64 each, of gy, x_hat (N, C, ...), with
     g = gy * (z > 0) when z (a ReLU output of x_hat's shape) is given, else gy."""
     c = gy.shape[1]
@@ -235,7 +235,8 @@ def bn_backward_sums(gy, x_hat, z=None):
     return _channel_totals(partial, c)
 
 
-def bn_backward_gx(gy, x_hat, a, b, coeff, z=None):
+def bn_backward_gx(gy: numpy.ndarray, x_hat: numpy.ndarray, a, b, coeff,
+                   z=None) -> numpy.ndarray:
     """gx = (g - (x_hat * a + b)) * coeff of gy, x_hat (N, C, ...) and (C,) a, b, coeff of
     their dtype, g as in :func:`bn_backward_sums`."""
     gx = numpy.empty_like(gy)
@@ -245,14 +246,14 @@ def bn_backward_gx(gy, x_hat, a, b, coeff, z=None):
     return gx
 
 
-def relu_forward(x):
+def relu_forward(x: numpy.ndarray) -> numpy.ndarray:
     """max(x, 0) of a C-contiguous x of any shape."""
     y = numpy.empty_like(x)
     launch(_relu_flat, x.reshape(-1), y.reshape(-1))
     return y
 
 
-def relu_backward(gy, z):
+def relu_backward(gy: numpy.ndarray, z: numpy.ndarray) -> numpy.ndarray:
     """gy * (z > 0) of C-contiguous gy, z of one shape."""
     gx = numpy.empty_like(gy)
     launch(_relu_grad_flat, gy.reshape(-1), z.reshape(-1), gx.reshape(-1))

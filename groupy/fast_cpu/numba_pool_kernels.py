@@ -115,7 +115,7 @@ def _planes(a):
     return a.reshape((-1,) + a.shape[2:])
 
 
-def max_pool_2x2(x):
+def max_pool_2x2(x: numpy.ndarray) -> tuple:
     """(y, idx) of the 2x2 / stride-2 windows of C-contiguous x (N, C, H, W), H and W even."""
     n, c, h, w = x.shape
     y = numpy.empty((n, c, h // 2, w // 2), x.dtype)
@@ -124,7 +124,7 @@ def max_pool_2x2(x):
     return y, idx
 
 
-def max_pool_2x2_scatter(gy, idx):
+def max_pool_2x2_scatter(gy: numpy.ndarray, idx: numpy.ndarray) -> numpy.ndarray:
     """gx (N, C, 2 Ho, 2 Wo): C-contiguous gy (N, C, Ho, Wo) at each window's tap idx."""
     n, c, ho, wo = gy.shape
     gx = numpy.empty((n, c, 2 * ho, 2 * wo), gy.dtype)
@@ -132,7 +132,7 @@ def max_pool_2x2_scatter(gy, idx):
     return gx
 
 
-def max_pool_2x2_gather(x, idx):
+def max_pool_2x2_gather(x: numpy.ndarray, idx: numpy.ndarray) -> numpy.ndarray:
     """y (N, C, H/2, W/2): C-contiguous x (N, C, H, W) at each window's tap idx."""
     y = numpy.empty(idx.shape, x.dtype)
     launch(_pool_gather, _planes(x), _planes(idx), _planes(y))
@@ -149,14 +149,15 @@ def _flat(a):
     return a.reshape(a.shape[0] * a.shape[1], -1)
 
 
-def orientation_max_forward(x):
+def orientation_max_forward(x: numpy.ndarray) -> numpy.ndarray:
     """max over axis 2 of C-contiguous x (N, C, G, ...) -> (N, C, ...)."""
     y = numpy.empty(x.shape[:2] + x.shape[3:], x.dtype)
     launch(_omax, _grouped(x), _flat(y))
     return y
 
 
-def orientation_max_scatter(gy, x, y):
+def orientation_max_scatter(gy: numpy.ndarray, x: numpy.ndarray,
+                            y: numpy.ndarray) -> numpy.ndarray:
     """gx (N, C, G, ...) = gy * (x == y) per plane g, of C-contiguous gy, y (N, C, ...) and
     x (N, C, G, ...)."""
     gx = numpy.empty(x.shape, gy.dtype)
@@ -164,7 +165,8 @@ def orientation_max_scatter(gy, x, y):
     return gx
 
 
-def orientation_max_gather(ggx, x, y):
+def orientation_max_gather(ggx: numpy.ndarray, x: numpy.ndarray,
+                           y: numpy.ndarray) -> numpy.ndarray:
     """ggy (N, C, ...) = sum over g of ggx[:, :, g] * (x[:, :, g] == y), all C-contiguous."""
     ggy = numpy.empty(y.shape, ggx.dtype)
     launch(_omax_gather, _grouped(ggx), _grouped(x), _flat(y), _flat(ggy))
