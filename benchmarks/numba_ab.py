@@ -43,10 +43,12 @@ def _fused_forward(self, x):
 def _interleave(variants, repeats):
     """{name: (median wall seconds, median CPU seconds of the process)} of the callables in
     ``variants`` ({name: (numba switch, fn)}), run in turn ``repeats`` times after one warm-up
-    each. On a loaded machine the CPU time (all threads) is the steadier measure of the work."""
+    each, in reversed order every other round (what runs after what matters a little). On a
+    loaded machine the CPU time (all threads) is the steadier measure of the work."""
     times = {name: [] for name in variants}
     for i in range(repeats + 1):
-        for name, (numba_on, fn) in variants.items():
+        order = list(variants.items())
+        for name, (numba_on, fn) in (order[::-1] if i % 2 else order):
             with chainer.using_config('groupy_fast_cpu_numba', numba_on):
                 start, cpu = time.perf_counter(), time.process_time()
                 fn()
