@@ -46,6 +46,7 @@ setup(
         "numpy>=1.26,<2.6",  # 1.26 with Python 3.11, 2.x with 3.12 (constraints.txt)
         "setuptools<74",  # chainer imports pkg_resources at run time
         "scipy",
+        "numba",  # compiled CPU kernels of groupy.fast_cpu (constraints.txt pins it)
         "scikit-image",
         "scikit-learn",
         "h5py",

@@ -1,5 +1,6 @@
-"""ReLU for Chainer with its CPU passes split over the batch on the fast CPU worker threads, a
-drop-in for :func:`chainer.functions.relu`.
+"""ReLU for Chainer with threaded CPU passes (compiled kernels of
+:mod:`groupy.fast_cpu.numba_kernels`, else NumPy split over the batch on the fast CPU worker
+threads), a drop-in for :func:`chainer.functions.relu`.
 
 Chainer's ReLU and its gradient (``y = max(x, 0)``, ``gx = gy * (y > 0)``) are single-threaded
 memory-bound NumPy passes; here each runs on slices of the batch on the worker threads of
@@ -15,7 +16,7 @@ import chainer
 from chainer.functions.activation import relu as _relu
 
 from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
-from groupy.fast_cpu.switch import fast_cpu_enabled
+from groupy.fast_cpu.switch import compiled_kernels, fast_cpu_enabled
 
 __all__ = ['ReLU', 'ReLUGrad', 'relu']
 
@@ -52,6 +53,9 @@ class ReLU(_relu.ReLU):
         if x.ndim == 0 or not fast_cpu_enabled(x):
             return super().forward_cpu(inputs)
         self.retain_outputs((0,))
+        kernels = compiled_kernels('numba_kernels', x)
+        if kernels is not None and x.flags.c_contiguous:
+            return kernels.relu_forward(x),
         zero = x.dtype.type(0)
         return _elementwise(numpy.empty_like(x), x,
                             lambda a, o: numpy.maximum(a, zero, out=o)),
@@ -71,6 +75,9 @@ class ReLUGrad(_relu.ReLUGrad2):
         b = self.b
         if gy.ndim == 0 or not fast_cpu_enabled(gy, b) or b.shape != gy.shape:
             return super().forward_cpu(inputs)
+        kernels = compiled_kernels('numba_kernels', gy, b)
+        if kernels is not None and gy.flags.c_contiguous and b.flags.c_contiguous:
+            return kernels.relu_backward(gy, b),
         return _elementwise(numpy.empty_like(gy), (gy, b), _masked_grad),
 
 

@@ -28,8 +28,9 @@ off (:mod:`groupy.fast_cpu.switch`): there the node is Chainer's own code, forwa
 
 * :func:`batch_normalization`: drop-in for :func:`chainer.functions.batch_normalization`;
 * :class:`BatchNormalization`: drop-in for :class:`chainer.links.BatchNormalization` (same
-  parameters, running averages, ``decay``, ``eps``, ``finetune`` and test mode; only the
-  training-mode computation is replaced).
+  parameters, running averages, ``decay``, ``eps``, ``finetune`` and test mode; the
+  computations are replaced: training mode as above, test mode by
+  :mod:`groupy.fast_cpu.batchnorm_fixed`), with ``forward_relu`` for BN + ReLU in one node.
 """
 import warnings
 
@@ -42,11 +43,14 @@ from chainer.functions.normalization import batch_normalization as _bn
 import chainer.links as L
 from chainer.utils import argument, type_check
 
+from groupy.fast_cpu.activation import relu
+from groupy.fast_cpu.batchnorm_fixed import (
+    fixed_batch_normalization, fixed_batch_normalization_relu)
 from groupy.fast_cpu.batchnorm_kernels import bn_backward, bn_forward
 from groupy.fast_cpu.switch import fast_cpu_enabled
 
 __all__ = ['BatchNormalization', 'BatchNormalizationFunction', 'BatchNormalizationGradCPU',
-           'batch_normalization', 'running_average_update']
+           'batch_normalization', 'grad_backward', 'running_average_update']
 
 
 def _update_running_averages(running_mean, running_var, decay, mean, var, m):
@@ -78,6 +82,9 @@ class BatchNormalizationFunction(_bn.BatchNormalization):
     does (unbiased variance). Retains gamma and its outputs x_hat and inv_std, not x."""
 
     fast_path = False
+    #: bn_forward's ReLU flag, and the outputs kept for the backward pass (y, x_hat, inv_std)
+    relu = False
+    _retained = (1, 2)
 
     def _fast(self, inputs):
         x, gamma, beta = inputs
@@ -96,22 +103,27 @@ class BatchNormalizationFunction(_bn.BatchNormalization):
         if x.size == x.shape[1]:
             warnings.warn('batch_normalization: a batch of one value per channel (x of shape '
                           '{}) is normalised to zero'.format(x.shape), UserWarning)
-        y, x_hat, mean, var, inv_std = bn_forward(x, gamma, beta, self.eps)
+        y, x_hat, mean, var, inv_std = bn_forward(x, gamma, beta, self.eps, self.relu)
         _update_running_averages(self.running_mean, self.running_var, self.decay, mean, var,
                                  x.size // x.shape[1])
         self.retain_inputs((1,))
-        self.retain_outputs((1, 2))
+        self.retain_outputs(self._retained)
         return y, x_hat, inv_std
+
+    def _grad_node(self, retained):
+        """The node of the gradient in (x, gamma, beta) of y, given the retained outputs."""
+        return BatchNormalizationGradCPU()
 
     def backward(self, indexes, grad_outputs):
         if not self.fast_path:
             return super().backward(indexes, grad_outputs)
         gy, g_x_hat, g_inv_std = grad_outputs
         gamma, = self.get_retained_inputs()
-        x_hat, inv_std = self.get_retained_outputs()
+        retained = self.get_retained_outputs()
+        x_hat, inv_std = retained[-2:]
         gx = ggamma = gbeta = None
         if gy is not None:
-            gx, ggamma, gbeta = BatchNormalizationGradCPU().apply((x_hat, inv_std, gamma, gy))
+            gx, ggamma, gbeta = self._grad_node(retained).apply((x_hat, inv_std, gamma, gy))
         if g_x_hat is not None or g_inv_std is not None:  # only in higher-order gradients
             gx_norm = _normalisation_grad(x_hat, inv_std, g_x_hat, g_inv_std)
             gx = gx_norm if gx is None else gx + gx_norm
@@ -160,33 +172,39 @@ class BatchNormalizationGradCPU(function_node.FunctionNode):
         return bn_backward(x_hat, inv_std, gamma, gy)
 
     def backward(self, indexes, grad_outputs):
-        # upstream a (for gx), b (for ggamma), c (for gbeta); with S1 = sum gy,
-        # S2 = sum gy x_hat, A1 = sum a, A2 = sum a x_hat (per channel):
-        #   d/dgy    = k a - k (A2 x_hat + A1) / m + b x_hat + c
-        #   d/dx_hat = -k (a S2 + A2 gy) / m + b gy
-        #   d/dk     = sum a gy - (A2 S2 + A1 S1) / m,  k = gamma * inv_std
-        x_hat, inv_std, gamma, gy = self.get_retained_inputs()
-        a, b, c = grad_outputs
-        nd = x_hat.ndim
-        inv_m = x_hat.dtype.type(x_hat.shape[1] / x_hat.size)
-        g_gy, g_xh, g_k = [], [], None
-        if a is not None:
-            k = _per_channel(gamma * inv_std, nd)
-            s1, s2 = _channel_sum(gy), _channel_sum(gy * x_hat)
-            a1, a2 = _channel_sum(a), _channel_sum(a * x_hat)
-            g_gy.append(k * (a - (x_hat * _per_channel(a2, nd) + _per_channel(a1, nd)) * inv_m))
-            g_xh.append(k * (a * _per_channel(s2, nd) + gy * _per_channel(a2, nd)) * -inv_m)
-            g_k = _channel_sum(a * gy) - (a2 * s2 + a1 * s1) * inv_m
-        if b is not None:
-            g_gy.append(x_hat * _per_channel(b, nd))
-            g_xh.append(gy * _per_channel(b, nd))
-        if c is not None:
-            g_gy.append(F.broadcast_to(_per_channel(c, nd), gy.shape))
-        grads = {0: sum(g_xh[1:], g_xh[0]) if g_xh else None,
-                 1: None if g_k is None else g_k * gamma,
-                 2: None if g_k is None else g_k * inv_std,
-                 3: sum(g_gy[1:], g_gy[0]) if g_gy else None}
-        return tuple(grads[i] for i in indexes)
+        return grad_backward(self.get_retained_inputs(), grad_outputs, indexes)
+
+
+def grad_backward(inputs, grad_outputs, indexes):
+    """The backward of :class:`BatchNormalizationGradCPU` at its inputs (x_hat, inv_std, gamma,
+    gy) (Variables) for the upstream gradients (a, b, c) of (gx, ggamma, gbeta): the gradients
+    of ``indexes`` among (x_hat, inv_std, gamma, gy)."""
+    # with S1 = sum gy, S2 = sum gy x_hat, A1 = sum a, A2 = sum a x_hat (per channel):
+    #   d/dgy    = k a - k (A2 x_hat + A1) / m + b x_hat + c
+    #   d/dx_hat = -k (a S2 + A2 gy) / m + b gy
+    #   d/dk     = sum a gy - (A2 S2 + A1 S1) / m,  k = gamma * inv_std
+    x_hat, inv_std, gamma, gy = inputs
+    a, b, c = grad_outputs
+    nd = x_hat.ndim
+    inv_m = x_hat.dtype.type(x_hat.shape[1] / x_hat.size)
+    g_gy, g_xh, g_k = [], [], None
+    if a is not None:
+        k = _per_channel(gamma * inv_std, nd)
+        s1, s2 = _channel_sum(gy), _channel_sum(gy * x_hat)
+        a1, a2 = _channel_sum(a), _channel_sum(a * x_hat)
+        g_gy.append(k * (a - (x_hat * _per_channel(a2, nd) + _per_channel(a1, nd)) * inv_m))
+        g_xh.append(k * (a * _per_channel(s2, nd) + gy * _per_channel(a2, nd)) * -inv_m)
+        g_k = _channel_sum(a * gy) - (a2 * s2 + a1 * s1) * inv_m
+    if b is not None:
+        g_gy.append(x_hat * _per_channel(b, nd))
+        g_xh.append(gy * _per_channel(b, nd))
+    if c is not None:
+        g_gy.append(F.broadcast_to(_per_channel(c, nd), gy.shape))
+    grads = {0: sum(g_xh[1:], g_xh[0]) if g_xh else None,
+             1: None if g_k is None else g_k * gamma,
+             2: None if g_k is None else g_k * inv_std,
+             3: sum(g_gy[1:], g_gy[0]) if g_gy else None}
+    return tuple(grads[i] for i in indexes)
 
 
 def _key_axis(ndim, gamma_ndim, axis):
@@ -260,15 +278,34 @@ def running_average_update(link, finetune):
 
 class BatchNormalization(L.BatchNormalization):
     """:class:`chainer.links.BatchNormalization` whose training-mode forward pass uses
-    :func:`batch_normalization` (same arguments, parameters and state; test mode unchanged)."""
+    :func:`batch_normalization` and test mode
+    :func:`~groupy.fast_cpu.batchnorm_fixed.fixed_batch_normalization` (same arguments,
+    parameters and state); :meth:`forward_relu` is ``relu(self(x))`` in one node."""
 
     def forward(self, x, **kwargs):
         finetune, = argument.parse_kwargs(
             kwargs, ('finetune', False),
             test='test argument is not supported anymore. Use chainer.using_config')
-        if (not configuration.config.train or self.avg_mean is None or self.gamma is None
-                or self.beta is None):
+        if self.avg_mean is None or self.gamma is None or self.beta is None:
             return super().forward(x, finetune=finetune)
+        if not configuration.config.train:
+            return fixed_batch_normalization(x, self.gamma, self.beta, self.avg_mean,
+                                             self.avg_var, self.eps, self.axis)
         decay, avg_mean, avg_var = running_average_update(self, finetune)
         return batch_normalization(x, self.gamma, self.beta, eps=self.eps, running_mean=avg_mean,
                                    running_var=avg_var, decay=decay, axis=self.axis)
+
+    def forward_relu(self, x, finetune: bool = False) -> chainer.Variable:
+        """``relu(self(x, finetune=finetune))``, one node on the fast CPU path
+        (:func:`groupy.fast_cpu.batchnorm_relu.batch_normalization_relu` in training mode,
+        :func:`groupy.fast_cpu.batchnorm_fixed.fixed_batch_normalization_relu` in test mode)."""
+        from groupy.fast_cpu.batchnorm_relu import batch_normalization_relu
+        if self.avg_mean is None or self.gamma is None or self.beta is None:
+            return relu(self.forward(x, finetune=finetune))
+        if not configuration.config.train:
+            return fixed_batch_normalization_relu(x, self.gamma, self.beta, self.avg_mean,
+                                                  self.avg_var, self.eps, self.axis)
+        decay, avg_mean, avg_var = running_average_update(self, finetune)
+        return batch_normalization_relu(x, self.gamma, self.beta, eps=self.eps,
+                                        running_mean=avg_mean, running_var=avg_var, decay=decay,
+                                        axis=self.axis)

@@ -1,16 +1,20 @@
 """NumPy passes of the fast CPU batch normalisation (:mod:`groupy.fast_cpu.batchnorm`), per
 channel (axis 1) of C-contiguous (N, C, ...) maps, viewed as (N, C, M).
 
-The statistics are one sum and one batched dot product per (n, c) row, accumulated over the
-batch in float64; every pass runs on slices of the batch on the worker threads of
+Both functions run the compiled kernels of :mod:`groupy.fast_cpu.numba_kernels` (two passes
+each way) where :func:`~groupy.fast_cpu.switch.compiled_kernels` allows, else NumPy passes: the
+statistics are then one sum and one batched dot product per (n, c) row, accumulated over the
+batch in float64, on slices of the batch on the worker threads of
 :mod:`~groupy.fast_cpu.threads`, in cache-sized blocks of rows.
 
-* :func:`bn_forward`: x -> y = gamma * x_hat + beta, x_hat = (x - mean) * inv_std;
+* :func:`bn_forward`: x -> y = gamma * x_hat + beta, x_hat = (x - mean) * inv_std (and
+  optionally ReLU);
 * :func:`bn_backward`: (x_hat, inv_std, gamma, gy) -> (gx, ggamma, gbeta), a function of the
-  normalised input only (x itself is not needed).
+  normalised input only (x itself is not needed), optionally through a ReLU's mask.
 """
 import numpy
 
+from groupy.fast_cpu.switch import compiled_kernels
 from groupy.fast_cpu.threads import cache_blocks, map_batch_slices
 
 __all__ = ['bn_backward', 'bn_forward', 'rows']
@@ -42,12 +46,20 @@ def _over_batch(a, work):
     return None if results[0] is None else sum(results[1:], results[0])
 
 
-def bn_forward(x, gamma, beta, eps):
-    """Training-mode batch normalisation of x (N, C, ...) with gamma, beta (C,) of x's dtype.
+def bn_forward(x, gamma, beta, eps, relu=False):
+    """Training-mode batch normalisation of x (N, C, ...) with gamma, beta (C,) of x's dtype
+    (y = max(y, 0) as well when ``relu``).
 
     Returns (y, x_hat, mean, var, inv_std): y and x_hat of x's shape, the batch mean, the
     biased variance and 1 / sqrt(var + eps) (C,) in x's dtype (computed in float64)."""
     dtype = x.dtype
+    kernels = compiled_kernels('numba_kernels', x, gamma, beta)
+    if kernels is not None:
+        mean64, var64 = kernels.bn_forward_stats(x)
+        mean = mean64.astype(dtype)
+        inv_std = numpy.reciprocal(numpy.sqrt(var64 + eps)).astype(dtype)
+        x_hat, y = kernels.bn_forward_output(x, mean, inv_std, gamma, beta, relu)
+        return y, x_hat, mean, var64.astype(dtype), inv_std
     x3 = rows(x)
     m = x3.shape[0] * x3.shape[2]
     x_hat, y = numpy.empty_like(x3), numpy.empty_like(x3)
@@ -72,18 +84,32 @@ def bn_forward(x, gamma, beta, eps):
             y[b0:b1] += beta[:, None]
 
     _over_batch(x3, scale_shift)
-    return y.reshape(x.shape), x_hat.reshape(x.shape), mean, var, inv_std
+    y = y.reshape(x.shape)
+    if relu:
+        numpy.maximum(y, 0, out=y)
+    return y, x_hat.reshape(x.shape), mean, var, inv_std
 
 
-def bn_backward(x_hat, inv_std, gamma, gy):
+def bn_backward(x_hat, inv_std, gamma, gy, z=None):
     """Gradients of training-mode batch normalisation from the normalised input:
     x_hat, gy (N, C, ...), inv_std, gamma (C,) -> (gx (N, C, ...), ggamma (C,), gbeta (C,)) with
     gbeta = sum gy, ggamma = sum gy * x_hat (float64 sums, cast to gamma's dtype) and
-    gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m), m = N * M."""
+    gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m), m = N * M. With z (a ReLU's
+    output (N, C, ...)), gy is first masked to gy * (z > 0): the gradient through the ReLU."""
     dtype = x_hat.dtype
+    gy = numpy.ascontiguousarray(gy, dtype=dtype)
+    inv_m = 1. / (x_hat.size // x_hat.shape[1])
+    coeff = (gamma * inv_std)[:, None]
+    kernels = compiled_kernels('numba_kernels', x_hat, inv_std, gamma, gy)
+    if kernels is not None:
+        gbeta, ggamma = kernels.bn_backward_sums(gy, x_hat, z)
+        gx = kernels.bn_backward_gx(gy, x_hat, (ggamma * inv_m).astype(dtype),
+                                    (gbeta * inv_m).astype(dtype), coeff[:, 0], z)
+        return gx, ggamma.astype(gamma.dtype), gbeta.astype(gamma.dtype)
+    if z is not None:
+        gy = gy * (z > 0)
     xh3 = rows(x_hat)
-    gy3 = rows(numpy.ascontiguousarray(gy, dtype=dtype))
-    inv_m = 1. / (xh3.shape[0] * xh3.shape[2])
+    gy3 = rows(gy)
     row_bytes = gy3[0].nbytes
 
     def grad_sums(n0, n1):  # (sum gy, sum gy * x_hat) per channel, block by block
@@ -95,7 +121,6 @@ def bn_backward(x_hat, inv_std, gamma, gy):
     gbeta, ggamma = _over_batch(gy3, grad_sums)
     a = (ggamma * inv_m).astype(dtype)[:, None]
     b = (gbeta * inv_m).astype(dtype)[:, None]
-    coeff = (gamma * inv_std)[:, None]
     gx = numpy.empty_like(gy3)
 
     def grad_x(n0, n1):

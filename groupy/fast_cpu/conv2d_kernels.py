@@ -1,4 +1,4 @@
-"""NumPy im2col + GEMM kernels of the fast CPU convolution (NCHW, float32/float64).
+"""im2col + GEMM kernels of the fast CPU convolution (NCHW, float32/float64).
 
 Chainer's own CPU convolution builds the whole im2col matrix of the batch, multiplies it with
 ``numpy.tensordot`` (which copies both operands again to transpose them) and loops over the
@@ -14,6 +14,9 @@ of :mod:`groupy.fast_cpu.threads`.
   scatter-adds of col2im, which stride > 1 keeps);
 * :func:`conv2d_grad_w`: the gradient in ``W``.
 
+col2im is the compiled kernel of :mod:`groupy.fast_cpu.numba_conv_kernels` where
+:func:`~groupy.fast_cpu.switch.compiled_kernels` allows (one pass instead of kh * kw + 1).
+
 Stride-1 3x3 layers go to the Winograd F(2x2, 3x3) kernels of :mod:`groupy.fast_cpu.winograd`
 where :func:`use_winograd` says so (the configured algorithm, :func:`groupy.fast_cpu.switch.
 conv_algorithm`: per shape and thread count by default, as measured in benchmarks/README.md).
@@ -22,7 +25,7 @@ import numpy
 from numpy.lib.stride_tricks import as_strided
 
 from groupy.fast_cpu import winograd
-from groupy.fast_cpu.switch import conv_algorithm
+from groupy.fast_cpu.switch import compiled_kernels, conv_algorithm
 from groupy.fast_cpu.threads import get_num_threads, map_batch_chunks, scratch_buffer
 
 __all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'use_winograd']
@@ -37,7 +40,10 @@ _MIN_PARALLEL_MACS = 4_000_000
 class _Geometry:
     """Shapes of one convolution: x (n, c, h, w), W (o, c, kh, kw) -> y (n, o, ho, wo)."""
 
-    def __init__(self, x_shape, w_shape, stride, pad):
+    def __init__(self, x_shape, w_shape, stride, pad, kernels=None):
+        #: groupy.fast_cpu.numba_conv_kernels, or None for NumPy's col2im (decided on the
+        #: calling thread, whose chainer.config the workers do not see)
+        self.kernels = kernels
         self.n, self.c, self.h, self.w = x_shape
         self.o, _, self.kh, self.kw = w_shape
         self.sy, self.sx = stride
@@ -131,7 +137,8 @@ def conv2d_transpose(gy, W, stride, pad, out_hw):
     Each chunk is one matrix product W^T gy -> columns (c, i, j, n, u, v), then a scatter-add
     of the kh * kw taps (col2im) into a padded scratch map."""
     n, _, ho, wo = gy.shape
-    g = _Geometry((n, W.shape[1]) + tuple(out_hw), W.shape, stride, pad)
+    g = _Geometry((n, W.shape[1]) + tuple(out_hw), W.shape, stride, pad,
+                  compiled_kernels('numba_conv_kernels', gy))
     if (g.ho, g.wo) != (ho, wo):
         raise ValueError('conv2d_transpose: gy has spatial size {}x{} but a {}x{} output is '
                          'expected for input {}x{}'.format(ho, wo, g.ho, g.wo, g.h, g.w))
@@ -151,6 +158,9 @@ def conv2d_transpose(gy, W, stride, pad, out_hw):
             gcol = scratch_buffer('col', g.k * nb * g.p, gy.dtype).reshape(g.k, -1)
             numpy.matmul(w2t, _channel_major_chunk(gy, n0, n0 + nb, 'gy'), out=gcol)
             gcol = gcol.reshape(g.c, g.kh, g.kw, nb, g.ho, g.wo)
+            if g.kernels is not None:
+                g.kernels.col2im(gcol, n0, (g.sy, g.sx), (g.ph, g.pw), gx)
+                continue
             acc = scratch_buffer('padded', g.c * nb * g.hp * g.wp, gy.dtype).reshape(
                 g.c, nb, g.hp, g.wp)
             acc.fill(0)

@@ -5,8 +5,10 @@ Chainer's ``F.max`` takes ``amax`` forward; its backward compares x with the bro
 (a bool array of x's size), casts that to x's dtype (a second full-size array) and multiplies it
 with the broadcast gy in a third node (``BroadcastTo``, then ``Mul``: three nodes, two full-size
 temporaries and three passes). Here the backward is one node writing each plane
-``gx[:, :, g] = gy * (x[:, :, g] == y)`` directly, without the full-size temporaries, and both
-directions run on slices of the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
+``gx[:, :, g] = gy * (x[:, :, g] == y)`` directly, without the full-size temporaries. Every
+pass is a compiled kernel of :mod:`groupy.fast_cpu.numba_pool_kernels` where
+:func:`~groupy.fast_cpu.switch.compiled_kernels` allows, else NumPy on slices of the batch on
+the worker threads of :mod:`~groupy.fast_cpu.threads`.
 Results are F.max's bit for bit: the forward takes the maxima plane by plane in the order
 ``amax`` reduces them, and every tied maximum gets the whole gy, as in F.max's backward.
 
@@ -26,7 +28,7 @@ from chainer import function_node
 from chainer.functions.math import minmax
 from chainer.utils import type_check
 
-from groupy.fast_cpu.switch import fast_cpu_enabled
+from groupy.fast_cpu.switch import compiled_kernels, fast_cpu_enabled
 from groupy.fast_cpu.threads import map_batch_slices
 
 __all__ = ['Max', 'OrientationMaxGatherCPU', 'OrientationMaxScatterCPU', 'orientation_max']
@@ -41,6 +43,9 @@ def _over_batch(n, size, work):
 
 def _max_over_axis2(x):
     """y = max_g x[:, :, g] (N, C, ...), reduced plane after plane from g = 0 as ``amax``."""
+    kernels = compiled_kernels('numba_pool_kernels', x)
+    if kernels is not None and x.flags.c_contiguous:
+        return kernels.orientation_max_forward(x)
     y = numpy.empty(x.shape[:2] + x.shape[3:], x.dtype)
 
     def work(n0, n1):
@@ -57,6 +62,9 @@ def _scatter(gy, x, y):
     """gx (N, C, G, ...): gy where x equals the maximum y, zero elsewhere (gy * mask, as F.max's
     backward multiplies gy with the mask cast to gy's dtype)."""
     gy = numpy.ascontiguousarray(gy)
+    kernels = compiled_kernels('numba_pool_kernels', gy, x, y)
+    if kernels is not None and x.flags.c_contiguous and y.flags.c_contiguous:
+        return kernels.orientation_max_scatter(gy, x, y)
     gx = numpy.empty(x.shape, gy.dtype)
 
     def work(n0, n1):
@@ -71,6 +79,9 @@ def _scatter(gy, x, y):
 
 def _gather(ggx, x, y):
     """ggy (N, C, ...) = sum_g ggx[:, :, g] * (x[:, :, g] == y): the adjoint of _scatter."""
+    kernels = compiled_kernels('numba_pool_kernels', ggx, x, y)
+    if kernels is not None and x.flags.c_contiguous and y.flags.c_contiguous:
+        return kernels.orientation_max_gather(numpy.ascontiguousarray(ggx), x, y)
     ggy = numpy.zeros(y.shape, ggx.dtype)
 
     def work(n0, n1):

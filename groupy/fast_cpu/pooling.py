@@ -6,7 +6,9 @@ For the common non-overlapping 2x2 windows the four taps of every window are fou
 ``x[:, :, i::2, j::2]`` of the input, so the forward pass is three elementwise maxima and the
 switch is remembered as one ``uint8`` per output (0..3 = tap (i, j) in row-major order). Ties go
 to the first tap in row-major order, as in Chainer, so the gradient lands on the same pixel.
-Every pass runs on slices of the batch on the worker threads of :mod:`~groupy.fast_cpu.threads`.
+Every pass is a compiled kernel of :mod:`groupy.fast_cpu.numba_pool_kernels` where
+:func:`~groupy.fast_cpu.switch.compiled_kernels` allows, else NumPy on slices of the batch on the
+worker threads of :mod:`~groupy.fast_cpu.threads`.
 
 The three nodes are Chainer's own max-pooling nodes, subclassed under their names, each linear
 in its input and written with the next, so gradients of any order are exact:
@@ -26,7 +28,7 @@ import numpy
 import chainer
 from chainer.functions.pooling import max_pooling_nd as _pool
 
-from groupy.fast_cpu.switch import fast_cpu_enabled
+from groupy.fast_cpu.switch import compiled_kernels, fast_cpu_enabled
 from groupy.fast_cpu.threads import map_batch_slices
 
 __all__ = ['MaxPoolingND', 'MaxPoolingNDGrad', 'MaxPoolingNDWithIndexes', 'max_pooling_2d']
@@ -48,6 +50,9 @@ def _over_batch(n, size, work):
 def _scatter(gy, idx):
     """gx (N, C, 2 Ho, 2 Wo): gy at each window's tap idx, zero at the other three taps."""
     gy = numpy.ascontiguousarray(gy)
+    kernels = compiled_kernels('numba_pool_kernels', gy)
+    if kernels is not None:
+        return kernels.max_pool_2x2_scatter(gy, idx)
     gx = numpy.empty(gy.shape[:2] + (2 * gy.shape[2], 2 * gy.shape[3]), gy.dtype)
 
     def work(n0, n1):
@@ -63,6 +68,9 @@ def _scatter(gy, idx):
 def _max_and_tap(x):
     """(y, idx) of the 2x2 windows of x (N, C, H, W): the maxima and the uint8 tap (0..3) of
     the first maximum in row-major order, computed on slices of the batch on the threads."""
+    kernels = compiled_kernels('numba_pool_kernels', x)
+    if kernels is not None and x.flags.c_contiguous:
+        return kernels.max_pool_2x2(x)
     n, c, h, w = x.shape
     y = numpy.empty((n, c, h // 2, w // 2), x.dtype)
     idx = numpy.empty(y.shape, numpy.uint8)
@@ -84,6 +92,9 @@ def _max_and_tap(x):
 
 def _gather(x, idx):
     """y (N, C, H/2, W/2): each window's value at tap idx."""
+    kernels = compiled_kernels('numba_pool_kernels', x)
+    if kernels is not None:
+        return kernels.max_pool_2x2_gather(numpy.ascontiguousarray(x), idx)
     y = numpy.zeros(idx.shape, x.dtype)
 
     def work(n0, n1):

@@ -1,11 +1,16 @@
 """The one switch for groupy's fast CPU code paths (convolution, max pooling, batch
-normalisation, dropout).
+normalisation, dropout), and the one for their compiled kernels.
 
 All of them are on by default and give Chainer's results; ``GROUPY_FAST_CPU_CONV=0`` in the
 environment, or ``chainer.config.groupy_fast_cpu_conv = False`` (globally or inside
 ``chainer.using_config``), routes every one of them back to Chainer's own implementation.
 :func:`keep_freed_memory` tunes glibc's malloc for training loops; importing the library never
 does it: the training entry point (gconv_experiments.training.main) and the benchmarks call it.
+
+Where the fast paths are on, their memory-bound passes run as compiled numba kernels
+(:mod:`groupy.fast_cpu.numba_kernels`, :mod:`groupy.fast_cpu.numba_pool_kernels`) unless
+``GROUPY_FAST_CPU_NUMBA=0`` / ``chainer.config.groupy_fast_cpu_numba = False`` (or numba is
+missing): then they are the NumPy passes, with the same results to float rounding.
 """
 import os
 
@@ -13,8 +18,8 @@ import numpy
 
 import chainer
 
-__all__ = ['CONV_ALGORITHMS', 'FAST_DTYPES', 'array_of', 'conv_algorithm', 'fast_cpu_enabled',
-           'keep_freed_memory']
+__all__ = ['CONV_ALGORITHMS', 'FAST_DTYPES', 'array_of', 'compiled_kernels', 'conv_algorithm',
+           'fast_cpu_enabled', 'keep_freed_memory']
 
 chainer.global_config.groupy_fast_cpu_conv = (
     os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
@@ -36,6 +41,10 @@ def conv_algorithm():
     return algo
 
 
+_OFF = ('0', 'false', 'False', 'no')
+chainer.global_config.groupy_fast_cpu_numba = (
+    os.environ.get('GROUPY_FAST_CPU_NUMBA', '1').strip() not in _OFF)
+
 FAST_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
@@ -53,6 +62,26 @@ def fast_cpu_enabled(*arrays):
     return (all(isinstance(a, numpy.ndarray) for a in data)
             and (not data or (data[0].dtype in FAST_DTYPES
                               and all(a.dtype == data[0].dtype for a in data))))
+
+
+_kernel_modules = {}
+
+
+def compiled_kernels(name: str, *arrays):
+    """The numba kernel module ``groupy.fast_cpu.<name>`` (imported on first use) when its
+    kernels apply to ``arrays`` (:func:`fast_cpu_enabled` and the numba switch on), else None
+    (also when numba cannot be imported)."""
+    if not (getattr(chainer.config, 'groupy_fast_cpu_numba', True) and fast_cpu_enabled(*arrays)):
+        return None
+    if name not in _kernel_modules:
+        try:
+            import importlib
+            _kernel_modules[name] = importlib.import_module('groupy.fast_cpu.' + name)
+        except ImportError as e:  # pragma: no cover - numba is a dependency
+            if e.name not in ('numba', 'llvmlite'):
+                raise
+            _kernel_modules[name] = None
+    return _kernel_modules[name]
 
 
 # glibc's mallopt parameters

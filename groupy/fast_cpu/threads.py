@@ -4,7 +4,8 @@ NumPy releases the GIL inside its loops and BLAS calls, so a few Python threads 
 a contiguous slice of the batch run in parallel. The BLAS is pinned to one thread while they run
 (``threadpoolctl``), which is faster than BLAS threading for the thin matrices of a CNN step.
 The number of threads is ``GROUPY_CPU_CONV_THREADS`` (default: the usable cores, at most 8) or
-:func:`set_num_threads`; a forked child builds its own pool.
+:func:`set_num_threads`; a forked child builds its own pool. The compiled kernels
+(:mod:`groupy.fast_cpu.numba_kernels`) run on as many numba threads, set at each launch.
 """
 import os
 import threading
