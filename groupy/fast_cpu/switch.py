@@ -7,10 +7,12 @@ environment, or ``chainer.config.groupy_fast_cpu_conv = False`` (globally or ins
 :func:`keep_freed_memory` tunes glibc's malloc for training loops; importing the library never
 does it: the training entry point (gconv_experiments.training.main) and the benchmarks call it.
 
-Where the fast paths are on, their memory-bound passes run as compiled numba kernels
-(:mod:`groupy.fast_cpu.numba_kernels`, :mod:`groupy.fast_cpu.numba_pool_kernels`) unless
-``GROUPY_FAST_CPU_NUMBA=0`` / ``chainer.config.groupy_fast_cpu_numba = False`` (or numba is
-missing): then they are the NumPy passes, with the same results to float rounding.
+Where the fast paths are on, ``GROUPY_FAST_CPU_NUMBA=1`` / ``chainer.config.groupy_fast_cpu_numba
+= True`` runs their memory-bound passes as compiled numba kernels
+(:mod:`groupy.fast_cpu.numba_kernels`, :mod:`groupy.fast_cpu.numba_pool_kernels`) instead of the
+NumPy passes, with the same results to float rounding. Off by default for now: the default
+decides the numbers every run produces, so it changes only with measured step times beside the
+NumPy passes (benchmarks/README.md) and between studies.
 """
 import os
 
@@ -43,7 +45,7 @@ def conv_algorithm():
 
 _OFF = ('0', 'false', 'False', 'no')
 chainer.global_config.groupy_fast_cpu_numba = (
-    os.environ.get('GROUPY_FAST_CPU_NUMBA', '1').strip() not in _OFF)
+    os.environ.get('GROUPY_FAST_CPU_NUMBA', '0').strip() not in _OFF)
 
 FAST_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
@@ -71,7 +73,7 @@ def compiled_kernels(name: str, *arrays):
     """The numba kernel module ``groupy.fast_cpu.<name>`` (imported on first use) when its
     kernels apply to ``arrays`` (:func:`fast_cpu_enabled` and the numba switch on), else None
     (also when numba cannot be imported)."""
-    if not (getattr(chainer.config, 'groupy_fast_cpu_numba', True) and fast_cpu_enabled(*arrays)):
+    if not (getattr(chainer.config, 'groupy_fast_cpu_numba', False) and fast_cpu_enabled(*arrays)):
         return None
     if name not in _kernel_modules:
         try:

@@ -62,6 +62,18 @@ def _assert_close(ours, ref, dtype):
         np.testing.assert_allclose(a, b, **TOL[dtype])
 
 
+def test_kernels_are_off_by_default():
+    assert compiled_kernels('numba_kernels', np.zeros((2, 3), np.float32)) is None
+
+
+@pytest.fixture
+def kernels_switched_on():
+    """The compiled kernels switched on (they are off by default)."""
+    with chainer.using_config('groupy_fast_cpu_numba', True):
+        yield
+
+
+@pytest.mark.usefixtures('kernels_switched_on')
 def test_kernels_apply_only_where_switched_on():
     a32 = np.zeros((2, 3), np.float32)
     assert compiled_kernels('numba_kernels', a32) is numba_kernels
@@ -192,6 +204,7 @@ def test_relu_equals_chainer(dtype, numba_on, threads):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.usefixtures('kernels_switched_on')
 def test_results_do_not_depend_on_the_thread_count():
     x, gamma, beta = _bn_inputs((5, 7, 4, 9, 9), np.float32)
     gy = np.random.RandomState(3).standard_normal(x.shape).astype(np.float32)
@@ -278,6 +291,7 @@ def test_fixed_batch_norm_double_backward(fn):
                                          atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.usefixtures('kernels_switched_on')
 def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
     inputs = _fixed_inputs((2, 3, 4, 4), np.float16)
     for fn in (fixed_batch_normalization, fixed_batch_normalization_relu):
@@ -293,7 +307,7 @@ def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
         np.testing.assert_array_equal(z.array, F.relu(y).array)
 
 
-@pytest.mark.parametrize('value,expected', [('0', False), ('1', True)])
+@pytest.mark.parametrize('value,expected', [('0', False), ('1', True), (None, False)])
 def test_environment_switch(value, expected):
     import os
     import subprocess
@@ -302,7 +316,9 @@ def test_environment_switch(value, expected):
             'from groupy.fast_cpu.switch import compiled_kernels; '
             'print(compiled_kernels("numba_kernels", numpy.zeros(1)) is not None, '
             '"numba" in sys.modules)')
-    env = dict(os.environ, GROUPY_FAST_CPU_NUMBA=value)
+    env = {k: v for k, v in os.environ.items() if k != 'GROUPY_FAST_CPU_NUMBA'}
+    if value is not None:
+        env['GROUPY_FAST_CPU_NUMBA'] = value
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(expected), str(expected)]  # numba is imported only when used
