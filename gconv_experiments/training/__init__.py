@@ -57,6 +57,20 @@ Model interface (`gconv_experiments.layers.Classifier` is a base class providing
 `model(x, t)` returns (loss, accuracy) Variables and
 `model.logits(x)` the class scores (N, n_classes); `chainer.config.train` switches BN/dropout.
 
+Model hooks (`training.hooks`): a model may take part in its own training through optional
+methods, with no new flag; a model without them trains exactly as before.
+  setup_optimizer(optimizer)   after optimizer.setup(model) at every start (also --resume, before
+                               the snapshot is restored): e.g. per-parameter learning rates
+  training_progress(fraction)  before every update's forward pass, with its position in the run
+                               (0 at the first update, 1 at the last; updates = --epochs x
+                               batches per epoch), and after a restore with the next update's
+  evaluation_mode()            a context manager around the BN re-estimation pass and evaluation
+  log_fields()                 a dict of extra keys for each epoch's log.jsonl row
+The partial G-CNNs (PartialP4CNN, PartialP4MCNN) use them for the gates' own learning rate, the
+annealed temperature, deterministic gates when evaluated and the gate probabilities per epoch
+(gconv_experiments/layers/partial_gates.py); their settings are --net_kwargs (gate_lr,
+temperature_start, temperature_end, initial_gate_logit), recorded in run.json as any other.
+
 Result directory (--resultdir, default results/<model>_seed<seed>):
   args.json      the arguments of the run
   run.json       the run record (training.fingerprint): resolved settings ("config"), data

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from gconv_experiments.training import hooks
 from gconv_experiments.training.checkpoint import SUMMARY_FILE
 from gconv_experiments.training.loop import (
     TrainingDiverged, evaluate, reestimate_batchnorm, seed_epoch, seed_validation, train_epoch)
@@ -47,11 +48,13 @@ def _epoch(run: Training, epoch: int, elapsed: float) -> dict:
     setattr(run.optimizer, run.lr_attr, lr)
     rng = seed_epoch(c.seed, epoch, run.device)
     run.ranks.reseed(c.seed, epoch, run.device)
+    per_epoch = batches_per_epoch(c, run.splits)
     try:
         train_loss, train_error = train_epoch(
             run.model, run.optimizer, train_x, train_y, c.batchsize, c.transformations, rng, run.device,
             f"{run.name} epoch {epoch}/{c.epochs}", c.quiet, ranks=run.ranks,
-            max_batches=c.batches_in_epoch(epoch, batches_per_epoch(c, run.splits)))
+            max_batches=c.batches_in_epoch(epoch, per_epoch),
+            before_update=hooks.progress_callback(run.model, (epoch - 1) * per_epoch, c.total_updates(per_epoch)))
         train_seconds = time.perf_counter() - t0
         val_loss = val_error = None
         if c.validates_after(epoch):
@@ -59,8 +62,9 @@ def _epoch(run: Training, epoch: int, elapsed: float) -> dict:
     except TrainingDiverged as e:
         raise _stopped(run, e, epoch) from None
     seconds = time.perf_counter() - t0
-    return dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
-                val_error=val_error, lr=lr, seconds=seconds, train_seconds=train_seconds, elapsed=elapsed + seconds)
+    entry = dict(epoch=epoch, train_loss=train_loss, train_error=train_error, val_loss=val_loss,
+                 val_error=val_error, lr=lr, seconds=seconds, train_seconds=train_seconds, elapsed=elapsed + seconds)
+    return dict(entry, **hooks.log_fields(run.model, entry))  # the model's own fields (training.hooks)
 
 
 def fit(run: Training) -> tuple:

@@ -2,6 +2,7 @@
 re-estimation, and their progress bars. Each pass runs on this process's share of the work
 (`ranks`, see training.distributed; on one process, ONE_PROCESS: everything)."""
 import sys
+from typing import Callable
 
 import chainer
 import chainer.links as L
@@ -9,6 +10,7 @@ import numpy as np
 import progressbar
 
 from gconv_experiments import augmentation
+from gconv_experiments.training import hooks
 from gconv_experiments.training.distributed import ONE_PROCESS, Ranks
 
 __all__ = ["seed_epoch", "seed_validation", "TrainingDiverged", "evaluate", "reestimate_batchnorm", "train_epoch"]
@@ -115,7 +117,8 @@ def evaluate(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, 
     total_loss, total_acc, n = 0.0, 0.0, len(x)
     block = ranks.whole_batches(n, batchsize)
     x, y = x[block], y[block]
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False), \
+            hooks.evaluation_mode(model):
         for k, index in _pass(len(x), batchsize, label, quiet):
             xb, yb = x[index], y[index]
             loss, acc = model(device.send(xb), device.send(yb))
@@ -202,7 +205,7 @@ def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batc
     hook = _BatchNormPass(force_train=mode == "clean", exact=averaging == "exact")
     try:
         with chainer.using_config("train", mode == "augmented"), \
-                chainer.using_config("enable_backprop", False), hook:
+                chainer.using_config("enable_backprop", False), hook, hooks.evaluation_mode(model):
             for k, index in _pass(len(x), batchsize, label, quiet, order):
                 for bn in bns:
                     bn.decay = 1.0 - 1.0 / k
@@ -219,10 +222,12 @@ def reestimate_batchnorm(model: chainer.Link, x: np.ndarray, y: np.ndarray, batc
 
 def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray, y: np.ndarray, batchsize: int,
                 transformations: "str | tuple", rng: np.random.Generator, device: chainer.backend.Device, label: str, quiet: bool, ranks: Ranks = ONE_PROCESS,
-                max_batches: "int | None" = None) -> tuple:
+                max_batches: "int | None" = None,
+                before_update: "Callable[[int], None] | None" = None) -> tuple:
     """One pass over (x, y) in a random order, each batch augmented by `transformations` (a
     --transformations string or parsed names); returns (mean train loss, train error) over the
     examples trained on. max_batches: stop after this many updates (None: the whole pass).
+    `before_update(k)`, when given, is called before the forward pass of iteration k (1-based).
     Raises TrainingDiverged (naming `label` and the iteration) at the first non-finite loss,
     before that step's update."""
     n = len(x)
@@ -234,6 +239,8 @@ def train_epoch(model: chainer.Link, optimizer: chainer.Optimizer, x: np.ndarray
             order = order[:max_batches * batchsize]
         for k, index in _pass(len(order), batchsize, label, quiet, order):
             xb, yb = _rank_batch(x, y, index, ranks, augment, rng)
+            if before_update is not None:
+                before_update(k)
             loss, acc = model(device.send(xb), device.send(yb))
             value = _check_finite(loss, label, k)  # before the update: weights stay finite
             model.cleargrads()

@@ -15,7 +15,7 @@ from chainer import optimizer_hooks
 
 from groupy import fast_cpu
 
-from gconv_experiments.training import distributed
+from gconv_experiments.training import distributed, hooks
 from gconv_experiments.training.config import ConfigError, get_device, make_optimizer
 from gconv_experiments.training.data import (
     check_dataset, check_labels, normalization_constants, normalize, train_subset_indices)
@@ -194,6 +194,7 @@ def _optimizer(config, model, ranks, n_train):
     optimizer.setup(model)
     if config.weight_decay > 0:
         optimizer.add_hook(optimizer_hooks.WeightDecay(config.weight_decay))
+    hooks.setup_optimizer(model, optimizer)  # the model's own settings (training.hooks), also on --resume
     return ranks.optimizer(optimizer), lr_attr
 
 
@@ -223,6 +224,8 @@ def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data
     folder = RunFolder(config.resultdir, ranks.writes)
     folder.create()
     start_epoch, log = folder.restore(model, optimizer, config.epochs, config.resume)
+    per_epoch = batches_per_epoch(config, splits)
+    hooks.training_progress(model, start_epoch * per_epoch, config.total_updates(per_epoch))
     folder.write_run_files(args, record)
     model.to_device(device)
     return Training(config, ranks, device, model, optimizer, lr_attr, base_lr, splits,

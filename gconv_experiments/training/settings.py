@@ -103,6 +103,15 @@ class RunConfig:
             return None
         return self.steps - (epoch - 1) * batches_per_epoch
 
+    def total_updates(self, batches_per_epoch: int) -> int:
+        """The parameter updates of the whole run: --steps, else --epochs whole epochs.
+
+        >>> from gconv_experiments.training.config import build_parser
+        >>> check_args(build_parser().parse_args(["--modelfn", "Z2CNN", "--epochs", "3"])).total_updates(94)
+        282
+        """
+        return self.steps if self.steps is not None else self.epochs * batches_per_epoch
+
     def with_input_normalization(self, shift: float, scale: float) -> "RunConfig":
         """This configuration with the input normalisation computed from the training data."""
         return dataclasses.replace(self, input_shift=float(shift), input_scale=float(scale))
