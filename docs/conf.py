@@ -43,7 +43,8 @@ nb_execution_show_tb = True
 nb_merge_streams = True
 
 # API reference
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True, "show-inheritance": True, "ignore-module-all": True}
+# (a package documents its own docstring; the names it re-exports are documented in their modules)
 autodoc_member_order = "bysource"
 # chainer's docstrings of overridden methods are chainer's, not ours
 autodoc_inherit_docstrings = False

@@ -16,7 +16,7 @@ from groupy.fast_cpu import max_pooling_2d, relu
 from groupy.gconv.chainer_gconv.trace import flat_shape
 
 __all__ = ['Activation', 'Add', 'Affine', 'BatchStatNormalization', 'CollapsedNet', 'Pool',
-           'Reduce', 'Reshape']
+           'Reduce', 'Reshape', 'TakePlanes']
 
 _ACTIVATIONS = {'relu': relu, 'sigmoid': F.sigmoid, 'tanh': F.tanh}
 _REDUCERS = {'max': F.max, 'mean': F.mean, 'sum': F.sum}
