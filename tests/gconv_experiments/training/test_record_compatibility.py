@@ -1,8 +1,9 @@
-"""Run records stay comparable across versions of this code: the run.json "config" of the
-committed P4CNN seed-0 run of the reproduction's dropout setting (written by the code that
-trained it) has exactly the keys and values that resolve_run gives today for the same job,
-apart from paths, content hashes and the commit; a run folder of that version is therefore
-resumed and reused as it is. What runs record beyond that lives outside "config"."""
+"""Run records stay comparable across versions of this code: the run.json of a P4CNN seed-0
+job of the reproduction's dropout setting, written by an earlier version of the training code
+(earlier_run_record.json beside this file, commit in its git_commit), has exactly the "config"
+keys and values that resolve_run gives today for the same job, apart from paths, content hashes
+and the commit; a run folder of that version is therefore resumed and reused as it is. What runs
+record beyond that lives outside "config"."""
 import json
 import os
 
@@ -11,8 +12,7 @@ import numpy as np
 from gconv_experiments.MNIST_ROT import experiment, reproduction, train
 from gconv_experiments.training import differences, resolve_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-RECORD = os.path.join(REPO, "results", "mnist_rot", "dropout", "P4CNN", "seed0", "run.json")
+RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "earlier_run_record.json")
 MACHINE_SPECIFIC = {"datadir", "resultdir", "model_path", "model_sha256"}
 
 
