@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU path on a lent device (benchmarks/README.md, "GPU check on a lent device").
+# The GPU path on a CUDA machine (benchmarks/README.md, "GPU check").
 #
-#   bash benchmarks/gpu_check.sh            on the device: $OUT set by the device tool
+#   OUT=DIR bash benchmarks/gpu_check.sh    on the GPU machine: results into DIR
 #   bash benchmarks/gpu_check.sh --dry-run  here, without a GPU (see below)
 #
 # 1. Installs the project into a throwaway venv over the image's packages without downloading:

@@ -58,7 +58,7 @@ def test_forward_backward_batch_of_2(name):
 
 # Parameter counts of the release's models, worked out by hand from its layer lists
 # (AllCNNC.py, P4AllCNNC.py, P4MAllCNNC.py, ResNet.py, P4MResNet.py of ca88c58); the two p4m
-# ResNets are also the figures stated for the release in issue 16. Paper: Table 2 (rounded).
+# ResNets are also the figures stated for the release. Paper: Table 2 (rounded).
 EXPECTED = {
     'All-CNN-C Z2': (1_372_254, 1.37), 'All-CNN-C p4': (1_371_006, 1.37),
     'All-CNN-C p4m': (1_219_678, 1.22), 'ResNet44 Z2': (2_639_434, 2.64),

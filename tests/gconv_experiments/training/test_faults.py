@@ -1,5 +1,5 @@
 """Bad input and faults end in one clear line and a non-zero exit status, never in a silently
-wrong number (issue 17): non-finite data and losses, labels as stored, --testfn checked up
+wrong number: non-finite data and losses, labels as stored, --testfn checked up
 front, the test error taken from --testfn, runs killed before their first snapshot
 (test_resume_and_arguments.py has --resume and bad arguments)."""
 import os

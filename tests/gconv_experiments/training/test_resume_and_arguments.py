@@ -1,5 +1,5 @@
 """What --resume accepts and refuses, and bad arguments (path errors naming their flag,
---net_kwargs values, model files that fail to import) ending in one clear line (issue 17)."""
+--net_kwargs values, model files that fail to import) ending in one clear line."""
 import os
 import re
 import shutil
