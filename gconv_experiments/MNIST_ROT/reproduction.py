@@ -39,7 +39,7 @@ import types
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
-from gconv_experiments.MNIST_ROT import evaluate, experiment
+from gconv_experiments.MNIST_ROT import evaluate, experiment, tiny_paper
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
 from gconv_experiments.sweep import report as sweep_report
 from gconv_experiments.sweep.runs import read_summary
@@ -274,6 +274,7 @@ def markdown(model_rows: list, run_rows: list) -> str:
             problems.append(f"* `{r['folder']}`: {r['problem']}; counted as not finished.")
     if problems:
         lines += ["", "Runs with a problem:", ""] + problems
+    lines += ["", tiny_paper.claims_markdown(run_rows).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
