@@ -127,9 +127,10 @@ def plot_learning_curves(runs: list, path: str, title: str) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    highest = 0.0
     for i, model in enumerate(dict.fromkeys(r.group for r in runs)):
         color = f"C{i}"
         logs = [read_log(os.path.join(r.folder, LOG_FILE)) for r in runs if r.group == model]
@@ -143,15 +144,19 @@ def plot_learning_curves(runs: list, path: str, title: str) -> str:
         ax.plot(epochs, 100 * train_err, "--", color=color, alpha=0.7, label=f"{model} train")
         ax.plot(epochs[ok], 100 * val[:, ok].mean(axis=0), "-o" if ok.sum() < 20 else "-", color=color,
                 markersize=3, label=f"{model} test ({len(logs)} run{'s' if len(logs) > 1 else ''})")
+        highest = max(highest, 100 * float(np.max(train_err)), 100 * float(np.nanmax(val, initial=0.0)))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    # logarithmic above 0.1 %, linear below, so that a training error of exactly 0 stays on the plot
+    ax.set_yscale("symlog", linthresh=0.1, linscale=0.5)
+    ax.set_ylim(bottom=0)
+    ticks = [0, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ticks if t <= max(highest, 1) * 2]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     ax.set_title(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:
