@@ -2,9 +2,9 @@
 NumPy passes (``chainer.config.groupy_fast_cpu_numba`` toggled between calls, the variants
 interleaved and medians taken, so load on the machine cancels out to first order):
 
-* ``--what steps``: whole training steps (forward, backward, Adam) of project models; variant
-  ``fused`` also runs ConvBNAct's BN + ReLU as one node
-  (:meth:`groupy.fast_cpu.BatchNormalization.forward_relu`, patched in for the measurement);
+* ``--what steps``: whole training steps (forward, backward, Adam) of project models (with the
+  kernels on, ConvBNAct runs BN + ReLU as one node,
+  :meth:`groupy.fast_cpu.BatchNormalization.forward_relu`);
 * ``--what ops``: each memory-bound pass on the layer shapes of P4CNN (batch 128), forward and
   backward.
 
@@ -28,16 +28,6 @@ import groupy  # noqa: E402,F401
 import chainer  # noqa: E402
 
 from groupy import fast_cpu  # noqa: E402
-
-
-def _fused_forward(self, x):
-    """ConvBNAct.forward with BN + ReLU as one node (the measured alternative)."""
-    h = self.conv(x)
-    if self.bn is not None and self.act is fast_cpu.relu:
-        return self.bn.forward_relu(h)
-    if self.bn is not None:
-        h = self.bn(h)
-    return h if self.act is None else self.act(h)
 
 
 def _interleave(variants, repeats):
@@ -68,8 +58,6 @@ def _report(title, medians, base='numpy'):
 
 def steps(models, repeats):
     import step_worker
-    from gconv_experiments.layers import conv_bn_act
-    plain_forward = conv_bn_act.ConvBNAct.forward
     for name in models:
         np.random.seed(0)
         model = step_worker.build_model(name)
@@ -81,18 +69,13 @@ def steps(models, repeats):
         opt = chainer.optimizers.Adam()
         opt.setup(model)
 
-        def step(fused=False):
-            conv_bn_act.ConvBNAct.forward = _fused_forward if fused else plain_forward
-            try:
-                model.cleargrads()
-                loss, _ = model(x, t)
-                loss.backward()
-                opt.update()
-            finally:
-                conv_bn_act.ConvBNAct.forward = plain_forward
+        def step():
+            model.cleargrads()
+            loss, _ = model(x, t)
+            loss.backward()
+            opt.update()
 
-        medians = _interleave({'numpy': (False, step), 'numba': (True, step),
-                               'numba fused': (True, lambda: step(True))}, repeats)
+        medians = _interleave({'numpy': (False, step), 'numba': (True, step)}, repeats)
         _report('{} training step (batch {}, {} thread(s), median of {}):'.format(
             name, batch, fast_cpu.get_num_threads(), repeats), medians)
 

@@ -11,7 +11,11 @@ equivariance (a rotated input permutes the G channels, so it must see the same s
 sharing them keeps `ConvBNAct` exactly as equivariant as its convolution.
 
 The mode follows `chainer.config.train`: batch statistics (and running-average updates) in
-training, the running averages in test mode.
+training, the running averages in test mode. With groupy's compiled kernels switched on
+(``GROUPY_FAST_CPU_NUMBA=1``), BN followed by groupy's ReLU runs as one node
+(`BatchNormalization.forward_relu`), except where the BN link must be called as a link: while a
+link hook is registered (e.g. the BN re-estimation pass) or when the BN link has been replaced
+(e.g. by a synchronised multi-process BN).
 """
 import chainer
 
@@ -53,8 +57,16 @@ class ConvBNAct(chainer.Chain):
             else:
                 self.bn = None
 
+    def _fused_bn_relu(self) -> bool:
+        """Whether BN + ReLU may run as one node: kernels on, groupy's own BN and ReLU, no hooks."""
+        return (getattr(chainer.config, "groupy_fast_cpu_numba", False) and self.act is relu
+                and type(self.bn) is BatchNormalization and not self.bn.local_link_hooks
+                and not self.local_link_hooks and not chainer._get_link_hooks())
+
     def forward(self, x) -> chainer.Variable:
         h = self.conv(x)
+        if self.bn is not None and self._fused_bn_relu():
+            return self.bn.forward_relu(h)
         if self.bn is not None:
             h = self.bn(h)
         if self.act is not None:

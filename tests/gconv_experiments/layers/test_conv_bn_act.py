@@ -115,3 +115,52 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="act must be callable"):
         ConvBNAct(L.Convolution2D(1, 2, 3), act="relu")
     assert ConvBNAct(L.Linear(3, 4), bn=False).bn is None
+
+
+def _train_pass(block, x, numba):
+    """Output, input gradient, parameter gradients and running mean of one training pass."""
+    block.cleargrads()
+    with chainer.using_config("train", True), chainer.using_config("groupy_fast_cpu_numba", numba):
+        xv = chainer.Variable(x.copy())
+        y = block(xv)
+        creator = type(y.creator).__name__
+        F.sum(y * y).backward()
+    grads = {name: p.grad.copy() for name, p in block.namedparams()}
+    return y.array, xv.grad, grads, block.bn.avg_mean.copy(), creator
+
+
+def test_compiled_kernels_run_bn_and_relu_as_one_node_with_the_same_numbers():
+    pytest.importorskip("numba")
+    from groupy.fast_cpu import relu
+    from groupy.gconv.chainer_gconv import P4ConvZ2
+    x = _input((3, 2, 7, 5), np.float32)  # batch 3, odd plane
+    block = ConvBNAct(P4ConvZ2(2, 3, ksize=3), act=relu)
+    saved = block.copy(mode="copy")
+    fused = _train_pass(block, x, True)
+    plain = _train_pass(saved, x, False)
+    assert fused[4] == "BatchNormalizationReLUFunction" and plain[4] != fused[4]
+    for a, b in zip(fused[:2], plain[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for name in plain[2]:
+        np.testing.assert_allclose(fused[2][name], plain[2][name], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fused[3], plain[3], rtol=1e-5, atol=1e-6)
+
+
+def test_a_link_hook_sees_the_bn_link_even_with_the_compiled_kernels():
+    pytest.importorskip("numba")
+    from groupy.fast_cpu import relu
+
+    class Seen(chainer.LinkHook):
+        name = "seen"
+
+        def __init__(self):
+            self.links = []
+
+        def forward_preprocess(self, args):
+            self.links.append(type(args.link).__name__)
+
+    block = ConvBNAct(L.Convolution2D(2, 3, 3), act=relu)
+    hook = Seen()
+    with hook, chainer.using_config("train", True), chainer.using_config("groupy_fast_cpu_numba", True):
+        block(_input((2, 2, 6, 6), np.float32))
+    assert "BatchNormalization" in hook.links
