@@ -30,7 +30,10 @@ Preprocessing, with the release's constants and order of operations:
    from the eigendecomposition of the covariance (the same W, cheaper); with fewer (tiny test
    archives) from the SVD as the release does, whose last direction, orthogonal to the
    fitting data, then gets the weight 1e5 as in the release. We compute in float64 (the
-   release: float32) and store float32.
+   release: float32) and store float32. A fit on at most 3072 images has a singular
+   covariance: images outside the fitting set (val, test) come out up to ~1e4 where the
+   fitted ones stay near 1. The numbers are kept as the release's, with a
+   :class:`SingularZCAWarning` naming the fit size.
 
 The result is cached in ``<datadir>/preprocessed/{train,val,train_all,test}.npz`` (keys
 ``data`` float32 (N, 3, 32, 32), ``labels`` int32 (N,)) plus ``fingerprint.json``, each
@@ -54,6 +57,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -65,7 +69,7 @@ from gconv_experiments.CIFAR10.cifar10_source import (  # noqa: F401  (part of t
     ALL_BATCHES, ARCHIVE_NAME, FOLDER_NAME, IMAGE_SHAPE, N_CLASSES, TEST_BATCHES, TRAIN_BATCHES,
     VALID_BATCHES, find_source, read_batches, split_batches)
 
-__all__ = ["SPLITS", "SPLIT_ALIASES", "ZCA_FIT_ON", "GCN_MIN_STD", "ZCA_REGULARIZER", "CACHE_VERSION", "global_contrast_normalize", "fit_zca", "apply_zca", "preprocess", "CacheError", "cache_dir", "canonical_split", "prepare", "load_split", "load", "main", "ALL_BATCHES", "ARCHIVE_NAME", "FOLDER_NAME", "IMAGE_SHAPE", "N_CLASSES", "TEST_BATCHES", "TRAIN_BATCHES", "VALID_BATCHES", "find_source", "read_batches", "split_batches"]
+__all__ = ["SingularZCAWarning", "SPLITS", "SPLIT_ALIASES", "ZCA_FIT_ON", "GCN_MIN_STD", "ZCA_REGULARIZER", "CACHE_VERSION", "global_contrast_normalize", "fit_zca", "apply_zca", "preprocess", "CacheError", "cache_dir", "canonical_split", "prepare", "load_split", "load", "main", "ALL_BATCHES", "ARCHIVE_NAME", "FOLDER_NAME", "IMAGE_SHAPE", "N_CLASSES", "TEST_BATCHES", "TRAIN_BATCHES", "VALID_BATCHES", "find_source", "read_batches", "split_batches"]
 
 SPLITS = ('train', 'val', 'train_all', 'test')
 SPLIT_ALIASES = {'valid': 'val'}
@@ -79,6 +83,10 @@ _CHUNK = 4096            # images per matrix product (bounds temporary memory)
 
 
 # ----------------------------------------------------------------------------- preprocessing
+
+class SingularZCAWarning(UserWarning):
+    """A ZCA fitted on no more images than input dimensions: its covariance is singular."""
+
 
 def global_contrast_normalize(x: np.ndarray, min_std: float = GCN_MIN_STD) -> np.ndarray:
     """The release's per-image GCN: x (N, ...) any real dtype -> float32 (N, ...).
@@ -97,11 +105,17 @@ def global_contrast_normalize(x: np.ndarray, min_std: float = GCN_MIN_STD) -> np
 def fit_zca(x: np.ndarray, regularizer: float = ZCA_REGULARIZER) -> tuple:
     """Fit the release's ZCA on x (n, D...) -> (mean (D,), W (D, D)), both float64, with
     ``W = U diag(1 / (S + regularizer)) U^T`` and ``U diag(S) V^T`` the SVD of the centred
-    data / sqrt(n - 1) (see the module docstring)."""
+    data / sqrt(n - 1) (see the module docstring). With n <= D the covariance is singular:
+    a :class:`SingularZCAWarning` says so (the fit is still the release's)."""
     n = len(x)
     if n < 2:
         raise ValueError(f'fit_zca needs at least 2 samples, got {n}')
     d = int(np.prod(np.shape(x)[1:]))
+    if n <= d:
+        warnings.warn(f'ZCA whitening fitted on {n} images, not more than the {d} input dimensions: the '
+                      f'covariance is singular and held-out inputs are amplified up to {1 / regularizer:g}-fold '
+                      f'along its null space (~1e4 where the fitting images stay near 1); use at least '
+                      f'{d + 1} training images', SingularZCAWarning, stacklevel=2)
     mean = np.zeros(d)
     for start in range(0, n, _CHUNK):
         mean += np.asarray(x[start:start + _CHUNK], dtype=np.float64).reshape(-1, d).sum(axis=0)

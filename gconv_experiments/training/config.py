@@ -9,7 +9,7 @@ import numpy as np
 
 from gconv_experiments import augmentation
 
-__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "TRAIN_SUBSETS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "make_optimizer", "get_device"]
+__all__ = ["PACKAGE_ROOT", "OPTIMIZERS", "BASE_DEFAULTS", "COMMUNICATORS", "BN_AVERAGINGS", "TRAIN_SUBSETS", "NORMALIZATIONS", "BN_REESTIMATIONS", "ConfigError", "build_parser", "check_optimizer_kwargs", "make_optimizer", "get_device"]
 
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gconv_experiments/
@@ -121,10 +121,26 @@ def _explicit_flags(parser, argv):
     return set(vars(probe.parse_known_args(argv)[0]))
 
 
-def make_optimizer(name: str, kwargs) -> tuple:
-    """Build chainer.optimizers.<name>(**kwargs); returns (optimizer, name of its lr hyperparameter).
+# Keywords that are decay rates of running averages: 1 freezes the average (Adam's beta2 = 1
+# gives zero-size steps, beta1 = 1 divides by zero), above 1 it diverges.
+_DECAY_RATES = {"Adam": ("beta1", "beta2"), "MomentumSGD": ("momentum",), "NesterovAG": ("momentum",),
+                "RMSprop": ("alpha",)}
 
-    For Adam the learning rate is called 'alpha'; 'lr' is accepted as a synonym.
+
+def check_optimizer_kwargs(name: str, kwargs) -> tuple:
+    """The keywords of chainer.optimizers.<name> that --opt_kwargs gives, checked; returns
+    (keywords as the optimizer takes them, name of its lr hyperparameter). For Adam the learning
+    rate is called 'alpha'; 'lr' is accepted as a synonym. The learning rate and 'eps' must be
+    positive, the decay rates (Adam's beta1 and beta2, the momentum of MomentumSGD and
+    NesterovAG, RMSprop's alpha) in [0, 1), any other number >= 0. ConfigError naming
+    --opt_kwargs, the keyword and its value otherwise.
+
+    >>> check_optimizer_kwargs("Adam", {"lr": 0.01})
+    ({'alpha': 0.01}, 'alpha')
+    >>> check_optimizer_kwargs("Adam", {"beta2": 1.0})
+    Traceback (most recent call last):
+    ...
+    gconv_experiments.training.config.ConfigError: --opt_kwargs: Adam's 'beta2' must be in [0, 1), got 1.0
     """
     cls = getattr(chainer.optimizers, name)
     kwargs = dict(kwargs)
@@ -145,13 +161,22 @@ def make_optimizer(name: str, kwargs) -> tuple:
         else:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
             expected = "a finite number"
-            if ok and key == lr_attr and value <= 0:
+            if ok and key in (lr_attr, "eps") and value <= 0:
                 ok, expected = False, "a positive number"
+            elif ok and key in _DECAY_RATES.get(name, ()) and not 0 <= value < 1:
+                ok, expected = False, "in [0, 1)"
             elif ok and value < 0:
                 ok, expected = False, "a number >= 0"
         if not ok:
             raise ConfigError(f"--opt_kwargs: {name}'s {key!r} must be {expected}, got {value!r}")
-    return cls(**kwargs), lr_attr
+    return kwargs, lr_attr
+
+
+def make_optimizer(name: str, kwargs) -> tuple:
+    """Build chainer.optimizers.<name>(**kwargs) from the --opt_kwargs keywords, checked by
+    :func:`check_optimizer_kwargs`; returns (optimizer, name of its lr hyperparameter)."""
+    kwargs, lr_attr = check_optimizer_kwargs(name, kwargs)
+    return getattr(chainer.optimizers, name)(**kwargs), lr_attr
 
 
 def get_device(gpu: int):

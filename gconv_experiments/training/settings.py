@@ -19,7 +19,8 @@ from typing import Any, Optional
 
 from gconv_experiments import augmentation
 from gconv_experiments.training.config import (
-    BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, TRAIN_SUBSETS, ConfigError)
+    BN_AVERAGINGS, BN_REESTIMATIONS, NORMALIZATIONS, OPTIMIZERS, TRAIN_SUBSETS, ConfigError,
+    check_optimizer_kwargs)
 
 __all__ = ["RunConfig", "check_args", "literal_dict", "parse_schedule"]
 
@@ -228,6 +229,7 @@ def check_args(args: argparse.Namespace) -> RunConfig:
     transformations = _check_choices(args)
     schedule = parse_schedule(args.lr_decay_schedule)
     opt_kwargs = literal_dict(args.opt_kwargs, "--opt_kwargs")
+    check_optimizer_kwargs(args.opt, opt_kwargs)
     net_kwargs = literal_dict(args.net_kwargs, "--net_kwargs")
     values = {f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(RunConfig)
               if f.name not in ("input_shift", "input_scale")}

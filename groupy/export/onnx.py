@@ -7,7 +7,7 @@ import numpy
 
 import chainer
 
-__all__ = ['export_onnx', 'initializers_as_constants', 'run_onnxruntime']
+__all__ = ['export_onnx', 'initializers_as_constants', 'run_onnxruntime', 'supported_opsets']
 
 
 def _require(module):
@@ -16,6 +16,13 @@ def _require(module):
     except ImportError as e:
         raise ImportError('groupy.export: ONNX export needs {} (pip install "groupy[export]": '
                           'onnx-chainer, onnx, onnxruntime); {}'.format(module, e)) from None
+
+
+def supported_opsets() -> range:
+    """The ONNX opsets export_onnx writes: those onnx-chainer converts to (7 to 11). Below them
+    the converters write nodes onnxruntime cannot run; above, nodes the ONNX checker rejects."""
+    onnx_chainer = _require('onnx_chainer')
+    return range(onnx_chainer.MINIMUM_OPSET_VERSION, onnx_chainer.MAXIMUM_OPSET_VERSION + 1)
 
 
 def initializers_as_constants(model_proto):
@@ -41,7 +48,8 @@ def export_onnx(net: chainer.Link, x, path: str, opset_version: Optional[int] = 
     """Write ``net`` (a CollapsedNet or any Chain of standard links/functions) to ``path`` as
     ONNX, traced on the batch x (N, C, H, W) (NumPy, the net on the CPU; the batch size and map
     size of x are the ones in the file). Parameters are stored as initializers only, not graph
-    inputs.
+    inputs. ``opset_version``: one of :func:`supported_opsets` (None: the newest of them), else
+    ValueError.
 
     Returns:
         float or None: with ``check``, the max absolute difference between onnxruntime's output
@@ -59,6 +67,10 @@ def export_onnx(net: chainer.Link, x, path: str, opset_version: Optional[int] = 
     """
     onnx_chainer = _require('onnx_chainer')
     onnx = _require('onnx')
+    opsets = supported_opsets()
+    if opset_version is not None and opset_version not in opsets:
+        raise ValueError('export_onnx: opset_version must be one of the opsets onnx-chainer converts '
+                         'to, {} to {}, got {!r}'.format(opsets[0], opsets[-1], opset_version))
     x = numpy.asarray(x)
     # groupy's fast CPU nodes keep Chainer's class names (onnx-chainer converts them); with the
     # fast paths off they compute with Chainer's own code, the reference the file is checked on

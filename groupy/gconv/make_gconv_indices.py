@@ -29,6 +29,9 @@ np.flip also act about the array centre, so the formulas above hold for every k 
 
 Tables are int32 of shape ``(n_out_transforms, nti, k, k, 3)``; ``flatten_indices`` turns
 them into flat indices ``U * k * nti + V * nti + T`` (a filter laid out as (k, k, nti)).
+k is at most ``MAX_KSIZE`` = 64 (the original GrouPy set no bound): building a table costs
+time and memory growing as k^2, about a second and 100 MB for a p4m table of k = 64, more than
+a minute and 14 GB for k = 1001.
 """
 import numpy as np
 
@@ -41,10 +44,31 @@ from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
 
-__all__ = ['flatten_indices', 'make_c4_p4_indices', 'make_c4_z2_indices', 'make_d4_p4m_indices',
-           'make_d4_z2_indices']
+__all__ = ['MAX_KSIZE', 'check_ksize', 'flatten_indices', 'make_c4_p4_indices', 'make_c4_z2_indices',
+           'make_d4_p4m_indices', 'make_d4_z2_indices']
 
 _FUNC_ARRAYS = {1: Z2FuncArray, 4: P4FuncArray, 8: P4MFuncArray}
+
+#: the largest filter size k the tables are built for (see the module docstring)
+MAX_KSIZE = 64
+
+
+def check_ksize(ksize, name: str = 'ksize') -> int:
+    """``ksize`` as a Python int in 1..MAX_KSIZE; ValueError naming ``name``, the value and the
+    limit otherwise.
+
+    >>> check_ksize(5)
+    5
+    >>> check_ksize(1001)
+    Traceback (most recent call last):
+    ...
+    ValueError: ksize must be at most 64 (the filter-transform table grows as ksize**2), got 1001
+    """
+    ksize = positive_int(ksize, name)
+    if ksize > MAX_KSIZE:
+        raise ValueError('{} must be at most {} (the filter-transform table grows as ksize**2), got {}'.format(
+            name, MAX_KSIZE, ksize))
+    return ksize
 
 
 def _table(func_array, group):
@@ -59,7 +83,7 @@ def _table(func_array, group):
 def _filter_table(ksize, planes, group, halfshift_group):
     """The table of a filter on ``planes`` stabiliser planes (1: Z2, 4: p4, 8: p4m) under
     ``group`` (odd k) or ``halfshift_group`` (even k: about the centre of the grid)."""
-    ksize = positive_int(ksize, 'ksize')
+    ksize = check_ksize(ksize)
     shape = (ksize, ksize) if planes == 1 else (planes, ksize, ksize)
     func_array = _FUNC_ARRAYS[planes](np.zeros(shape))
     return _table(func_array, group if ksize % 2 else halfshift_group)

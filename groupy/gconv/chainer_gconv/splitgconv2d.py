@@ -36,6 +36,7 @@ from groupy.gconv.chainer_gconv._deprecated import ignore_use_cudnn
 # fast CPU convolution (NumPy float32/64); falls back to F.convolution_2d otherwise
 from groupy.fast_cpu.conv2d import convolution_2d
 from groupy.gconv.chainer_gconv.transform_filter import GFilterIndex, transform_filter
+from groupy.gconv.make_gconv_indices import check_ksize
 
 __all__ = ['SplitGConv2D']
 
@@ -53,7 +54,8 @@ class SplitGConv2D(link.Link):
         in_channels (int or None): number of input feature maps per stabiliser element
             (``None``: inferred from the first input).
         out_channels (int): number of output feature maps per stabiliser element.
-        ksize (int): filter size k (odd or even).
+        ksize (int): filter size k (odd or even), 1 to 64
+            (``groupy.gconv.make_gconv_indices.MAX_KSIZE``).
         filter_mask (array or None): 0/1 (or real) mask multiplied into ``W`` before the
             transform: of shape (out, in, nis) (as in the original GrouPy: which input
             channels/stabiliser planes each output channel sees, applied to every pixel of the
@@ -106,7 +108,7 @@ input_stabilizer_size=4, output_stabilizer_size=4, nobias=False, flat_channels=F
                             'make_transformation_indices)')
         self.in_channels = positive_int(in_channels, 'in_channels', allow_none=True)
         self.out_channels = positive_int(out_channels, 'out_channels')
-        self.ksize = positive_int(ksize, 'ksize')
+        self.ksize = check_ksize(ksize, '{}: ksize'.format(type(self).__name__))
         self.stride = int_pair(stride, 'stride', 1)
         self.pad = int_pair(pad, 'pad', 0)
         self.flat_channels = bool(flat_channels)

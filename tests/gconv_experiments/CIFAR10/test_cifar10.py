@@ -3,11 +3,16 @@ formulas), label alignment, caching, damaged caches and bad-input errors on tiny
 import gzip
 import os
 import pickle
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
 
 from gconv_experiments.CIFAR10 import cifar10
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_read_archive_and_folder_agree(tmp_path, tiny_archive, tiny_batches, cifar_writers):
@@ -274,3 +279,34 @@ def test_cli_names_a_missing_batch_file(tmp_path, tiny_batches, cifar_writers, c
     err = capsys.readouterr().err
     assert f'{os.path.join(folder, "data_batch_4")}: missing CIFAR-10 batch file' in err
     assert 'No such file' not in err
+
+
+def test_a_zca_fitted_on_too_few_images_is_warned_about_and_kept(tmp_path, tiny_archive):
+    """80 (train) and 100 (train_all) images for 3072 dimensions: singular covariances, a warning
+    naming each fit size, the numbers still the release's (held-out images come out large)."""
+    with pytest.warns(cifar10.SingularZCAWarning) as caught:
+        data = cifar10.load(str(tmp_path))
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    for n, message in zip((100, 80), messages):
+        assert message.startswith(f'ZCA whitening fitted on {n} images, not more than the 3072 input dimensions: '
+                                  f'the covariance is singular'), message
+        assert message.endswith('use at least 3073 training images'), message
+    assert np.abs(data['train'][0]).max() < 10 and np.abs(data['test'][0]).max() > 1e3
+
+
+def test_a_zca_fitted_on_more_images_than_dimensions_is_not_warned_about():
+    x = np.random.default_rng(3).standard_normal((13, 3, 2, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        cifar10.fit_zca(x)
+    with pytest.warns(cifar10.SingularZCAWarning, match='fitted on 12 images, not more than the 12 input'):
+        cifar10.fit_zca(x[:12])
+
+
+def test_the_preprocessing_command_shows_the_warning(tmp_path, tiny_archive):
+    proc = subprocess.run([sys.executable, '-m', 'gconv_experiments.CIFAR10.cifar10', '--datadir', str(tmp_path / 'out'),
+                           '--source', tiny_archive], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert 'SingularZCAWarning: ZCA whitening fitted on 80 images, not more than the 3072 input' in proc.stderr
+    assert 'SingularZCAWarning: ZCA whitening fitted on 100 images' in proc.stderr

@@ -52,7 +52,7 @@ def test_settings_that_do_not_change_the_trajectory(datadir, extra):
 
 @pytest.mark.parametrize("extra, named", [
     (["--seed", "4"], "--seed"), (["--batchsize", "64"], "--batchsize"), (["--eval_batchsize", "50"], "--eval_batchsize"),
-    (["--opt", "AdaGrad"], "--opt"), (["--weight_decay", "1e-4"], "--weight_decay"),
+    (["--opt", "AdaGrad", "--opt_kwargs", "{'lr': 0.001}"], "--opt:"), (["--weight_decay", "1e-4"], "--weight_decay"),
     (["--lr_decay_schedule", "5", "--lr_decay_factor", "0.5"], "--lr_decay_schedule"),
     (["--transformations", "rotation"], "--transformations"), (["--train_size", "10"], "--train_size"),
     (["--val_size", "10"], "--val_size"), (["--net_kwargs", "{'dropout': 0.1}"], "--net_kwargs"),

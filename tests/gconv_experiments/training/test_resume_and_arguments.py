@@ -41,7 +41,7 @@ def test_resume_accepts_settings_that_do_not_change_the_trajectory(finished, dat
 @pytest.mark.parametrize("extra, named", [
     (["--seed", "1"], "--seed: 0 -> 1"),
     (["--batchsize", "8"], "--batchsize: 16 -> 8"),
-    (["--opt", "MomentumSGD"], "--opt: 'Adam' -> 'MomentumSGD'"),
+    (["--opt", "MomentumSGD", "--opt_kwargs", "{'lr': 0.001}"], "--opt: 'Adam' -> 'MomentumSGD'"),
     (["--opt_kwargs", "{'alpha': 0.01}"], "--opt_kwargs: "),
     (["--net_kwargs", "{'channels': 5}"], "--net_kwargs: "),
     (["--modelfn", "P4CNN", "--net_kwargs", "{'channels': 4}"], "--modelfn: 'Z2CNN' -> 'P4CNN'"),

@@ -75,3 +75,17 @@ def test_reported_difference_is_the_max_absolute_difference(tmp_path):
     assert independent == pytest.approx(0.75, abs=1e-5)  # the file holds the undrifted net
     assert diff == pytest.approx(independent, rel=1e-6)
     assert export_onnx(net, x, path, check=False) is None
+
+
+@pytest.mark.parametrize('opset', [1, 6, 12])
+def test_an_opset_onnx_chainer_does_not_convert_to_is_refused_before_writing(tmp_path, opset):
+    """Opset 1 used to give a file onnxruntime cannot run (Relu(1)), left behind at `path`."""
+    from groupy.gconv.chainer_gconv import P4ConvZ2
+    from groupy.export.onnx import supported_opsets
+    assert supported_opsets() == range(7, 12)
+    net = collapse(P4ConvZ2(1, 2, ksize=3), input_shape=(1, 1, 5, 5))
+    path = tmp_path / 'net.onnx'
+    with pytest.raises(ValueError, match=r'opset_version must be one of the opsets onnx-chainer converts to, '
+                                         r'7 to 11, got {}'.format(opset)):
+        export_onnx(net, numpy.ones((1, 1, 5, 5), numpy.float32), str(path), opset_version=opset)
+    assert not path.exists()

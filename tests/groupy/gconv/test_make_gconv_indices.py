@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from groupy.gconv.make_gconv_indices import (flatten_indices, make_c4_p4_indices,
+from groupy.gconv.make_gconv_indices import (MAX_KSIZE, flatten_indices, make_c4_p4_indices,
                                              make_c4_z2_indices, make_d4_p4m_indices,
                                              make_d4_z2_indices)
 
@@ -99,3 +99,13 @@ def test_bad_ksize(bad):
 def test_flatten_indices_rejects_bad_shape():
     with pytest.raises(ValueError, match=r"\(n_out, nti, k, k, 3\)"):
         flatten_indices(np.zeros((4, 4, 3, 3), dtype=np.int32))
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_ksize_is_bounded(name):
+    """k = 64 is built; k = 65 is refused before anything is built (the tables grow as k^2)."""
+    build, n_out, nti = BUILDERS[name]
+    assert MAX_KSIZE == 64 and build(64).shape == (n_out, nti, 64, 64, 3)
+    with pytest.raises(ValueError, match=r"^ksize must be at most 64 \(the filter-transform table grows as "
+                                         r"ksize\*\*2\), got 65$"):
+        build(65)

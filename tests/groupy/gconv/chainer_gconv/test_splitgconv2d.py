@@ -1,6 +1,8 @@
 """SplitGConv2D behaviour shared by the four G-conv links: parameters and their initialisation,
 flat channels, filter masks, lazy in_channels, gradients (check_backward/check_double_backward),
 dtypes, devices, serialisation and the errors for bad inputs."""
+import re
+
 import numpy as np
 import pytest
 
@@ -317,3 +319,21 @@ def test_original_style_equivariance_of_a_two_layer_net(group):
         undone = (g.inv() * out_array(gfmap.array)).v
         assert undone.shape == fmap.shape == (1, 3, 8 if group == 'p4m' else 4, 7, 7)
         np.testing.assert_allclose(undone, fmap.array, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('cls', CLASSES)
+@pytest.mark.parametrize('ksize', [65, 1001])
+def test_a_filter_size_above_the_limit_is_refused_at_once(cls, ksize):
+    """P4MConvP4M(1, 1, ksize=1001) used to take over a minute and 14 GB building its table."""
+    with pytest.raises(ValueError, match=r'^{}: ksize must be at most 64 \(the filter-transform table grows '
+                                         r'as ksize\*\*2\), got {}$'.format(cls.__name__, ksize)):
+        cls(1, 1, ksize=ksize)
+    assert cls(1, 1, ksize=64).W.shape[-2:] == (64, 64)
+
+
+@pytest.mark.parametrize('ksize', [0, -3, 2.5, '3', True, None, np.float64(3)])
+def test_a_filter_size_that_is_not_a_positive_int_names_the_link(ksize):
+    with pytest.raises(ValueError, match=r'^P4MConvP4M: ksize must be a positive integer, got {}$'.format(
+            re.escape(repr(ksize)))):
+        P4MConvP4M(1, 1, ksize=ksize)
+    assert P4MConvP4M(1, 1, ksize=np.int64(3)).ksize == 3
