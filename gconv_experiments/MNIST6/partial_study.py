@@ -33,12 +33,12 @@ Data (folders under --datadir, built by the data commands):
   python -m gconv_experiments.MNIST6.mnist6 --from-mnist ../shared/data/mnist --datadir DATA/mnist6_180 --variant rot180
   python -m gconv_experiments.MNIST6.mnist6 --from-mnist ../shared/data/mnist --datadir DATA/mnist6_m --variant mirror
   python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DATA/mnist_rot
-Training: bash gconv_experiments/MNIST6/run_partial_study.sh DATA [LANES] (lanes of
-``--run-job K`` over ``--list-jobs``). Report: ``python -m gconv_experiments.MNIST6.partial_study
---results results/partial`` writes results.md (test accuracy mean ± sample std per setting and
-model; every run with the elements each partial layer kept, read from its snapshot, and the
-rotations / mirrors the network stays invariant to), results.csv (per model), runs.csv (per run)
-and gate_probabilities.png (the gates' probabilities per layer over the epochs, from log.jsonl).
+Training: ``bash gconv_experiments/run_lanes.sh gconv_experiments.MNIST6.partial_study DATA
+[LANES]`` (lanes of ``--run-job K`` over ``--list-jobs``, gconv_experiments/study_jobs.py).
+Report: ``python -m gconv_experiments.MNIST6.partial_study --results results/partial`` writes
+results.md (test accuracy mean ± sample std per setting and model; every run with the elements
+each partial layer kept, read from its snapshot, and the rotations / mirrors the network stays
+invariant to), results.csv (per model), runs.csv (per run) and gate_probabilities.png (the gates' probabilities per layer over the epochs, from log.jsonl).
 """
 import argparse
 import os
@@ -47,8 +47,8 @@ import types
 
 import numpy as np
 
+from gconv_experiments import study_jobs
 from gconv_experiments.atomic_file import atomic_path, write_text
-from gconv_experiments.command_errors import run_command
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.reproduction import run_state
 from gconv_experiments.layers.partial_gates import gate_layers
@@ -56,9 +56,10 @@ from gconv_experiments.sweep import report as sweep_report
 from gconv_experiments.training import LOG_FILE, RUN_FILE, ConfigError, read_log, read_record
 from groupy.gconv.chainer_gconv.partial import predicted_equivariance
 
-__all__ = ["PLAN", "DATA", "PARTIAL_NET", "MODEL_FIELDS", "RUN_FIELDS", "jobs", "net_kwargs", "job_argv", "run_job", "run_folder",
+__all__ = ["RESULTS", "PLAN", "DATA", "PARTIAL_NET", "MODEL_FIELDS", "RUN_FIELDS", "jobs", "net_kwargs", "job_argv", "run_job", "run_folder",
            "write_setting_tables", "kept_elements", "collect", "markdown", "plot_gates", "write_report", "main"]
 
+RESULTS = os.path.join("results", "partial")  # the study's folder
 DATA = {"mnist6_180": "MNIST6-180", "mnist6_m": "MNIST6-M", "mnist_rot": "MNIST-rot"}
 PARTIAL_NET = {"initial_gate_logit": 0.1}
 PLAN = {
@@ -121,10 +122,7 @@ def run_folder(results: str, setting: str, model: str, seed: int) -> str:
 def run_job(index: int, datadir: str, results: str, epochs: "int | None" = None) -> None:
     """Train (or resume) job `index` of jobs() unless it has finished, then rewrite its setting's
     sweep tables from every finished run."""
-    all_jobs = jobs()
-    if not 0 <= index < len(all_jobs):
-        raise ConfigError(f"--run-job {index}: no such job (0..{len(all_jobs) - 1}; see --list-jobs)")
-    setting, model, seed = all_jobs[index]
+    setting, model, seed = study_jobs.job_at(jobs(), index)
     if run_state(run_folder(results, setting, model, seed), _plan(setting, epochs)["epochs"])[0] is not None:
         print(f"{setting} {model} seed {seed}: finished already (summary.json)", flush=True)
     else:
@@ -299,36 +297,32 @@ def write_report(results: str, epochs: "int | None" = None) -> str:
 
 
 def main(argv: "list | None" = None) -> int:
-    """Command line: the job list, one job, or the report; returns the exit status."""
+    """Command line (gconv_experiments/study_jobs.py): the job list, one job, or the report;
+    returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST6.partial_study",
                                 description="The partial-equivariance study's job list, jobs and report "
                                             "(results.md, results.csv, runs.csv, gate_probabilities.png).")
-    p.add_argument("--results", default=os.path.join("results", "partial"), help="the study's folder")
+    p.add_argument("--results", default=RESULTS, help="the study's folder")
     p.add_argument("--datadir", default=None,
                    help="folder holding the data folders " + ", ".join(DATA) + " (for --run-job)")
-    p.add_argument("--list-jobs", action="store_true", help="print 'K setting model seed' per run, in training order")
-    p.add_argument("--run-job", type=int, metavar="K", default=None,
-                   help="train job K of --list-jobs, then rewrite its setting's tables")
+    study_jobs.add_job_arguments(p, "setting model seed")
     p.add_argument("--epochs", type=int, default=None,
                    help="every run this many epochs instead of the plan's (smoke tests; the report then "
                         "expects runs of this length)")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs {args.epochs}: expected a whole number >= 1")
-    if args.list_jobs:
-        print("\n".join(f"{k} {setting} {model} {seed}" for k, (setting, model, seed) in enumerate(jobs())))
-        return 0
-    if args.run_job is not None:
-        if not args.datadir:
-            p.error("--run-job needs --datadir (the folder holding " + ", ".join(DATA) + ")")
-        return run_command(lambda: run_job(args.run_job, os.path.abspath(args.datadir),
-                                           os.path.abspath(args.results), args.epochs),
-                           "partial_study", {ConfigError: 2, FileNotFoundError: 2})
-    if not os.path.isdir(args.results):
-        p.error(f"--results {args.results}: no such folder (the runs are trained by "
-                "gconv_experiments/MNIST6/run_partial_study.sh)")
-    return run_command(lambda: print(write_report(args.results, args.epochs), end=""),
-                       "partial_study", {ValueError: 2})
+
+    def report():
+        if not os.path.isdir(args.results):
+            raise ConfigError(f"--results {args.results}: no such folder (the runs are trained by "
+                              "`bash gconv_experiments/run_lanes.sh gconv_experiments.MNIST6.partial_study DATA`)")
+        print(write_report(args.results, args.epochs), end="")
+
+    return study_jobs.run_study(
+        args, "partial_study", {ValueError: 2, FileNotFoundError: 2}, jobs=jobs,
+        run_job=lambda k: run_job(k, os.path.abspath(args.datadir), os.path.abspath(args.results), args.epochs),
+        report=report, datadir="the folder holding " + ", ".join(DATA))
 
 
 if __name__ == "__main__":

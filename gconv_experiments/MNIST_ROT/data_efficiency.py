@@ -1,6 +1,6 @@
 """How much data does a G-CNN save? Test error on MNIST-rot against the training-set size.
 
-    python -m gconv_experiments.MNIST_ROT.data_efficiency --datadir DIR --resultdir results/data_efficiency
+    python -m gconv_experiments.MNIST_ROT.data_efficiency --datadir DIR --results results/data_efficiency
         [--workers 2] [--models Z2CNN,Z2CNN_uniform_rotation,P4CNN,P4MCNN] [--sizes 300,1000,3000,6000,12000]
         [--seeds 0,1,2] [--steps 4000] [--threads 1] [--report-only] [--list-jobs | --run-job K]
 
@@ -17,8 +17,10 @@ folders: <resultdir>/<model>/n<size>/seed<k>; they are planned, reused and resum
 differences. The report (data_efficiency_report.py) goes into <resultdir>: results.md (the
 headline numbers first), results.csv, runs.csv and data_efficiency.png, written from whatever
 has finished; ``--report-only`` rewrites it without training. ``--list-jobs`` / ``--run-job K``
-run the study as plain processes (MNIST_ROT/run_data_efficiency.sh: lanes that can be paused
-with SIGSTOP).
+run the study as plain processes (``bash gconv_experiments/run_lanes.sh
+gconv_experiments.MNIST_ROT.data_efficiency DIR [LANES]``: lanes that can be paused with
+SIGSTOP); neither --list-jobs nor --report-only reads --datadir. ``--results`` is another name
+of ``--resultdir``.
 
 Compute: 60 runs x 4,000 steps. From the released runs' timings on one thread (P4CNN 24 s per
 epoch of 94 steps, Z2CNN 16 s, P4MCNN about 45 s, uniform rotation about +50%), one step costs
@@ -35,14 +37,14 @@ import sys
 
 import numpy as np
 
-from gconv_experiments.command_errors import run_command
+from gconv_experiments import study_jobs
 from gconv_experiments.MNIST_ROT import data_efficiency_report as report
 from gconv_experiments.sweep import command_line
 from gconv_experiments.sweep.execution import SweepError, execute
 from gconv_experiments.sweep.runs import Run, plan
 from gconv_experiments.training import ConfigError
 
-__all__ = ["MODELS", "SIZES", "SEEDS", "STEPS", "BATCHSIZE", "SNAPSHOT_STEPS", "Study", "build_parser",
+__all__ = ["RESULTS", "MODELS", "SIZES", "SEEDS", "STEPS", "BATCHSIZE", "SNAPSHOT_STEPS", "Study", "build_parser",
            "study_from_args", "run_job", "main"]
 
 # study name -> (model, --transformations)
@@ -55,6 +57,7 @@ BATCHSIZE = 128
 SNAPSHOT_STEPS = 500  # a snapshot about every this many updates (a killed run resumes from it)
 TRAIN_MODULE = "gconv_experiments.MNIST_ROT.train"
 PROG = "python -m gconv_experiments.MNIST_ROT.data_efficiency"
+RESULTS = os.path.join("results", "data_efficiency")  # the study's folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, allow_abbrev=False, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--datadir", default=os.environ.get("DATADIR"), help="folder of train_all.npz and test.npz")
-    p.add_argument("--resultdir", default=os.path.join("results", "data_efficiency"), help="the study's folder")
+    p.add_argument("--resultdir", "--results", dest="resultdir", default=RESULTS, help="the study's folder")
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="training-set sizes, comma-separated")
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds, comma-separated")
@@ -112,10 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batchsize", type=int, default=BATCHSIZE, help="minibatch size of every run")
     p.add_argument("--workers", type=int, default=1, help="runs at a time on a Dask LocalCluster (1: in this process)")
     p.add_argument("--threads", type=int, default=1, help="BLAS / OpenMP / groupy threads per run")
-    p.add_argument("--report-only", action="store_true", help="rewrite the report from the finished runs; train nothing")
-    p.add_argument("--list-jobs", action="store_true", help="print the jobs, one 'K model size seed' line each")
-    p.add_argument("--run-job", type=int, default=None, metavar="K",
-                   help="train (or resume) job K of --list-jobs alone, then rewrite the report")
+    study_jobs.add_job_arguments(p, "model size seed")
     return p
 
 
@@ -151,43 +151,33 @@ def study_from_args(args: argparse.Namespace, check_data: bool = True) -> Study:
     if small:
         raise ConfigError(f"--sizes {','.join(map(str, small))} smaller than --batchsize {args.batchsize}: every "
                           f"training set must hold at least one whole batch")
-    if not args.datadir:
+    if not args.datadir and check_data:
         raise ConfigError("--datadir is required (the folder of train_all.npz and test.npz)")
     if check_data:
         n = len(_train_labels(args.datadir))
         if sizes[-1] > n:
             raise ConfigError(f"--sizes {sizes[-1]} exceeds the {n} images of {args.datadir}/train_all.npz")
-    return Study(os.path.abspath(args.datadir), os.path.abspath(args.resultdir), models, sizes, seeds,
-                 args.steps, args.batchsize)
+    return Study(os.path.abspath(args.datadir) if args.datadir else "", os.path.abspath(args.resultdir), models,
+                 sizes, seeds, args.steps, args.batchsize)
 
 
 def run_job(study: Study, index: int, threads: int = 1) -> None:
     """Train (or resume, or skip when finished) job `index` of study.jobs(), then rewrite the report."""
-    jobs = study.jobs()
-    if not 0 <= index < len(jobs):
-        raise ConfigError(f"--run-job {index}: no such job (0..{len(jobs) - 1}; see --list-jobs)")
-    execute(plan([study.run(*jobs[index])]), threads=threads, quiet=True, log=lambda text: print(text, flush=True))
+    job = study_jobs.job_at(study.jobs(), index)
+    execute(plan([study.run(*job)]), threads=threads, quiet=True, log=lambda text: print(text, flush=True))
     report.write_report(study)
 
 
-def _main(args: argparse.Namespace) -> None:
-    study = study_from_args(args, check_data=not (args.report_only or args.list_jobs))
-    if args.list_jobs:
-        for k, (model, size, seed) in enumerate(study.jobs()):
-            print(k, model, size, seed)
-        return
-    if not args.report_only:
-        threads = command_line.check_distribution_flags(args.workers, None, args.threads)
-        if args.run_job is not None:
-            return run_job(study, args.run_job, threads)
-        planned = plan([study.run(*job) for job in study.jobs()])
-        os.makedirs(study.resultdir, exist_ok=True)
-        try:
-            execute(planned, workers=args.workers, threads=threads, log=lambda text: print(text, flush=True))
-        finally:
-            _report(study)
-        return
-    _report(study)
+def _run_all(args: argparse.Namespace) -> None:
+    """Every job: planned (every folder checked) first, then trained; the report at the end."""
+    study = study_from_args(args)
+    threads = command_line.check_distribution_flags(args.workers, None, args.threads)
+    planned = plan([study.run(*job) for job in study.jobs()])
+    os.makedirs(study.resultdir, exist_ok=True)
+    try:
+        execute(planned, workers=args.workers, threads=threads, log=lambda text: print(text, flush=True))
+    finally:
+        _report(study)
 
 
 def _report(study: Study) -> None:
@@ -199,8 +189,16 @@ def _report(study: Study) -> None:
 def main(argv: "list | None" = None) -> int:
     """Command line: bad input is one `prog: error: ...` line (exit 2), failed runs exit 1."""
     args = build_parser().parse_args(argv)
-    return run_command(lambda: _main(args), PROG, {SweepError: 1, ConfigError: 2, FileNotFoundError: 2},
-                       interrupted="run the same command again to continue")
+
+    def one_job(index):
+        study = study_from_args(args)
+        return run_job(study, index, command_line.check_distribution_flags(args.workers, None, args.threads))
+
+    return study_jobs.run_study(
+        args, PROG, {SweepError: 1, ConfigError: 2, FileNotFoundError: 2},
+        jobs=lambda: study_from_args(args, check_data=False).jobs(), run_job=one_job,
+        report=lambda: _report(study_from_args(args, check_data=False)), run_all=lambda: _run_all(args),
+        datadir="the folder of train_all.npz and test.npz", interrupted="run the same command again to continue")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ PLAN (setting -> models and seeds; each setting is one sweep folder, results/mni
                     places; the 2023 tiny paper's "P4CNN drop")
   momentum_sgd      P4CNN, P4MCNN 100 epochs, seeds 0, 1, MomentumSGD lr 0.01, momentum 0.5
                     (the tiny paper's optimiser) instead of Adam
-The runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh: lanes that take the jobs
+The runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh (gconv_experiments/run_lanes.sh
+for this module): lanes that take the jobs
 listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/experiment.py
 sweep of one model and seed, then the setting's own tables rewritten from all its finished runs).
 
@@ -46,8 +47,9 @@ from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
 
-__all__ = ["PLAN", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
+__all__ = ["RESULTS", "PLAN", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
 
+RESULTS = os.path.join("results", "mnist_rot")  # the reproduction's folder
 PLAN = {
     "released": dict(models=("Z2CNN", "P4CNN_RP", "P4CNN"), seeds=(0, 1, 2, 3, 4), transformations="rotation"),
     "p4mcnn": dict(models=("P4MCNN",), seeds=(0, 1), transformations="rotation"),
@@ -316,13 +318,15 @@ def main(argv: "list | None" = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gconv_experiments.MNIST_ROT.reproduction",
                                 description="The MNIST-rot reproduction's job list and report (results.md, "
                                             "results.csv, learning_curves.png).")
-    p.add_argument("--results", default="results/mnist_rot", help="the reproduction's folder")
+    p.add_argument("--results", default=RESULTS, help="the reproduction's folder")
     p.add_argument("--datadir", default=None, help="MNIST-rot-like data (for the upright-MNIST column)")
     p.add_argument("--mnist", default=None, help="raw MNIST IDX folder (for the upright-MNIST column)")
     p.add_argument("--list-jobs", action="store_true",
                    help="print 'K setting model seed' per run, in training order")
     p.add_argument("--run-job", type=int, metavar="K", default=None,
                    help="train job K of --list-jobs (needs --datadir), then rewrite its setting's tables")
+    p.add_argument("--report-only", action="store_true", help="the report alone (as without --list-jobs and "
+                   "--run-job; the flag every study module takes, gconv_experiments/study_jobs.py)")
     args = p.parse_args(argv)
     if args.list_jobs:
         print("\n".join(f"{k} {setting} {model} {seed}" for k, (setting, model, seed, _) in enumerate(jobs())))

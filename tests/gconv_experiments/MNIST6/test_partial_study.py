@@ -1,5 +1,5 @@
-"""MNIST6/partial_study.py and run_partial_study.sh: the plan's jobs and their flags, the lanes
-running every job once, and a tiny end-to-end study (a few generated images, 2 epochs) whose
+"""MNIST6/partial_study.py and its lanes (gconv_experiments/run_lanes.sh): the plan's jobs and
+their flags, the lanes running every job once, and a tiny end-to-end study (a few generated images, 2 epochs) whose
 report has the accuracy table, the kept elements read from the snapshots and the figure."""
 import csv
 import os
@@ -13,7 +13,7 @@ from gconv_experiments.MNIST6 import partial_study
 from groupy.gconv.chainer_gconv.partial import element_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SCRIPT = os.path.join(REPO, "gconv_experiments", "MNIST6", "run_partial_study.sh")
+SCRIPT = os.path.join(REPO, "gconv_experiments", "run_lanes.sh")
 
 
 def test_plan_jobs_and_flags(tmp_path):
@@ -46,7 +46,8 @@ def test_the_lanes_run_every_planned_job_exactly_once(tmp_path):
     fake.chmod(0o755)
     results = tmp_path / "results"
     env = dict(os.environ, PYTHON=str(fake), RESULTS=str(results))
-    done = subprocess.run(["bash", SCRIPT, str(tmp_path / "data"), "2"], env=env, cwd=REPO,
+    done = subprocess.run(["bash", SCRIPT, "gconv_experiments.MNIST6.partial_study", str(tmp_path / "data"), "2"],
+                          env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = []
