@@ -31,7 +31,7 @@ from gconv_experiments import training  # noqa: E402
 from gconv_experiments.sweep import command_line  # noqa: E402
 from gconv_experiments.MNIST_ROT import train  # noqa: E402
 
-__all__ = ["PAPER_MODELS", "PAPER_EPOCHS", "PAPER_RESULTS", "build_parser", "main", "cli"]
+__all__ = ["PAPER_MODELS", "PAPER_EPOCHS", "PAPER_RESULTS", "build_parser", "run_flags", "main", "cli"]
 
 PAPER_MODELS = ("Z2CNN", "P4CNN_RP", "P4CNN")
 PAPER_EPOCHS = {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100, "P4MCNN": 100}
@@ -85,6 +85,12 @@ def _modelfn(model, modelpath):
     return os.path.abspath(path) if os.path.isfile(path) else path  # else relative to gconv_experiments/
 
 
+def run_flags(args: argparse.Namespace, model: str) -> list:
+    """The train.py flags of `model`'s runs in the sweep of the parsed command line `args`."""
+    return command_line.run_flags(args, _modelfn(model, args.modelpath), os.path.abspath(args.datadir),
+                                  args.trainfn, args.valfn)
+
+
 def main(argv: "list | None" = None, dataset: str = "MNIST-rot", write_tables: bool = True) -> dict:
     """Run the sweep; returns {'summaries', 'planned', 'table', 'plot', 'rows'} (see
     gconv_experiments.sweep.command_line.run_experiment). `dataset` names the data in the plot title; the
@@ -93,13 +99,10 @@ def main(argv: "list | None" = None, dataset: str = "MNIST-rot", write_tables: b
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
 
-    def run_flags(model):
-        return command_line.run_flags(args, _modelfn(model, args.modelpath), os.path.abspath(args.datadir),
-                                      args.trainfn, args.valfn)
-
     known = training.available_models(train.MODELS_PACKAGE) if args.modelpath is None else None
     return command_line.run_experiment(
-        args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags, default_epochs=PAPER_EPOCHS,
+        args, extra, argv, train_module=TRAIN_MODULE, run_flags=lambda model: run_flags(args, model),
+        default_epochs=PAPER_EPOCHS,
         models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, paper_label="paper (Table 1)",
         title=f"{dataset} learning curves", prog=PROG, write_tables=write_tables)
 

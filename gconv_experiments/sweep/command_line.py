@@ -19,7 +19,7 @@ from gconv_experiments.sweep.execution import SweepError, execute, fingerprints
 from gconv_experiments.sweep.runs import Run, plan
 from gconv_experiments.training import ConfigError
 
-__all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "parse_epochs",
+__all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "run_argv", "parse_epochs",
            "parse_seeds", "check_distribution_flags", "run_experiment", "cli"]
 
 SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # set per run by the sweep
@@ -80,6 +80,16 @@ def run_flags(args: argparse.Namespace, modelfn: str, datadir: str, trainfn: str
         if getattr(args, flag) is not None:
             flags += [f"--{flag}", str(getattr(args, flag))]
     return flags
+
+
+def run_argv(flags: list, seed: int, epochs: int, extra: list) -> list:
+    """The train.py flags of one run of a sweep (without --resultdir): the model's `flags`
+    (:func:`run_flags`), its seed and epochs, --quiet, and the sweep's `extra` train.py flags.
+
+    >>> run_argv(["--modelfn", "P4CNN"], 2, 100, ["--batchsize", "64"])
+    ['--modelfn', 'P4CNN', '--seed', '2', '--epochs', '100', '--quiet', '--batchsize', '64']
+    """
+    return list(flags) + ["--seed", str(seed), "--epochs", str(epochs), "--quiet"] + list(extra)
 
 
 def parse_epochs(text: str, models: Sequence[str], defaults: dict, fallback: int = 100) -> dict:
@@ -168,7 +178,7 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
         raise ConfigError(f"--resultdir {args.resultdir} is an existing file, not a folder")
     resultdir = os.path.abspath(args.resultdir)  # a Dask worker may have another working directory
     runs = [Run(group=m, seed=s, epochs=epochs[m], folder=os.path.join(resultdir, m, f"seed{s}"),
-                argv=tuple(list(run_flags(m)) + ["--seed", str(s), "--epochs", str(epochs[m]), "--quiet"] + list(extra)),
+                argv=tuple(run_argv(run_flags(m), s, epochs[m], extra)),
                 train_module=train_module)
             for m in models for s in seeds]
     planned = plan(runs, fresh_on_change=args.fresh_on_change)
