@@ -1,6 +1,6 @@
 """The MNIST-rot sweep of Cohen & Welling (2016), Table 1: several models x several seeds.
 
-    python -m gconv_experiments.MNIST_ROT.experiment --datadir DIR [--resultdir results/mnist_rot]
+    python -m gconv_experiments.MNIST_ROT.experiment --datadir DIR [--resultdir results/mnist_rot_sweep]
         [--models Z2CNN,P4CNN_RP,P4CNN] [--epochs Z2CNN=300,P4CNN=100,P4CNN_RP=100 | --epochs 5]
         [--repeats 5 | --seeds 0,1,2] [--workers N | --scheduler ADDRESS] [--threads T]
         [any other train.py flag, e.g. --batchsize 64 --opt_kwargs "{'alpha': 0.002}"]
@@ -18,7 +18,8 @@ record (run.json). Re-running the command reuses finished runs and resumes inter
 only where the run record matches the requested settings; otherwise it stops naming the
 differing settings (see gconv_experiments/sweep/runs.py). Afterwards the sweep writes results.csv,
 results.md, runs.csv, sweep.json and learning_curves.png into <resultdir>
-(gconv_experiments/sweep/report.py). --workers / --scheduler: docs/scaling_out.md and the Dask tutorial (docs/tutorials/dask_sweep.md).
+(gconv_experiments/sweep/report.py); a folder holding a report of other runs (such as the
+published results/mnist_rot) is refused before anything trains, unless --overwrite_report. --workers / --scheduler: docs/scaling_out.md and the Dask tutorial (docs/tutorials/dask_sweep.md).
 """
 import argparse
 import os
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trainfn", default=train.DEFAULTS["trainfn"], help="training file (the release: 12k train_all)")
     p.add_argument("--valfn", default=train.DEFAULTS["valfn"],
                    help="file evaluated every --val_freq epochs; its final error is the reported test error")
-    p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot"), help="output folder of the sweep")
+    p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot_sweep"),
+                   help="output folder of the sweep (the published reproduction in results/mnist_rot is "
+                        "written by MNIST_ROT/reproduction.py, never by default)")
     p.add_argument("--modelpath", default=None,
                    help="folder of the model files (<model>.py), as the release's --modelpath "
                         "MNIST_ROT/models/ (None: the package's models)")

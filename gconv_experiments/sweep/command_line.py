@@ -28,7 +28,8 @@ SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # 
 def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], epochs: dict,
                         repeats: int) -> argparse.ArgumentParser:
     """The sweep flags of an experiment's parser: --models, --epochs, --repeats/--seeds, --quiet,
-    --dry_run, --fresh_on_change and how the runs run (--workers, --scheduler, --threads)."""
+    --dry_run, --overwrite_report, --fresh_on_change and how the runs run (--workers,
+    --scheduler, --threads)."""
     a = parser.add_argument
     a("--models", default=",".join(models), help="comma-separated model names")
     a("--epochs", default=",".join(f"{k}={v}" for k, v in epochs.items()),
@@ -38,6 +39,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], 
     a("--quiet", action="store_true", help="no progress bar")
     a("--dry_run", action="store_true", help="check the settings and every run folder, print the plan, "
                                              "train nothing")
+    a("--overwrite_report", action="store_true",
+      help="write the sweep's report (results.md, results.csv, runs.csv, sweep.json, learning_curves.png) "
+           "into --resultdir even where it holds a report of other runs or one no sweep wrote (a published "
+           "report), replacing it; without it such a folder is refused before anything trains")
     a("--fresh_on_change", action="store_true",
       help="a run folder holding a run made with other settings: train this run in a new folder beside it "
            "(<folder>-<fingerprint>) instead of stopping")
@@ -182,6 +187,9 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
                 train_module=train_module)
             for m in models for s in seeds]
     planned = plan(runs, fresh_on_change=args.fresh_on_change)
+    if write_tables:  # before anything trains: a report of other runs is not replaced
+        report.check_report_target(resultdir, fingerprints(planned, resultdir), args.overwrite_report,
+                                   shown=args.resultdir)
     if args.dry_run:
         for p in planned:
             print(f"{p.run.label}: {p.action} in {p.run.folder} (fingerprint {p.record['fingerprint'][:12]})"
