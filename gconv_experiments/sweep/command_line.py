@@ -49,10 +49,12 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], 
     g = parser.add_argument_group("where the runs run")
     g.add_argument("--workers", type=int, default=1,
                    help="train N runs at a time on a dask.distributed LocalCluster of N worker processes "
-                        "(1: one after another in this process)")
+                        "on 127.0.0.1, secured with temporary TLS credentials (1: one after another in this "
+                        "process)")
     g.add_argument("--scheduler", default=None,
                    help="submit the runs to an existing Dask cluster: its scheduler address "
-                        "(tcp://HOST:8786) or scheduler file; folders and data on a shared file system")
+                        "(tls://HOST:8786) or scheduler file; folders and data on a shared file system; "
+                        "TLS credentials from dask's configuration (docs/tutorials/dask_sweep.md)")
     g.add_argument("--threads", type=int, default=None,
                    help="BLAS / OpenMP / groupy conv threads per run (None: the cores divided by "
                         "--workers on a local cluster, 1 on --scheduler, unchanged with --workers 1)")
@@ -152,6 +154,8 @@ def check_distribution_flags(workers: int, scheduler: "str | None", threads: "in
         except ImportError:
             raise ConfigError("--workers > 1 and --scheduler need dask.distributed: "
                               "pip install \"dask[distributed]\"") from None
+        if scheduler is None:
+            cluster.check_tls_support()
         if threads is None:
             threads = 1 if scheduler is not None else cluster.default_threads(workers)
     return threads
