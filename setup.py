@@ -53,6 +53,7 @@ setup(
         "progressbar2",
         "matplotlib",
         "dask[distributed]",  # hyper-parameter sweeps
+        "cryptography",  # the TLS credentials of a sweep's local Dask cluster (Security.temporary)
     ],
     extras_require={
         # gpu: CuPy for the GPU path, per stack. On 3.11 cupy-cuda12x 13 + NVRTC 12 (cuBLAS,

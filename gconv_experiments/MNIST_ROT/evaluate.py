@@ -4,15 +4,21 @@ upright (10,000 digits, unrotated: the cross-test of the tiny paper).
 
 A run folder holds what is needed to rebuild the trained network: run.json (the resolved
 settings, the model's name and the sha256 of its file) and snapshot.h5 (weights and the BN
-statistics of the last evaluation); the model class is the folder's copy of the model file
-where there is one (training writes it), else the package's model of that name (published runs
-keep no copy: a warning says when the package's file differs from the one the run trained with).
+statistics of the last evaluation; a plain Chainer HDF5 file of the model, as
+``chainer.serializers.save_hdf5`` writes it, is read too: its weights only, its epoch unknown).
+The model class is the folder's copy of the model file where there is one (training writes it),
+imported only when its sha256 is the one run.json records (gconv_experiments.run_model), else
+the package's model of that name (published runs keep no copy: a warning says when the
+package's file differs from the one the run trained with).
 The input normalisation of ``--normalization train_scalar`` (mean and std of the training
 pixels) is the one the run recorded in run.json ("settings"); a run.json without it (written
 before runs recorded it, e.g. the published runs) is normalised as the run was, from its
 training file: read from --datadir, it must be the file the run was trained on (its sha256 is
 checked against run.json), so rebuild the data first with
 ``python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist MNIST_DIR --datadir DIR``.
+
+The run's own test file is recognised by its sha256 (in run.json): beside it the command prints
+the error the run recorded; on any other file it says that the recorded number is not comparable.
 
 Usage:
     python -m gconv_experiments.MNIST_ROT.evaluate RUN_FOLDER --datadir DIR [--testfn test.npz]
@@ -22,7 +28,6 @@ Python: ``model, record = load_run(folder)``; ``model.logits(x)`` maps float32 (
 pixels normalised with ``input_normalization(record, datadir)`` to logits (N, 10).
 """
 import argparse
-import json
 import os
 import sys
 
@@ -33,9 +38,10 @@ import numpy as np
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
 from gconv_experiments.MNIST_ROT import mnist_rot
+from gconv_experiments.run_model import run_model_class
+from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
-    RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_model_class, load_weights,
-    read_record, resolve_model_file)
+    RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, build_model, load_weights, read_record)
 from gconv_experiments.training.data import normalization_constants, normalize, train_subset_indices
 from gconv_experiments.training.loop import evaluate
 
@@ -44,34 +50,32 @@ __all__ = ["load_run", "input_normalization", "upright_mnist_test", "error_rate"
 _BUILD = "python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist MNIST_DIR --datadir DIR"
 
 
+MODELS_PACKAGE = "gconv_experiments.MNIST_ROT.models"
+# the settings of run.json's "config" that rebuilding and evaluating a run reads
+NEEDED_SETTINGS = ("modelfn", "net_kwargs", "seed", "epochs", "trainfn", "valfn")
+
+
 def load_run(folder: str) -> tuple:
     """(model, record) of the run folder `folder`: the model class from the folder's copy of the
-    model file, built with the run's net_kwargs, weights and BN statistics from snapshot.h5.
-    record = run.json plus 'snapshot_epoch'. ConfigError naming the file when something is
+    model file (verified against run.json) or the package, built with the run's net_kwargs,
+    weights and BN statistics from snapshot.h5. record = run.json plus 'snapshot_epoch' (None for
+    a plain Chainer HDF5 file without one). ConfigError naming the file when something is
     missing or does not fit."""
-    record = read_record(_need(folder, RUN_FILE))
+    record_path = _need(folder, RUN_FILE)
+    record = read_record(record_path)
     config = record["config"]
-    model_file = os.path.join(folder, record.get("model_file") or "")
-    if not record.get("model_file") or not os.path.isfile(model_file):
-        model_file = _package_model(config)  # no copy in the folder (published runs keep none)
-    cls = load_model_class(model_file, "gconv_experiments.MNIST_ROT.models")
+    missing = [key for key in NEEDED_SETTINGS if key not in config]
+    if missing:
+        raise ConfigError(f"{record_path}: the run record's 'config' has no {', '.join(map(repr, missing))} "
+                          f"(expected a run.json written by MNIST_ROT/train.py)")
+    if not isinstance(config["net_kwargs"], dict):
+        raise ConfigError(f"{record_path}: 'net_kwargs' must be an object, got {config['net_kwargs']!r}")
+    cls = run_model_class(folder, record, MODELS_PACKAGE)
     snapshot = _need(folder, SNAPSHOT_FILE)
     model = load_weights(snapshot, build_model(cls, config["net_kwargs"]))
     with h5py.File(snapshot, "r") as f:
-        record = dict(record, snapshot_epoch=int(f.attrs["epoch"]))
-    return model, record
-
-
-def _package_model(config):
-    """The package's model file of the run's model; a warning when its content is not the file
-    the run trained with (run.json model_sha256): the weights then go into today's version."""
-    _, path = resolve_model_file(config["modelfn"], "gconv_experiments.MNIST_ROT.models")
-    expected = config.get("model_sha256")
-    if expected and sha256_file(path) != expected:
-        print(f"evaluate: warning: {path} differs from the model file this run trained with (sha256 "
-              f"{expected[:12]}...); its weights are loaded into today's version of the model",
-              file=sys.stderr)
-    return path
+        epoch = f.attrs.get("epoch")
+    return model, dict(record, snapshot_epoch=None if epoch is None else int(epoch))
 
 
 def _need(folder, name):
@@ -141,10 +145,14 @@ def main(argv: "list | None" = None) -> int:
 
 
 def _evaluate(args):
-    """Evaluate the run folder of the command line `args` and print the result line."""
+    """Evaluate the run folder of the command line `args` and print the result line (and a note
+    when the test file is not the run's own)."""
+    if args.batchsize < 1:
+        raise ConfigError(f"--batchsize must be a positive integer, got {args.batchsize}")
     model, record = load_run(args.run_folder)
     normalization = input_normalization(record, args.datadir)
     config = record["config"]
+    note = None
     if args.upright_mnist:
         x, y = upright_mnist_test(args.upright_mnist)
         where = f"upright MNIST test set ({args.upright_mnist})"
@@ -152,17 +160,39 @@ def _evaluate(args):
         testfn = args.testfn or config["valfn"]
         x, y = mnist_rot.load_split(args.datadir, testfn)
         where = os.path.join(args.datadir, testfn)
-        if testfn == config["valfn"] and config.get("val_size"):
+        same, note = _same_test_file(where, record, args.run_folder)
+        if same and config.get("val_size"):
             x, y = x[:config["val_size"]], y[:config["val_size"]]  # as the run did
     _, error = error_rate(model, x, y, normalization, args.batchsize)
     epochs = (record.get("settings") or {}).get("epochs", config["epochs"])  # with --steps: the epochs they took
-    line = (f"{type(model).__name__} seed {config['seed']} (epoch {record['snapshot_epoch']} of "
-            f"{epochs}): test error {100 * error:.2f}% on {where}, {len(y)} images")
-    summary_path = os.path.join(args.run_folder, SUMMARY_FILE)
-    if not args.upright_mnist and (args.testfn in (None, config["valfn"])) and os.path.isfile(summary_path):
-        with open(summary_path) as f:
-            line += f" (recorded by the run: {100 * json.load(f)['test_error']:.2f}%)"
+    at = ("a snapshot without an epoch" if record["snapshot_epoch"] is None
+          else f"epoch {record['snapshot_epoch']}")
+    line = (f"{type(model).__name__} seed {config['seed']} ({at} of {epochs}): test error {100 * error:.2f}% "
+            f"on {where}, {len(y)} images")
+    if note is None and not args.upright_mnist:
+        summary, _ = read_summary(os.path.join(args.run_folder, SUMMARY_FILE))
+        if summary is not None:
+            line += f" (recorded by the run: {100 * summary['test_error']:.2f}%)"
     print(line)
+    if note:
+        print(note)
+
+
+def _same_test_file(path: str, record: dict, folder: str) -> tuple:
+    """(whether `path` is the run's own test file by its sha256 in run.json, a note saying why
+    the recorded error is not comparable, or None when it is)."""
+    recorded = ((record.get("data") or {}).get("valfn") or {}).get("sha256")
+    record_path = os.path.join(folder, RUN_FILE)
+    if not isinstance(recorded, str):
+        return False, (f"note: {record_path} records no sha256 of the run's test file, so this one cannot be "
+                       f"compared with it; the error the run recorded is not shown")
+    actual = sha256_file(path)
+    if actual == recorded:
+        return True, None
+    summary, _ = read_summary(os.path.join(folder, SUMMARY_FILE))
+    recorded_error = "" if summary is None else f" ({100 * summary['test_error']:.2f}%)"
+    return False, (f"note: this test file differs from the run's (sha256 {actual} vs {recorded} in "
+                   f"{record_path}); the error the run recorded{recorded_error} is not comparable")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The MNIST-rot sweep of Cohen & Welling (2016), Table 1: several models x several seeds.
 
-    python -m gconv_experiments.MNIST_ROT.experiment --datadir DIR [--resultdir results/mnist_rot]
+    python -m gconv_experiments.MNIST_ROT.experiment --datadir DIR [--resultdir results/mnist_rot_sweep]
         [--models Z2CNN,P4CNN_RP,P4CNN] [--epochs Z2CNN=300,P4CNN=100,P4CNN_RP=100 | --epochs 5]
         [--repeats 5 | --seeds 0,1,2] [--workers N | --scheduler ADDRESS] [--threads T]
         [any other train.py flag, e.g. --batchsize 64 --opt_kwargs "{'alpha': 0.002}"]
@@ -18,7 +18,8 @@ record (run.json). Re-running the command reuses finished runs and resumes inter
 only where the run record matches the requested settings; otherwise it stops naming the
 differing settings (see gconv_experiments/sweep/runs.py). Afterwards the sweep writes results.csv,
 results.md, runs.csv, sweep.json and learning_curves.png into <resultdir>
-(gconv_experiments/sweep/report.py). --workers / --scheduler: docs/scaling_out.md and the Dask tutorial (docs/tutorials/dask_sweep.md).
+(gconv_experiments/sweep/report.py); a folder holding a report of other runs (such as the
+published results/mnist_rot) is refused before anything trains, unless --overwrite_report. --workers / --scheduler: docs/scaling_out.md and the Dask tutorial (docs/tutorials/dask_sweep.md).
 """
 import argparse
 import os
@@ -31,7 +32,7 @@ from gconv_experiments import training  # noqa: E402
 from gconv_experiments.sweep import command_line  # noqa: E402
 from gconv_experiments.MNIST_ROT import train  # noqa: E402
 
-__all__ = ["PAPER_MODELS", "PAPER_EPOCHS", "PAPER_RESULTS", "build_parser", "main", "cli"]
+__all__ = ["PAPER_MODELS", "PAPER_EPOCHS", "PAPER_RESULTS", "build_parser", "run_flags", "main", "cli"]
 
 PAPER_MODELS = ("Z2CNN", "P4CNN_RP", "P4CNN")
 PAPER_EPOCHS = {"Z2CNN": 300, "P4CNN": 100, "P4CNN_RP": 100, "P4MCNN": 100}
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trainfn", default=train.DEFAULTS["trainfn"], help="training file (the release: 12k train_all)")
     p.add_argument("--valfn", default=train.DEFAULTS["valfn"],
                    help="file evaluated every --val_freq epochs; its final error is the reported test error")
-    p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot"), help="output folder of the sweep")
+    p.add_argument("--resultdir", default=os.path.join("results", "mnist_rot_sweep"),
+                   help="output folder of the sweep (the published reproduction in results/mnist_rot is "
+                        "written by MNIST_ROT/reproduction.py, never by default)")
     p.add_argument("--modelpath", default=None,
                    help="folder of the model files (<model>.py), as the release's --modelpath "
                         "MNIST_ROT/models/ (None: the package's models)")
@@ -85,6 +88,12 @@ def _modelfn(model, modelpath):
     return os.path.abspath(path) if os.path.isfile(path) else path  # else relative to gconv_experiments/
 
 
+def run_flags(args: argparse.Namespace, model: str) -> list:
+    """The train.py flags of `model`'s runs in the sweep of the parsed command line `args`."""
+    return command_line.run_flags(args, _modelfn(model, args.modelpath), os.path.abspath(args.datadir),
+                                  args.trainfn, args.valfn)
+
+
 def main(argv: "list | None" = None, dataset: str = "MNIST-rot", write_tables: bool = True) -> dict:
     """Run the sweep; returns {'summaries', 'planned', 'table', 'plot', 'rows'} (see
     gconv_experiments.sweep.command_line.run_experiment). `dataset` names the data in the plot title; the
@@ -93,13 +102,10 @@ def main(argv: "list | None" = None, dataset: str = "MNIST-rot", write_tables: b
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
 
-    def run_flags(model):
-        return command_line.run_flags(args, _modelfn(model, args.modelpath), os.path.abspath(args.datadir),
-                                      args.trainfn, args.valfn)
-
     known = training.available_models(train.MODELS_PACKAGE) if args.modelpath is None else None
     return command_line.run_experiment(
-        args, extra, argv, train_module=TRAIN_MODULE, run_flags=run_flags, default_epochs=PAPER_EPOCHS,
+        args, extra, argv, train_module=TRAIN_MODULE, run_flags=lambda model: run_flags(args, model),
+        default_epochs=PAPER_EPOCHS,
         models_known=known, paper=PAPER_RESULTS if dataset == "MNIST-rot" else None, paper_label="paper (Table 1)",
         title=f"{dataset} learning curves", prog=PROG, write_tables=write_tables)
 

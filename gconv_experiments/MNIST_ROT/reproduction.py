@@ -27,6 +27,10 @@ The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results resul
   <setting>/           each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
                        learning_curves.png; gconv_experiments/sweep/report.py) over every finished
                        run of the setting, rewritten after each job and by the report
+A run counts as finished only when its summary.json is for the planned epochs, its snapshot.h5
+is there, and its run.json is the run PLAN asks for: every setting of the setting's job
+(``planned_record``; gconv_experiments/sweep/record_check.py) and the data files of DATA_SHA256.
+Any other run is listed as a problem and left out of the means and the setting's tables.
 The upright-MNIST error of a finished run is computed once (evaluate.py) and kept in its folder
 as upright_mnist.json, keyed by the sha256 of its snapshot and of the MNIST test file, so it is
 recomputed whenever either changes.
@@ -40,14 +44,15 @@ import types
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
-from gconv_experiments.MNIST_ROT import evaluate, experiment, tiny_paper
+from gconv_experiments.MNIST_ROT import evaluate, experiment, tiny_paper, train
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
+from gconv_experiments.sweep import command_line, record_check
 from gconv_experiments.sweep import report as sweep_report
 from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
 
-__all__ = ["RESULTS", "PLAN", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
+__all__ = ["RESULTS", "PLAN", "DATA_SHA256", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "planned_record", "plan_problem", "finished_run", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
 
 RESULTS = os.path.join("results", "mnist_rot")  # the reproduction's folder
 PLAN = {
@@ -61,6 +66,10 @@ PLAN = {
     "momentum_sgd": dict(models=("P4CNN", "P4MCNN"), seeds=(0, 1), transformations="rotation",
                          flags=("--opt", "MomentumSGD", "--opt_kwargs", "{'lr': 0.01, 'momentum': 0.5}")),
 }
+# The data of every run: the MNIST-rot-like files that `mnist_rot --from-mnist` builds from the four
+# official raw MNIST files (seed 0; byte-identical on every rebuild, results/mnist_rot/README.md)
+DATA_SHA256 = {"trainfn": "e0c4c2bd87743f2302830b1b84988bbf632d3064d538960d36504d2bf596101a",
+               "valfn": "c6f9366a50ab3b744352836c0703053ce65a32ecd6265204533276ba9e67fd6c"}
 SETTING_TEXT = {"released": "released protocol", "p4mcnn": "released protocol",
                 "uniform_rotation": "uniform rotation augmentation",
                 "dropout": "dropout 0.3 after l1, l3-l6", "momentum_sgd": "MomentumSGD lr 0.01, momentum 0.5"}
@@ -111,7 +120,7 @@ def write_setting_tables(results: str, setting: str) -> int:
     for model in plan["models"]:
         for seed in plan["seeds"]:
             run = run_folder(results, setting, model, seed)
-            summary, _, _ = run_state(run, PAPER_EPOCHS[model])
+            summary, _, _ = finished_run(results, setting, model, seed)
             if summary is None:
                 continue
             record = read_record(os.path.join(run, RUN_FILE))
@@ -146,6 +155,43 @@ def run_state(folder: str, epochs: int) -> tuple:
     except ConfigError as e:
         log, problem = [], problem or f"log.jsonl damaged ({e})"
     return None, (log[-1]["epoch"] if log else 0), problem
+
+
+def planned_record(setting: str, model: str, seed: int, results: str) -> tuple:
+    """(the run record its job's train.py command line gives, without data hashes; the
+    --net_kwargs the setting gives), for record_check.plan_differences."""
+    args, extra = experiment.build_parser().parse_known_args(
+        job_argv(setting, model, seed, "data", results))  # the data folder is not part of a run's identity
+    argv = command_line.run_argv(experiment.run_flags(args, model), seed, PAPER_EPOCHS[model], extra)
+    return record_check.planned_record(argv + ["--resultdir", run_folder(results, setting, model, seed)],
+                                       defaults=train.DEFAULTS, models_package=train.MODELS_PACKAGE)
+
+
+def plan_problem(results: str, setting: str, model: str, seed: int) -> str:
+    """Why the finished run of (setting, model, seed) is not the run PLAN asks for ("" when it
+    is): no snapshot.h5, an unreadable run.json, or the settings and data files that differ."""
+    folder = run_folder(results, setting, model, seed)
+    if not os.path.isfile(os.path.join(folder, SNAPSHOT_FILE)):
+        return f"{SNAPSHOT_FILE} is missing (a finished run keeps its final weights)"
+    try:
+        saved = read_record(os.path.join(folder, RUN_FILE))
+    except ConfigError as e:
+        return f"{RUN_FILE} cannot be read ({e})"
+    diffs = record_check.plan_differences(saved, *planned_record(setting, model, seed, results), DATA_SHA256)
+    if diffs:
+        return f"{RUN_FILE} is not the run this setting plans (the run's -> the plan's): " + "; ".join(diffs)
+    return ""
+
+
+def finished_run(results: str, setting: str, model: str, seed: int) -> tuple:
+    """run_state of the run, its summary kept only when :func:`plan_problem` finds nothing:
+    (summary or None, last epoch, problem or "")."""
+    summary, at, problem = run_state(run_folder(results, setting, model, seed), PAPER_EPOCHS[model])
+    if summary is not None:
+        problem = plan_problem(results, setting, model, seed)
+        if problem:
+            summary = None
+    return summary, at, problem
 
 
 def _summary(folder):
@@ -197,9 +243,13 @@ def collect(results: str, datadir: "str | None" = None, mnist_dir: "str | None" 
             finished = []
             for seed in plan["seeds"]:
                 folder = run_folder(results, setting, model, seed)
-                summary, at, problem = run_state(folder, epochs)
-                upright = (upright_error(folder, datadir, mnist_dir)
-                           if summary is not None and datadir and mnist_dir else None)
+                summary, at, problem = finished_run(results, setting, model, seed)
+                upright = None
+                if summary is not None and datadir and mnist_dir:
+                    try:
+                        upright = upright_error(folder, datadir, mnist_dir)
+                    except ConfigError as e:  # e.g. a model file that is not the run's
+                        summary, problem = None, f"its weights cannot be evaluated on upright MNIST ({e})"
                 last_train, earlier = trajectory(folder) if summary is not None else (None, None)
                 run_rows.append(dict(setting=setting, model=model, seed=seed, epochs=epochs, at_epoch=at,
                                      test_error=None if summary is None else summary["test_error"],

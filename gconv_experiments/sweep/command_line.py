@@ -19,7 +19,7 @@ from gconv_experiments.sweep.execution import SweepError, execute, fingerprints
 from gconv_experiments.sweep.runs import Run, plan
 from gconv_experiments.training import ConfigError
 
-__all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "parse_epochs",
+__all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "run_argv", "parse_epochs",
            "parse_seeds", "check_distribution_flags", "run_experiment", "cli"]
 
 SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # set per run by the sweep
@@ -28,7 +28,8 @@ SWEEP_FLAGS = ("--modelfn", "--epochs", "--seed", "--resultdir", "--resume")  # 
 def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], epochs: dict,
                         repeats: int) -> argparse.ArgumentParser:
     """The sweep flags of an experiment's parser: --models, --epochs, --repeats/--seeds, --quiet,
-    --dry_run, --fresh_on_change and how the runs run (--workers, --scheduler, --threads)."""
+    --dry_run, --overwrite_report, --fresh_on_change and how the runs run (--workers,
+    --scheduler, --threads)."""
     a = parser.add_argument
     a("--models", default=",".join(models), help="comma-separated model names")
     a("--epochs", default=",".join(f"{k}={v}" for k, v in epochs.items()),
@@ -38,16 +39,22 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, models: Sequence[str], 
     a("--quiet", action="store_true", help="no progress bar")
     a("--dry_run", action="store_true", help="check the settings and every run folder, print the plan, "
                                              "train nothing")
+    a("--overwrite_report", action="store_true",
+      help="write the sweep's report (results.md, results.csv, runs.csv, sweep.json, learning_curves.png) "
+           "into --resultdir even where it holds a report of other runs or one no sweep wrote (a published "
+           "report), replacing it; without it such a folder is refused before anything trains")
     a("--fresh_on_change", action="store_true",
       help="a run folder holding a run made with other settings: train this run in a new folder beside it "
            "(<folder>-<fingerprint>) instead of stopping")
     g = parser.add_argument_group("where the runs run")
     g.add_argument("--workers", type=int, default=1,
                    help="train N runs at a time on a dask.distributed LocalCluster of N worker processes "
-                        "(1: one after another in this process)")
+                        "on 127.0.0.1, secured with temporary TLS credentials (1: one after another in this "
+                        "process)")
     g.add_argument("--scheduler", default=None,
                    help="submit the runs to an existing Dask cluster: its scheduler address "
-                        "(tcp://HOST:8786) or scheduler file; folders and data on a shared file system")
+                        "(tls://HOST:8786) or scheduler file; folders and data on a shared file system; "
+                        "TLS credentials from dask's configuration (docs/tutorials/dask_sweep.md)")
     g.add_argument("--threads", type=int, default=None,
                    help="BLAS / OpenMP / groupy conv threads per run (None: the cores divided by "
                         "--workers on a local cluster, 1 on --scheduler, unchanged with --workers 1)")
@@ -80,6 +87,16 @@ def run_flags(args: argparse.Namespace, modelfn: str, datadir: str, trainfn: str
         if getattr(args, flag) is not None:
             flags += [f"--{flag}", str(getattr(args, flag))]
     return flags
+
+
+def run_argv(flags: list, seed: int, epochs: int, extra: list) -> list:
+    """The train.py flags of one run of a sweep (without --resultdir): the model's `flags`
+    (:func:`run_flags`), its seed and epochs, --quiet, and the sweep's `extra` train.py flags.
+
+    >>> run_argv(["--modelfn", "P4CNN"], 2, 100, ["--batchsize", "64"])
+    ['--modelfn', 'P4CNN', '--seed', '2', '--epochs', '100', '--quiet', '--batchsize', '64']
+    """
+    return list(flags) + ["--seed", str(seed), "--epochs", str(epochs), "--quiet"] + list(extra)
 
 
 def parse_epochs(text: str, models: Sequence[str], defaults: dict, fallback: int = 100) -> dict:
@@ -137,6 +154,8 @@ def check_distribution_flags(workers: int, scheduler: "str | None", threads: "in
         except ImportError:
             raise ConfigError("--workers > 1 and --scheduler need dask.distributed: "
                               "pip install \"dask[distributed]\"") from None
+        if scheduler is None:
+            cluster.check_tls_support()
         if threads is None:
             threads = 1 if scheduler is not None else cluster.default_threads(workers)
     return threads
@@ -168,10 +187,13 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
         raise ConfigError(f"--resultdir {args.resultdir} is an existing file, not a folder")
     resultdir = os.path.abspath(args.resultdir)  # a Dask worker may have another working directory
     runs = [Run(group=m, seed=s, epochs=epochs[m], folder=os.path.join(resultdir, m, f"seed{s}"),
-                argv=tuple(list(run_flags(m)) + ["--seed", str(s), "--epochs", str(epochs[m]), "--quiet"] + list(extra)),
+                argv=tuple(run_argv(run_flags(m), s, epochs[m], extra)),
                 train_module=train_module)
             for m in models for s in seeds]
     planned = plan(runs, fresh_on_change=args.fresh_on_change)
+    if write_tables:  # before anything trains: a report of other runs is not replaced
+        report.check_report_target(resultdir, fingerprints(planned, resultdir), args.overwrite_report,
+                                   shown=args.resultdir)
     if args.dry_run:
         for p in planned:
             print(f"{p.run.label}: {p.action} in {p.run.folder} (fingerprint {p.record['fingerprint'][:12]})"

@@ -11,6 +11,12 @@
 
 Timings are in results.md only, so results.csv and runs.csv are identical for identical runs
 (whatever ran them, one after another or on a Dask cluster).
+
+A report is never silently replaced by one of other runs (:func:`report_target_problem`): a
+folder holding report files but no readable sweep.json (e.g. a published report written by
+another command), or a sweep.json listing runs (folder and fingerprint) that the new report
+leaves out, is refused unless asked for (--overwrite_report). The same sweep again, or with
+more seeds or epochs, rewrites its own report.
 """
 import csv
 import io
@@ -21,15 +27,16 @@ from typing import Sequence
 import numpy as np
 
 from gconv_experiments.atomic_file import atomic_path, write_text
-from gconv_experiments.training import LOG_FILE, read_log
+from gconv_experiments.training import LOG_FILE, ConfigError, read_log
 
-__all__ = ["RUN_FIELDS", "MODEL_FIELDS", "model_statistics", "csv_text", "model_rows", "markdown_table",
-           "write_report", "plot_learning_curves"]
+__all__ = ["RUN_FIELDS", "MODEL_FIELDS", "REPORT_FILES", "model_statistics", "csv_text", "model_rows",
+           "markdown_table", "report_target_problem", "check_report_target", "write_report", "plot_learning_curves"]
 
 RUN_FIELDS = ["model", "seed", "epochs", "test_error", "val_error", "train_error", "train_loss",
               "test_loss", "n_params", "folder", "fingerprint"]
 MODEL_FIELDS = ["model", "runs", "epochs", "seeds", "test_error_mean", "test_error_std_ddof0",
                 "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1", "n_params"]
+REPORT_FILES = ("results.md", "results.csv", "runs.csv", "sweep.json", "learning_curves.png")
 
 
 def model_statistics(errors: Sequence[float]) -> dict:
@@ -105,6 +112,43 @@ def markdown_table(rows: list, paper: "dict | None" = None, paper_label: str = "
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
+def report_target_problem(resultdir: str, fingerprints: list) -> str:
+    """Why writing the report of the runs `fingerprints` (dicts with 'folder', relative to
+    `resultdir`, and 'fingerprint') into `resultdir` would replace a report of other runs; ""
+    when it would not (no report there, or one of a subset of these runs).
+
+    >>> report_target_problem("/nonexistent", [{"folder": "Z2CNN/seed0", "fingerprint": "ab"}])
+    ''
+    """
+    present = [name for name in REPORT_FILES if os.path.lexists(os.path.join(resultdir, name))]
+    if not present:
+        return ""
+    path = os.path.join(resultdir, "sweep.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            earlier = {(r["folder"], r["fingerprint"]) for r in json.load(f)["runs"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return (f"it holds a report ({', '.join(present)}) without a readable sweep.json, so not one a sweep "
+                f"wrote (e.g. a published report)")
+    left_out = sorted(earlier - {(fp["folder"], fp["fingerprint"]) for fp in fingerprints})
+    if left_out:
+        folder, fingerprint = left_out[0]
+        return (f"it holds the report of {len(earlier)} run(s) (sweep.json), {len(left_out)} of which this "
+                f"sweep does not cover (e.g. {folder} with fingerprint {str(fingerprint)[:12]})")
+    return ""
+
+
+def check_report_target(resultdir: str, fingerprints: list, overwrite: bool = False,
+                        shown: "str | None" = None) -> None:
+    """ConfigError naming --resultdir (as `shown`, default `resultdir`) and --overwrite_report
+    when :func:`report_target_problem` finds a report of other runs in `resultdir` (unless
+    `overwrite`)."""
+    problem = report_target_problem(resultdir, fingerprints)
+    if problem and not overwrite:
+        raise ConfigError(f"--resultdir {shown or resultdir}: {problem}; choose another --resultdir, or pass "
+                          f"--overwrite_report to replace that report")
+
+
 def write_report(resultdir: str, runs: list, summaries: list, fingerprints: list, command: list,
                  paper: "dict | None" = None, paper_label: str = "paper", title: str = "learning curves") -> dict:
     """Write every file of the module docstring into `resultdir`; returns {'table': markdown,
@@ -112,12 +156,13 @@ def write_report(resultdir: str, runs: list, summaries: list, fingerprints: list
     rows = model_rows(runs, summaries)
     run_rows = [dict(s, model=r.group, seed=r.seed, folder=os.path.relpath(r.folder, resultdir),
                      fingerprint=fp["fingerprint"]) for r, s, fp in zip(runs, summaries, fingerprints)]
+    # sweep.json first: it says whose report the folder holds (report_target_problem)
+    write_text(os.path.join(resultdir, "sweep.json"),
+               json.dumps(dict(command=list(command), runs=fingerprints), indent=2, allow_nan=False) + "\n")
     write_text(os.path.join(resultdir, "runs.csv"), csv_text(RUN_FIELDS, run_rows))
     write_text(os.path.join(resultdir, "results.csv"), csv_text(MODEL_FIELDS, rows))
     table = markdown_table(rows, paper, paper_label)
     write_text(os.path.join(resultdir, "results.md"), table)
-    write_text(os.path.join(resultdir, "sweep.json"),
-               json.dumps(dict(command=list(command), runs=fingerprints), indent=2, allow_nan=False) + "\n")
     plot = plot_learning_curves(runs, os.path.join(resultdir, "learning_curves.png"), title)
     return dict(table=table, plot=plot, rows=rows)
 

@@ -113,7 +113,13 @@ def _means(ranks, total_loss, total_acc, n):
 def evaluate(model: chainer.Link, x: np.ndarray, y: np.ndarray, batchsize: int, device: chainer.backend.Device,
              label: str = "evaluating", quiet: bool = True, ranks: Ranks = ONE_PROCESS) -> tuple:
     """Mean loss and error rate of `model` on (x, y) in test mode (no augmentation); a progress
-    bar labelled `label` unless quiet. Each rank evaluates its block of whole batches."""
+    bar labelled `label` unless quiet. Each rank evaluates its block of whole batches.
+    ValueError for a batch size below 1 or an empty or mismatched (x, y)."""
+    if isinstance(batchsize, bool) or not isinstance(batchsize, (int, np.integer)) or batchsize < 1:
+        raise ValueError(f"evaluate: batchsize must be a positive integer, got {batchsize!r}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"evaluate: x and y must hold the same number of examples, at least one "
+                         f"(got {len(x)} and {len(y)})")
     total_loss, total_acc, n = 0.0, 0.0, len(x)
     block = ranks.whole_batches(n, batchsize)
     x, y = x[block], y[block]

@@ -167,3 +167,94 @@ def test_without_the_model_copy_the_package_model_is_used_and_checked(run, tmp_p
     (copy / "run.json").write_text(json.dumps(saved))
     evaluate.load_run(str(copy))
     assert "Z2CNN.py differs from the model file this run trained with" in capsys.readouterr().err
+
+
+def _copy(folder, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+@pytest.mark.parametrize("batchsize", ["-5", "0"])
+def test_a_batch_size_below_one_is_one_error_naming_the_flag(run, capsys, batchsize):
+    folder, datadir, _ = run
+    assert evaluate.main([folder, "--datadir", datadir, "--batchsize", batchsize]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"--batchsize must be a positive integer, got {batchsize}" in captured.err
+
+
+def _test_lines(capsys):
+    lines = capsys.readouterr().out.splitlines()
+    return lines[0], lines[1:]
+
+
+def test_another_test_file_is_said_to_differ_from_the_runs(run, tmp_path, capsys):
+    """The run's test file is recognised by its sha256, whatever its name: another file (by name,
+    or by content under the run's file name) gets a note and no recorded number beside it."""
+    folder, datadir, summary = run
+    recorded = f"{100 * summary['test_error']:.2f}%"
+    other = tmp_path / "data"
+    shutil.copytree(datadir, other)
+    shutil.copy(other / "test.npz", other / "renamed.npz")
+    assert evaluate.main([folder, "--datadir", str(other), "--testfn", "renamed.npz"]) == 0
+    first, notes = _test_lines(capsys)
+    assert f"(recorded by the run: {recorded})" in first and notes == []
+
+    _digits_like(other / "other.npz", 48, 9)
+    _digits_like(other / "test.npz", 48, 10)  # the run's file name, other digits
+    run_sha = json.loads(open(os.path.join(folder, "run.json")).read())["data"]["valfn"]["sha256"]
+    for argv in (["--testfn", "other.npz"], []):
+        assert evaluate.main([folder, "--datadir", str(other)] + argv) == 0
+        first, notes = _test_lines(capsys)
+        assert "recorded by the run" not in first and len(notes) == 1
+        assert notes[0].startswith("note: this test file differs from the run's (sha256 ")
+        assert f" vs {run_sha} in " in notes[0] and f"recorded ({recorded}) is not comparable" in notes[0]
+
+
+def test_a_changed_model_copy_in_the_run_folder_is_never_imported(run, tmp_path, capsys, shared_data_dir):
+    """A run folder's Z2CNN.py whose sha256 is not run.json's is refused before any of it runs,
+    by the command and by load_run (which the reproduction's report uses too)."""
+    from gconv_experiments.MNIST_ROT import reproduction
+    folder, datadir, _ = run
+    copy = _copy(folder, tmp_path)
+    marker = tmp_path / "imported"
+    model_file = copy / "Z2CNN.py"
+    model_file.write_text(model_file.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")
+    expected = json.loads((copy / "run.json").read_text())["config"]["model_sha256"]
+    import hashlib
+    actual = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert evaluate.main([str(copy), "--datadir", datadir]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(model_file) in err and actual in err and expected in err
+    with pytest.raises(ConfigError, match="refusing to import it"):
+        reproduction.upright_error(str(copy), datadir, str(shared_data_dir / "mnist"))
+    assert not marker.exists()
+
+
+def test_a_run_record_without_a_setting_is_one_error_naming_it(run, tmp_path, capsys):
+    folder, datadir, _ = run
+    copy = _copy(folder, tmp_path)
+    record = json.loads((copy / "run.json").read_text())
+    del record["config"]["valfn"]
+    (copy / "run.json").write_text(json.dumps(record))
+    assert evaluate.main([str(copy), "--datadir", datadir]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{copy / 'run.json'}: the run record's 'config' has no 'valfn'" in err
+
+
+def test_a_plain_chainer_hdf5_file_of_the_model_is_evaluated(run, tmp_path, capsys):
+    """snapshot.h5 written by chainer.serializers.save_hdf5 (the model only, no epoch): its
+    weights give the run's error again; the epoch is said to be unknown."""
+    import chainer
+    folder, datadir, summary = run
+    copy = _copy(folder, tmp_path)
+    model, _ = evaluate.load_run(folder)
+    os.remove(copy / "snapshot.h5")
+    chainer.serializers.save_hdf5(str(copy / "snapshot.h5"), model)
+    again, record = evaluate.load_run(str(copy))
+    assert record["snapshot_epoch"] is None
+    assert evaluate.main([str(copy), "--datadir", datadir, "--batchsize", "16"]) == 0
+    first, _ = _test_lines(capsys)
+    assert "(a snapshot without an epoch of 2)" in first
+    assert f"test error {100 * summary['test_error']:.2f}%" in first

@@ -77,9 +77,9 @@ def test_release_command_line_runs_unchanged(tmp_path):
            "--repeats", "1"]
     result = subprocess.run(cmd, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = read_csv(tmp_path / "results" / "mnist_rot" / "results.csv")
+    rows = read_csv(tmp_path / "results" / "mnist_rot_sweep" / "results.csv")
     assert {(r["model"], r["epochs"]) for r in rows} == {("Z2CNN", "300"), ("P4CNN", "100"), ("P4CNN_RP", "100")}
-    assert read_log_epochs(tmp_path / "results" / "mnist_rot" / "Z2CNN" / "seed0")[-1] == 300
+    assert read_log_epochs(tmp_path / "results" / "mnist_rot_sweep" / "Z2CNN" / "seed0")[-1] == 300
 
 
 def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
@@ -256,3 +256,48 @@ def test_progress_bar_counts_the_sweeps_runs(one_run, capsys):
     err = capsys.readouterr().err
     assert "sweep: 1/2 runs" in err and "sweep: 2/2 runs" in err
     assert "epoch 1/1" not in err and "BN statistics" not in err and "validation" not in err
+
+
+PUBLISHED_REPORT = ("results.md", "results.csv", "learning_curves.png")
+
+
+def test_the_published_report_is_not_replaced_by_a_sweep(datadir, tmp_path, monkeypatch, capsys):
+    """results/mnist_rot's report (written by reproduction.py) survives the sweep command: by
+    default the sweep goes elsewhere, and --resultdir results/mnist_rot is refused before anything
+    trains unless --overwrite_report."""
+    published = tmp_path / "results" / "mnist_rot"
+    published.mkdir(parents=True)
+    for name in PUBLISHED_REPORT:
+        shutil.copy(os.path.join(REPO, "results", "mnist_rot", name), published / name)
+    before = {name: (published / name).read_bytes() for name in PUBLISHED_REPORT}
+    monkeypatch.chdir(tmp_path)
+    argv = TINY + ["--models", "Z2CNN", "--repeats", "1", "--epochs", "1", "--datadir", datadir]
+    assert experiment.cli(argv) == 0
+    assert os.path.isfile(tmp_path / "results" / "mnist_rot_sweep" / "results.md")
+    capsys.readouterr()
+    assert experiment.cli(argv + ["--resultdir", os.path.join("results", "mnist_rot")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resultdir results/mnist_rot: it holds a report" in err
+    assert "--overwrite_report" in err and sorted(os.listdir(published)) == sorted(PUBLISHED_REPORT)
+    assert {name: (published / name).read_bytes() for name in PUBLISHED_REPORT} == before
+    assert experiment.cli(argv + ["--resultdir", os.path.join("results", "mnist_rot"), "--overwrite_report"]) == 0
+    assert (published / "results.md").read_bytes() != before["results.md"]
+
+
+def test_a_sweeps_report_is_replaced_only_by_one_covering_its_runs(one_run, capsys):
+    """The same sweep, or one with more seeds, rewrites its report; a sweep leaving some of its
+    runs out (or with other settings in new folders) is refused unless --overwrite_report."""
+    argv, folder, _ = one_run
+    out = os.path.dirname(os.path.dirname(folder))
+    experiment.main(argv)  # the same runs
+    experiment.main(argv + ["--seeds", "0,1"])  # more
+    assert [r["seed"] for r in read_csv(os.path.join(out, "runs.csv"))] == ["0", "1"]
+    capsys.readouterr()
+    for other in (["--seeds", "1"], ["--batchsize", "8", "--fresh_on_change"]):
+        assert experiment.cli(argv + other) == 2
+        err = capsys.readouterr().err
+        assert f"--resultdir {out}: it holds the report of 2 run(s) (sweep.json)" in err and "--overwrite_report" in err
+    assert [r["seed"] for r in read_csv(os.path.join(out, "runs.csv"))] == ["0", "1"]
+    assert not [f for f in os.listdir(os.path.join(out, "Z2CNN")) if "-" in f]  # nothing trained
+    experiment.main(argv + ["--seeds", "1", "--overwrite_report"])
+    assert [r["seed"] for r in read_csv(os.path.join(out, "runs.csv"))] == ["1"]

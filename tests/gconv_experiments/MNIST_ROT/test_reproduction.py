@@ -47,12 +47,23 @@ def test_a_job_is_one_sweep_of_its_setting_with_the_setting_flags(tmp_path):
     assert done.returncode == 2 and "--run-job 99: no such job (0..26" in done.stderr
 
 
+def _planned_run_json(results, setting, model, seed, **changes):
+    """The run.json of the setting's job (its settings, the planned data files), with `changes`
+    to its settings."""
+    record, _ = reproduction.planned_record(setting, model, seed, str(results))
+    data = {flag: dict(path=f"/data/{flag}.npz", size=1, sha256=sha)
+            for flag, sha in reproduction.DATA_SHA256.items()}
+    return dict(record, config=dict(record["config"], **changes), data=data,
+                fingerprint=f"fp-{setting}-{model}-{seed}")
+
+
 def _finished(results, setting, model, seed, error, epochs, hours=1.0):
     folder = results / setting / model / f"seed{seed}"
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(dict(epochs=epochs, test_error=error, n_params=1000,
                                                          seconds_total=3600 * hours)))
-    (folder / "run.json").write_text(json.dumps(dict(config={}, fingerprint=f"fp-{setting}-{model}-{seed}")))
+    (folder / "run.json").write_text(json.dumps(_planned_run_json(results, setting, model, seed)))
+    (folder / "snapshot.h5").write_bytes(b"final weights")  # not read unless the upright column is asked for
     (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_error=0.5 / e, val_error=(
         error if e == epochs else error + e / 1000 if e % 25 == 0 else None))) + "\n" for e in range(1, epochs + 1)))
 
@@ -164,3 +175,39 @@ def test_a_setting_table_always_covers_every_finished_run_of_its_folder(tmp_path
     assert [r["fingerprint"] for r in sweep["runs"]] == ["fp-momentum_sgd-P4CNN-1", "fp-momentum_sgd-P4MCNN-0"]
     assert (results / "momentum_sgd" / "learning_curves.png").stat().st_size > 0
     assert not (results / "dropout").exists()  # no finished run, no tables
+
+
+def test_a_run_that_is_not_the_planned_one_is_a_problem_not_counted(tmp_path):
+    """A finished P4CNN of the released setting trained on 16 images without augmentation, or on
+    other data, is listed with the settings that differ, and left out of the mean and the
+    setting's tables."""
+    results = tmp_path / "results"
+    _finished(results, "released", "P4CNN", 0, 0.02, 100)
+    _finished(results, "released", "P4CNN", 1, 0.50, 100)
+    _finished(results, "released", "P4CNN", 2, 0.40, 100)
+    tiny = results / "released" / "P4CNN" / "seed1" / "run.json"
+    tiny.write_text(json.dumps(_planned_run_json(results, "released", "P4CNN", 1, train_size=16, transformations=[])))
+    other_data = results / "released" / "P4CNN" / "seed2" / "run.json"
+    record = json.loads(other_data.read_text())
+    record["data"]["valfn"]["sha256"] = "a" * 64
+    other_data.write_text(json.dumps(record))
+    text = reproduction.write_report(str(results))
+    assert _row(text, "released protocol", "P4CNN")[2:5] == ["1/5", "100", "2.00"]
+    assert _run_row(text, "released protocol", "P4CNN", 1)[4] == "–"
+    assert ("`released/P4CNN/seed1`: run.json is not the run this setting plans (the run's -> the plan's): "
+            "--train_size: 16 -> None; --transformations: [] -> ['rotation']; counted as not finished.") in text
+    assert "`released/P4CNN/seed2`: run.json is not the run this setting plans" in text
+    assert "--valfn data file: sha256 aaaaaaaaaaaa -> " + reproduction.DATA_SHA256["valfn"][:12] in text
+    runs = (results / "released" / "runs.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in runs[1:]] == [["P4CNN", "0"]]
+
+
+def test_a_finished_run_without_its_snapshot_is_a_problem(tmp_path):
+    """(The upright-MNIST column, which reads the weights, used to end the report with
+    FileNotFoundError.)"""
+    results = tmp_path / "results"
+    _finished(results, "released", "Z2CNN", 0, 0.05, 300)
+    os.remove(results / "released" / "Z2CNN" / "seed0" / "snapshot.h5")
+    text = reproduction.write_report(str(results), str(tmp_path / "data"), str(tmp_path / "mnist"))
+    assert _row(text, "released protocol", "Z2CNN")[2:5] == ["0/5", "300", "–"]
+    assert "`released/Z2CNN/seed0`: snapshot.h5 is missing" in text

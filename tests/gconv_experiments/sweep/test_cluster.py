@@ -34,3 +34,32 @@ def test_default_threads_share_the_cores():
     cores = cluster.usable_cores()
     assert cluster.default_threads(1) == cores
     assert cluster.default_threads(cores * 4) == 1
+
+
+def test_the_local_cluster_speaks_tls_and_refuses_clients_without_its_credentials():
+    """Scheduler and workers listen on tls://127.0.0.1 only; a client made from the cluster works,
+    one without credentials, with other credentials or over plain TCP cannot connect."""
+    import dask
+    from distributed import Client
+    from distributed.security import Security
+    with cluster.local_cluster(1, 1) as local:
+        address = local.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        with Client(local) as client:
+            assert client.submit(sum, [1, 2], pure=False).result(timeout=60) == 3
+            workers = client.scheduler_info()["workers"]
+        assert workers and all(w.startswith("tls://127.0.0.1:") for w in workers)
+        with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+            for target, security in ((address, None), (address, Security.temporary()),
+                                     (address.replace("tls://", "tcp://"), None)):
+                with pytest.raises((OSError, TypeError, TimeoutError)):
+                    Client(target, security=security, timeout="3s").close()
+
+
+@pytest.mark.parametrize("content", ["hello\n", '{"a": 1}', '["tls://127.0.0.1:1"]', '{"address": 3}'])
+def test_a_file_that_is_not_a_scheduler_file_is_named(tmp_path, content):
+    from gconv_experiments.training import ConfigError
+    path = tmp_path / "scheduler.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=f"--scheduler {path}: not a Dask scheduler file"):
+        cluster.connect(str(path))

@@ -1,6 +1,7 @@
 """Sweeps on Dask and under faults: a LocalCluster sweep, one whose worker is killed mid-run, one
 on a scheduler + worker started here on 127.0.0.1, and a sweep killed before / after a run's
-first snapshot all end with the same results.csv / runs.csv as one uninterrupted serial sweep;
+first snapshot all end with the same results.csv / runs.csv as one uninterrupted serial sweep
+(the clusters with TLS);
 settings changed between invocations are detected. Runs are tiny (rotated 8x8 digits)."""
 import json
 import os
@@ -141,31 +142,49 @@ def _stop(proc):
 
 @pytest.mark.slow
 def test_sweep_on_a_scheduler_and_worker_started_here(datadir, reference, tmp_path):
+    """The documented manual cluster: scheduler and worker on 127.0.0.1 with TLS (their own
+    certificate and key, here written from temporary ones), the sweep's credentials in dask's
+    configuration (as the DASK_DISTRIBUTED__COMM__TLS__* variables give them)."""
+    import dask
+    from distributed import Client
+    from distributed.security import Security
+    credentials = Security.temporary()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text(credentials.tls_ca_file)
+    key.write_text(credentials.tls_client_key)
+    tls = ["--tls-ca-file", str(cert), "--tls-cert", str(cert), "--tls-key", str(key)]
+    client_tls = {"distributed.comm.tls.ca-file": str(cert), "distributed.comm.tls.client.cert": str(cert),
+                  "distributed.comm.tls.client.key": str(key)}
     scheduler_file = str(tmp_path / "scheduler.json")
     procs = []
     try:
-        procs.append(_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                             "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", scheduler_file]))
+        procs.append(_start(["distributed.cli.dask_scheduler", "--protocol", "tls", "--host", "127.0.0.1",
+                             "--port", "0", "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
+                             scheduler_file] + tls))
         deadline = time.monotonic() + 60
         while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.2)  # the file is written at once, but let it be complete
         address = json.loads(read(scheduler_file))["address"]
-        assert address.startswith("tcp://127.0.0.1:")
+        assert address.startswith("tls://127.0.0.1:")
         env = dict(os.environ, **cluster.thread_environment(1))
-        procs.append(_start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
-                             "--no-dashboard", "--memory-limit", "0"], env=env, cwd=str(tmp_path)))
-        from distributed import Client
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(1, timeout=60)
-        out = str(tmp_path / "on_scheduler")
-        experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--scheduler", address])
-        assert tables(out) == tables(reference["fast"])
-        out_file = str(tmp_path / "via_file")  # the scheduler file works as an address too
-        experiment.main(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir", out_file,
-                                "--scheduler", scheduler_file])
+        procs.append(_start(["distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                             "--nworkers", "1", "--dashboard-address", "127.0.0.1:0", "--memory-limit", "0"] + tls,
+                            env=env, cwd=str(tmp_path)))
+        with dask.config.set(client_tls):
+            with Client(address, timeout="30s") as client:
+                client.wait_for_workers(1, timeout=60)
+            out = str(tmp_path / "on_scheduler")
+            experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--scheduler", address])
+            assert tables(out) == tables(reference["fast"])
+            out_file = str(tmp_path / "via_file")  # the scheduler file works as an address too
+            experiment.main(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir", out_file,
+                                    "--scheduler", scheduler_file])
         assert read(os.path.join(out_file, "runs.csv")).splitlines()[1:] == \
             read(os.path.join(reference["fast"], "runs.csv")).splitlines()[1:3]
+        with pytest.raises(ConfigError, match="needs TLS credentials"):  # none in dask's configuration
+            experiment.main(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir",
+                                    str(tmp_path / "no_credentials"), "--scheduler", address])
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -238,10 +257,11 @@ def test_settings_changed_between_invocations_are_named(datadir, reference, tmp_
     with pytest.raises(ConfigError, match=r"--trainfn \(with --datadir\)"):
         experiment.main(FAST + ["--datadir", other, "--resultdir", out])
 
-    # --fresh_on_change: the changed runs go to new folders, the old ones stay as they were
+    # --fresh_on_change: the changed runs go to new folders, the old ones stay as they were (their
+    # report is replaced only when asked for: the new one covers other runs)
     before = read(os.path.join(out, "Z2CNN", "seed0", "summary.json"))
     result = experiment.main(FAST + ["--datadir", datadir, "--resultdir", out, "--batchsize", "8",
-                                     "--models", "Z2CNN", "--fresh_on_change"])
+                                     "--models", "Z2CNN", "--fresh_on_change", "--overwrite_report"])
     folders = [p.run.folder for p in result["planned"]]
     assert all(re.fullmatch(r".*seed[01]-[0-9a-f]{8}", f) for f in folders)
     assert read(os.path.join(out, "Z2CNN", "seed0", "summary.json")) == before
@@ -259,3 +279,12 @@ def test_unreachable_scheduler_is_one_error(datadir, tmp_path, capsys, address, 
                                         str(tmp_path / "r"), "--scheduler", address])
     err = capsys.readouterr().err
     assert status == 2 and f"--scheduler {address}: cannot connect" in err and message in err
+
+
+def test_a_scheduler_option_naming_another_file_is_one_error(datadir, tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a scheduler file\n")
+    status = experiment.cli(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir", str(tmp_path / "r"),
+                                    "--scheduler", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and f"--scheduler {path}: not a Dask scheduler file" in err
