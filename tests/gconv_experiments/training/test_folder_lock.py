@@ -10,8 +10,7 @@ import time
 import pytest
 
 from gconv_experiments.training import ConfigError
-
-LOCK_FILE = ".lock"  # (training.folder_lock.LOCK_FILE)
+from gconv_experiments.training.folder_lock import LOCK_FILE, FolderLock
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TRAIN = [sys.executable, "-m", "gconv_experiments.MNIST_ROT.train"]
@@ -74,7 +73,6 @@ def test_the_lock_of_a_killed_run_does_not_block_its_resume(datadir, tmp_path, t
 
 
 def test_one_lock_per_folder_even_within_a_process(tmp_path):
-    from gconv_experiments.training.folder_lock import FolderLock
     with FolderLock(str(tmp_path), "--resultdir"):
         with pytest.raises(ConfigError, match=rf"--resultdir {tmp_path} is in use by another process "
                                               rf"\(pid {os.getpid()} on host "):

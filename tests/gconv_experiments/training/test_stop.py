@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from gconv_experiments.training.stop import StopRequests
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TRAIN = [sys.executable, "-m", "gconv_experiments.MNIST_ROT.train"]
 
@@ -79,7 +81,6 @@ def test_sigterm_from_outside_in_a_long_run(datadir, tmp_path, tiny):
 
 
 def test_a_second_signal_is_not_caught_and_handlers_come_back():
-    from gconv_experiments.training.stop import StopRequests
     before = signal.getsignal(signal.SIGINT)
     with StopRequests() as stop:
         assert stop.requested() is None
