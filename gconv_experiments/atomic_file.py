@@ -3,31 +3,42 @@ arguments, summaries, snapshots): a crash leaves either the old file or the new 
 partial one."""
 import contextlib
 import os
-import tempfile
+import secrets
 from typing import Iterator
 
 __all__ = ["atomic_path", "write_text", "temporaries_of", "remove_temporaries"]
 
 
+def _create_temporary(directory: str, name: str) -> str:
+    """Create a new empty file '.<name>.XXXXXXXX<ext>' in `directory` with mode 0o666, which the
+    kernel reduces by the umask (and a default ACL) as for any new file, and return its path.
+    The process umask is never changed (that would affect files other threads create meanwhile)."""
+    prefix, suffix = "." + name + ".", os.path.splitext(name)[1]
+    for _ in range(100):
+        tmp = os.path.join(directory, prefix + secrets.token_hex(4) + suffix)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary name for {os.path.join(directory, name)}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str) -> Iterator[str]:
     """Yield a temporary path beside ``path`` (same extension, so np.savez and h5py accept it);
-    when the block finishes, flush the file to disk, give it the usual permissions (umask
-    applied) and rename it to ``path``. If the block raises, the temporary file is removed and
-    ``path`` is untouched."""
+    when the block finishes, flush the file to disk and rename it to ``path``. The temporary
+    file is created with the permissions of any new file (0o666 less the umask). If the block
+    raises, the temporary file is removed and ``path`` is untouched."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=os.path.splitext(name)[1],
-                               dir=directory)
-    os.close(fd)
+    tmp = _create_temporary(directory, os.path.basename(path))
     try:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -18,6 +18,7 @@ from gconv_experiments.sweep import cluster, report
 from gconv_experiments.sweep.execution import SweepError, execute, fingerprints
 from gconv_experiments.sweep.runs import Run, plan
 from gconv_experiments.training import ConfigError
+from gconv_experiments.training.folder_lock import check_writable
 
 __all__ = ["SWEEP_FLAGS", "add_sweep_arguments", "add_run_arguments", "run_flags", "run_argv", "parse_epochs",
            "parse_seeds", "check_distribution_flags", "run_experiment", "cli"]
@@ -185,6 +186,8 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
     seeds = parse_seeds(args.repeats, args.seeds)
     if os.path.exists(args.resultdir) and not os.path.isdir(args.resultdir):
         raise ConfigError(f"--resultdir {args.resultdir} is an existing file, not a folder")
+    if not args.dry_run:  # (a dry run only reads)
+        check_writable(args.resultdir)
     resultdir = os.path.abspath(args.resultdir)  # a Dask worker may have another working directory
     runs = [Run(group=m, seed=s, epochs=epochs[m], folder=os.path.join(resultdir, m, f"seed{s}"),
                 argv=tuple(run_argv(run_flags(m), s, epochs[m], extra)),
@@ -200,13 +203,16 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
                   + (f" -- {p.note}" if p.note else ""))
         return dict(planned=planned)
     os.makedirs(resultdir, exist_ok=True)
+    # Each run locks its own folder (training.folder_lock), not the sweep its --resultdir: sweeps
+    # of other models or seeds may share it (e.g. the jobs of a job array), while a run that
+    # another process is training is refused and named.
     summaries = execute(planned, workers=args.workers, scheduler=args.scheduler, threads=threads,
                         quiet=args.quiet, log=lambda text: print(text, flush=True))
     if not write_tables:
         return dict(summaries=summaries, planned=planned)
     written = report.write_report(resultdir, [p.run for p in planned], summaries,
-                                       fingerprints(planned, resultdir), [prog] + list(argv), paper=paper,
-                                       paper_label=paper_label, title=title)
+                                  fingerprints(planned, resultdir), [prog] + list(argv), paper=paper,
+                                  paper_label=paper_label, title=title)
     print("\n" + written["table"])
     print(f"results: {os.path.join(args.resultdir, 'results.md')}, {os.path.join(args.resultdir, 'results.csv')}")
     print(f"learning curves: {written['plot']}", flush=True)
@@ -215,6 +221,7 @@ def run_experiment(args: argparse.Namespace, extra: list, argv: list, *, train_m
 
 def cli(main: Callable[[], object], prog: str) -> int:
     """Run main() for a command line; bad input is one `prog: error: ...` line (exit 2), failed
-    runs exit 1, Ctrl-C 130."""
+    runs exit 1, Ctrl-C 130 (a run stopped by SIGINT / SIGTERM: 130 / 143, its last finished
+    epoch saved)."""
     return run_command(lambda: main() and None, prog, {SweepError: 1, ConfigError: 2, FileNotFoundError: 2},
                        interrupted="run the same command again to continue")

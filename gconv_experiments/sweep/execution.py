@@ -17,7 +17,9 @@ from gconv_experiments.sweep import cluster
 from gconv_experiments.sweep.runs import Run, _train_module
 from gconv_experiments.training import (
     ARGS_FILE, LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError)
+from gconv_experiments.training.folder_lock import FolderLock
 from gconv_experiments.training.loop import _CurrentStderr
+from gconv_experiments.training.run_folder import WriteFailed, open_for_append
 
 __all__ = ["OUTPUT_FILE", "SweepError", "execute_run", "execute", "fingerprints"]
 
@@ -31,18 +33,22 @@ class SweepError(RuntimeError):
 def execute_run(run: Run, threads: "int | None" = None, output_to_file: bool = False) -> dict:
     """Train `run` (in whatever process calls this: the client or a Dask worker); returns its
     summary. Resumes from the folder's snapshot if there is one, otherwise starts from epoch 0
-    (clearing what a run killed before its first snapshot left)."""
+    (clearing what a run killed before its first snapshot left). A folder locked by another
+    process (a run in progress) is left untouched: ConfigError naming the folder and the holder."""
     module = _train_module(run.train_module)
-    resume = os.path.isfile(os.path.join(run.folder, SNAPSHOT_FILE))
-    if not resume:
-        for name in (ARGS_FILE, LOG_FILE, SUMMARY_FILE, RUN_FILE):
-            path = os.path.join(run.folder, name)
-            if os.path.isfile(path):
-                os.remove(path)
+    resume = False
+    if os.path.isdir(run.folder):
+        with FolderLock(run.folder):
+            resume = os.path.isfile(os.path.join(run.folder, SNAPSHOT_FILE))
+            if not resume:
+                for name in (ARGS_FILE, LOG_FILE, SUMMARY_FILE, RUN_FILE):
+                    path = os.path.join(run.folder, name)
+                    if os.path.isfile(path):
+                        os.remove(path)
     with contextlib.ExitStack() as stack:
         if output_to_file:
             os.makedirs(run.folder, exist_ok=True)
-            out = stack.enter_context(open(os.path.join(run.folder, OUTPUT_FILE), "a", encoding="utf-8"))
+            out = stack.enter_context(open_for_append(os.path.join(run.folder, OUTPUT_FILE)))
             out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {run.label} on pid {os.getpid()} "
                       f"({'resuming' if resume else 'from epoch 0'})\n")
             out.flush()
@@ -84,7 +90,7 @@ def execute(planned: list, workers: int = 1, scheduler: "str | None" = None, thr
             log(f"{run.label}: test error {100 * result['test_error']:.2f}% ({run.folder})")
         else:
             failures.append(f"{run.label} ({run.folder}): {type(error).__name__}: {error}")
-            if not isinstance(error, (ConfigError, FileNotFoundError)) and trace:
+            if not isinstance(error, (ConfigError, FileNotFoundError, WriteFailed)) and trace:
                 print(f"{run.label} failed:\n{trace}", file=sys.stderr, flush=True)
         if bar is not None:
             bar.update(bar.value + 1)

@@ -16,6 +16,8 @@ parsed into one frozen RunConfig), `data` (reading and checking data sets, --nor
 processes of an MPI job), `loop` (seeding, one epoch, evaluation, BN re-estimation, progress
 bars), `checkpoint` (snapshots, log, strict JSON, resume), `fingerprint` (run record run.json,
 resolve_run's record, differences), `run_folder` (RunFolder: the files of a run folder),
+`folder_lock` (FolderLock: one process at a time writes a result folder), `stop` (StopRequests:
+SIGINT / SIGTERM stop a run between two iterations),
 `prepare` (result folder, splits, model probe; prepare: a run ready for its first epoch),
 `epochs` (fit and finish), `run` (main, cli, resolve_run). How the pieces fit together:
 ARCHITECTURE.md at the repository root. Every name below is importable from
@@ -36,7 +38,11 @@ API
       (prepare, then fit, then finish). Raises ConfigError (a ValueError) or
       FileNotFoundError for bad flags, files or data.
   cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input
-      (status 2), a non-finite loss (status 3, naming epoch and iteration), Ctrl-C (130).
+      (status 2), a non-finite loss (status 3, naming epoch and iteration), a write that failed,
+      e.g. on a full disk (status 1, naming the file and the snapshot kept); SIGINT / SIGTERM
+      (130 / 143) stop the run between two iterations with its last finished epoch saved and
+      print `prog: interrupted (SIGTERM) at epoch E, iteration I; the snapshot of epoch E-1 is
+      kept; continue with --resume`.
   load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
       'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
       before any cast). A run reads its files with `load_data` (default read_npz_dataset, the
@@ -71,7 +77,10 @@ annealed temperature, deterministic gates when evaluated and the gate probabilit
 (gconv_experiments/layers/partial_gates.py); their settings are --net_kwargs (gate_lr,
 temperature_start, temperature_end, initial_gate_logit), recorded in run.json as any other.
 
-Result directory (--resultdir, default results/<model>_seed<seed>):
+Result directory (--resultdir, default results/<model>_seed<seed>), locked while the run lasts
+(a second process writing it is refused, naming the holder; the lock file .lock is removed at the
+end, and the lock of a killed process blocks nothing); its files are never written through a
+symbolic link:
   args.json      the arguments of the run
   run.json       the run record (training.fingerprint): resolved settings ("config"), data
                  file hashes, fingerprint, git commit; --resume refuses settings that differ
@@ -83,7 +92,8 @@ Result directory (--resultdir, default results/<model>_seed<seed>):
   snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
                  chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the
                  optimizer (group 'optimizer/') plus the epoch (root attribute), written every
-                 --save_freq epochs and at the end into a temporary file beside it, flushed, then renamed
+                 --save_freq epochs, at the end, and when SIGINT / SIGTERM stop the run (that of the
+                 last finished epoch), into a temporary file beside it, flushed, then renamed
                  over the old one. training.load_weights(path, model) does the same.
   summary.json   final errors (fractions in [0, 1]), parameter count, timings, fingerprint.
 Errors are fractions everywhere in the files; printed lines show percentages. Every JSON file is
@@ -113,13 +123,16 @@ from gconv_experiments.training.models import (
     available_models, build_model, count_parameters, load_model_class, resolve_model_file)
 from gconv_experiments.training.prepare import Training
 from gconv_experiments.training.run import cli, main, resolve_args, resolve_run
-from gconv_experiments.training.run_folder import RunFolder
+from gconv_experiments.training.folder_lock import FolderLock
+from gconv_experiments.training.run_folder import RunFolder, WriteFailed
 from gconv_experiments.training.settings import RunConfig, check_args, parse_schedule
+from gconv_experiments.training.stop import StopRequests
 
 __all__ = [
     "ARGS_FILE", "LOG_FILE", "RUN_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "BASE_DEFAULTS", "BN_AVERAGINGS",
     "BN_REESTIMATIONS", "NORMALIZATIONS", "OPTIMIZERS", "PACKAGE_ROOT", "ONE_PROCESS",
-    "ConfigError", "RunConfig", "RunFolder", "Ranks", "Training", "TrainingDiverged", "TrainingStopped",
+    "ConfigError", "FolderLock", "RunConfig", "RunFolder", "Ranks", "StopRequests", "Training", "TrainingDiverged",
+    "TrainingStopped", "WriteFailed",
     "available_models", "build_model", "build_parser", "build_record", "check_args", "check_dataset", "cli",
     "count_parameters", "differences", "evaluate", "finish", "fit", "get_device", "load_model_class",
     "load_npz_dataset", "load_snapshot", "load_weights", "main", "make_optimizer", "parse_schedule",

@@ -1,5 +1,6 @@
 """Files of a run folder: snapshots (Chainer HDF5, atomic), the epoch log, and resuming a run
 from its saved arguments."""
+import io
 import json
 import os
 
@@ -10,7 +11,7 @@ from chainer import serializers
 from gconv_experiments.atomic_file import atomic_path
 from gconv_experiments.training.config import ConfigError
 
-__all__ = ["ARGS_FILE", "LOG_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "RUN_FILE", "SNAPSHOT_LAYOUT", "save_snapshot", "load_snapshot", "load_weights", "read_log", "dumps"]
+__all__ = ["ARGS_FILE", "LOG_FILE", "SNAPSHOT_FILE", "SUMMARY_FILE", "RUN_FILE", "SNAPSHOT_LAYOUT", "save_snapshot", "snapshot_bytes", "write_bytes", "load_snapshot", "load_weights", "read_log", "dumps"]
 
 
 ARGS_FILE, LOG_FILE, SNAPSHOT_FILE, SUMMARY_FILE = "args.json", "log.jsonl", "snapshot.h5", "summary.json"
@@ -26,18 +27,44 @@ def _model_group(f):
     return f
 
 
+def snapshot_bytes(model, optimizer, epoch: int) -> bytes:
+    """The snapshot file of (model, optimizer, epoch) as bytes (see :func:`save_snapshot`),
+    serialised in memory: HDF5 never writes to the disk itself, so a disk that is full or a
+    file-size limit surfaces as one OSError of :func:`write_bytes` (HDF5's own write errors end
+    in a cascade of ignored exceptions, or a crash, and leave its file behind)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        serializers.HDF5Serializer(f).save(model)
+        serializers.HDF5Serializer(f.create_group("optimizer")).save(optimizer)
+        f.attrs["epoch"] = epoch
+        f.attrs["layout"] = SNAPSHOT_LAYOUT
+    return buffer.getvalue()
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Replace `path` atomically with `data` (atomic_file.atomic_path); an OSError (e.g. ENOSPC)
+    leaves `path` as it was and no temporary file."""
+    with atomic_path(path) as tmp:
+        _write_all(tmp, data)
+
+
+def _write_all(path, data):
+    with open(path, "wb", buffering=0) as f:
+        view = memoryview(data)
+        while view:
+            view = view[f.write(view):]
+
+
 def save_snapshot(path: str, model, optimizer, epoch: int) -> None:
     """Serialise model and optimizer (Chainer HDF5) plus the epoch into `path` atomically.
 
     The model sits at the file's root, so ``chainer.serializers.load_hdf5(path, model)`` reads
     it as any Chainer model file; the optimizer is in the group 'optimizer/', the epoch in the
-    root attribute 'epoch'. Written through atomic_file.atomic_path (temp file, fsync, rename).
+    root attribute 'epoch'. Serialised in memory (:func:`snapshot_bytes`), then written through
+    atomic_file.atomic_path (temp file, fsync, rename); an OSError leaves `path` as it was.
     """
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        serializers.HDF5Serializer(f).save(model)
-        serializers.HDF5Serializer(f.create_group("optimizer")).save(optimizer)
-        f.attrs["epoch"] = epoch
-        f.attrs["layout"] = SNAPSHOT_LAYOUT
+    with atomic_path(path) as tmp:
+        _write_all(tmp, snapshot_bytes(model, optimizer, epoch))
 
 
 def load_snapshot(path: str, model, optimizer) -> int:

@@ -20,9 +20,11 @@ from gconv_experiments.training.config import ConfigError, get_device, make_opti
 from gconv_experiments.training.data import (
     check_dataset, check_labels, normalization_constants, normalize, train_subset_indices)
 from gconv_experiments.training.fingerprint import RUN_FILE, build_record, data_file_record, differences, read_record
+from gconv_experiments.training.folder_lock import check_writable
 from gconv_experiments.training.models import build_model, load_model_class
 from gconv_experiments.training.run_folder import RUN_FOLDER_FILES, RunFolder
 from gconv_experiments.training.settings import RunConfig, check_args
+from gconv_experiments.training.stop import NEVER, StopRequests
 
 __all__ = ["Training", "prepare", "SPLITS", "check_resultdir", "load_splits", "normalize_splits", "probe_model", "data_records", "batches_per_epoch",
            "saved_record"]
@@ -31,8 +33,8 @@ SPLITS = (("trainfn", "train_size"), ("valfn", "val_size"), ("testfn", "val_size
 
 
 def check_resultdir(out: str, resume: bool) -> None:
-    """--resultdir must be a folder (or not exist yet); without --resume it must not hold a
-    run. Leftover temporary files of writes cut short by a kill are removed."""
+    """--resultdir must be a folder (or not exist yet) that this process can write; without
+    --resume it must not hold a run."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"--resultdir {out} is an existing file, not a folder; choose another --resultdir")
     parent = os.path.dirname(os.path.abspath(out))
@@ -40,6 +42,7 @@ def check_resultdir(out: str, resume: bool) -> None:
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise ConfigError(f"--resultdir {out}: {parent} is a file, not a folder")
+    check_writable(out)
     if not resume and any(os.path.exists(os.path.join(out, f)) for f in RUN_FOLDER_FILES):
         raise ConfigError(f"--resultdir {out} already holds a run; pass --resume to continue it "
                           f"or choose another --resultdir")
@@ -155,6 +158,7 @@ class Training:
     folder: RunFolder
     start_epoch: int
     log: list
+    stop: StopRequests = NEVER  # the stop requests (SIGINT, SIGTERM) that fit obeys
 
     @property
     def name(self) -> str:
@@ -199,12 +203,26 @@ def _optimizer(config, model, ranks, n_train):
 
 
 def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data: Callable) -> Training:
-    """Check the parsed flags, join the ranks, build the model, read and check the data, check a
-    resumed run against its record, build the optimizer and set up the run folder (restoring
-    the snapshot when resumed, writing the run files)."""
+    """Check the parsed flags, join the ranks, create and lock the run folder, build the model,
+    read and check the data, check a resumed run against its record, build the optimizer and
+    set up the run folder (restoring the snapshot when resumed, writing the run files). The
+    folder stays locked until ``finish`` ends or ``fit`` or ``finish`` raises (or until
+    ``run.folder.release()``); on an error in here it is released at once."""
     config = check_args(args)
-    check_resultdir(config.resultdir, config.resume)
+    check_resultdir(config.resultdir, resume=True)  # whether it holds a run: once it is locked
     ranks = distributed.start(config.communicator, config.gpu)
+    folder = RunFolder(config.resultdir, ranks.writes)
+    try:
+        folder.create()  # locked from here: another process writing this folder is refused
+        if ranks.writes:
+            check_resultdir(config.resultdir, config.resume)
+        return _prepare(args, config, ranks, folder, models_package, load_data)
+    except BaseException:
+        folder.release(failed=True)
+        raise
+
+
+def _prepare(args, config, ranks, folder, models_package, load_data):
     if not ranks.writes:
         config = dataclasses.replace(config, quiet=True)  # rank 0 alone shows progress
     cls = load_model_class(config.modelfn, models_package, verbose=config.verbose)
@@ -221,8 +239,6 @@ def prepare(args: argparse.Namespace, *, models_package: "str | None", load_data
     record["settings"] = config.to_json()
     optimizer, lr_attr = _optimizer(config, model, ranks, len(splits["trainfn"][0]))
     base_lr = getattr(optimizer, lr_attr)  # before a snapshot is restored
-    folder = RunFolder(config.resultdir, ranks.writes)
-    folder.create()
     start_epoch, log = folder.restore(model, optimizer, config.epochs, config.resume)
     per_epoch = batches_per_epoch(config, splits)
     hooks.training_progress(model, start_epoch * per_epoch, config.total_updates(per_epoch))

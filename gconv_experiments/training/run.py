@@ -15,7 +15,9 @@ from gconv_experiments.training.epochs import TrainingStopped, finish, fit
 from gconv_experiments.training.fingerprint import build_record
 from gconv_experiments.training.models import load_model_class
 from gconv_experiments.training.prepare import prepare
+from gconv_experiments.training.run_folder import WriteFailed
 from gconv_experiments.training.settings import check_args
+from gconv_experiments.training.stop import StopRequests
 
 __all__ = ["resolve_args", "resolve_run", "prepare", "fit", "finish", "main", "cli", "TrainingStopped"]
 
@@ -55,16 +57,24 @@ def resolve_run(argv: list, *, defaults: "dict | None" = None, models_package: "
 def main(argv: "list | None" = None, *, defaults: "dict | None" = None, models_package: "str | None" = None,
          load_data: Callable = read_npz_dataset, prog: "str | None" = None, description: "str | None" = None) -> dict:
     """Parse `argv` (default sys.argv[1:]), train, write the result directory; returns the summary.
-    load_data(path) -> (data, labels) reads one data file (checked as it is loaded)."""
+    load_data(path) -> (data, labels) reads one data file (checked as it is loaded).
+    The result directory is locked for the whole run; SIGINT and SIGTERM stop it between two
+    iterations with its last finished epoch saved (Interrupted, see training.epochs)."""
     args, _ = resolve_args(argv, defaults=defaults, prog=prog, description=description)
-    run = prepare(args, models_package=models_package, load_data=load_data)
-    return finish(run, fit(run))
+    with StopRequests() as stop:
+        run = prepare(args, models_package=models_package, load_data=load_data)
+        run.stop = stop
+        try:
+            return finish(run, fit(run))
+        finally:
+            run.folder.release()
 
 
 def cli(argv: "list | None" = None, **kwargs) -> int:
     """Command-line entry: run main(); report bad input as `prog: error: message`, exit status 2;
-    a diverged run (non-finite loss) exits with status 3."""
+    a diverged run (non-finite loss) exits with status 3, a failed write (a full disk) with 1,
+    a stop on SIGINT / SIGTERM with 130 / 143 (one line: where, and the snapshot kept)."""
     prog = kwargs.get("prog") or os.path.basename(sys.argv[0])
     return run_command(lambda: main(argv, **kwargs) and None, prog,
-                       {ConfigError: 2, FileNotFoundError: 2, TrainingStopped: 3},
+                       {ConfigError: 2, FileNotFoundError: 2, TrainingStopped: 3, WriteFailed: 1},
                        interrupted="continue with --resume", on_failure=distributed.abort_if_distributed)

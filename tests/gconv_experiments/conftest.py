@@ -62,6 +62,56 @@ def run_cli(argv, capsys):
     return status, captured.err, captured.out
 
 
+ACT_MODEL = """
+import os
+import resource
+import signal
+import time
+
+import chainer
+
+from gconv_experiments.MNIST_ROT.models.Z2CNN import Z2CNN
+
+
+class ActAt(Z2CNN):
+    \"\"\"Z2CNN that does something to its own process in the forward pass of training update
+    ACT_STEP (1-based, counted over the whole process), on MPI rank ACT_RANK only if set:
+    ACT=SIGTERM/SIGINT/SIGKILL sends that signal to itself; ACT=wait touches the file ACT_READY
+    and waits (at most 120 s) until the file ACT_GO exists; ACT=fsize:N limits the size of the
+    files it writes to N bytes (RLIMIT_FSIZE, with SIGXFSZ ignored: writes fail with EFBIG).\"\"\"
+    steps = 0
+
+    def logits(self, x):
+        if chainer.config.train and chainer.config.enable_backprop:
+            ActAt.steps += 1
+            rank = os.environ.get("ACT_RANK")
+            this_rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK"))
+            if ActAt.steps == int(os.environ.get("ACT_STEP", "0")) and rank in (None, this_rank):
+                act = os.environ["ACT"]
+                if act.startswith("SIG"):
+                    os.kill(os.getpid(), signal.Signals[act])
+                elif act == "wait":
+                    open(os.environ["ACT_READY"], "w").close()
+                    deadline = time.time() + 120
+                    while not os.path.exists(os.environ["ACT_GO"]) and time.time() < deadline:
+                        time.sleep(0.05)
+                elif act.startswith("fsize:"):
+                    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                    limit = int(act.split(":")[1])
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        return super().logits(x)
+"""
+
+
+def act_model(folder):
+    """Path of the ActAt model file (ACT_MODEL) written into `folder`; its flags for train.py:
+    ['--modelfn', path, '--net_kwargs', "{'channels': 4}"]."""
+    path = os.path.join(str(folder), "ActAt.py")
+    with open(path, "w") as f:
+        f.write(ACT_MODEL)
+    return path
+
+
 def assert_one_line_error(status, err, expected_status=2):
     """A bad-input failure: the exit status and exactly one 'train.py: error: ...' line."""
     assert status == expected_status, err
@@ -74,4 +124,4 @@ def assert_one_line_error(status, err, expected_status=2):
 def tiny():
     return types.SimpleNamespace(SMALL=SMALL, KW=KW, make=make_digits_like, strict_json=strict_json,
                                  snapshot=snapshot_params, run=run_cli,
-                                 assert_one_line_error=assert_one_line_error)
+                                 assert_one_line_error=assert_one_line_error, act_model=act_model)

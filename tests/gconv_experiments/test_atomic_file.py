@@ -55,3 +55,24 @@ def test_leftover_temporaries_are_found_and_removed_but_nothing_else(tmp_path):
     assert temporaries_of(target) == [str(left)]
     assert remove_temporaries(target) == [str(left)]
     assert not left.exists() and all(p.exists() for p in others) and target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)],
+                         ids=["umask022", "umask077", "umask002"])
+def test_the_umask_is_applied_without_ever_being_changed(tmp_path, monkeypatch, umask, mode):
+    """Setting the process umask, even for a moment, would change the permissions of files
+    other threads create meanwhile: the umask must only ever be applied, never set."""
+    before = os.umask(umask)
+    try:
+        def umask_set(mask):
+            raise AssertionError(f"os.umask({mask:#o}) called while writing")
+        monkeypatch.setattr(os, "umask", umask_set)
+        write_text(tmp_path / "c.txt", "x")
+        with atomic_path(tmp_path / "d.npz") as tmp:
+            np.savez(tmp, x=np.arange(2))
+        monkeypatch.undo()
+    finally:
+        os.umask(before)
+    for name in ("c.txt", "d.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    assert sorted(os.listdir(tmp_path)) == ["c.txt", "d.npz"]

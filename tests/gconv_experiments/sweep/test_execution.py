@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -288,3 +289,104 @@ def test_a_scheduler_option_naming_another_file_is_one_error(datadir, tmp_path, 
                                     "--scheduler", str(path)])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and f"--scheduler {path}: not a Dask scheduler file" in err
+
+
+# --- run folders on a shared machine: locks, planted links, folders that cannot be written ------
+
+LOCK_HOLDER = """
+import fcntl, os, socket, sys
+fd = os.open(os.path.join(sys.argv[1], ".lock"), os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, f"pid={os.getpid()} host={socket.gethostname()} since=2024-01-01T00:00:00\\n".encode())
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def held_lock():
+    """held_lock(folder): another process holds the lock of `folder` (flock on its .lock file,
+    which names the holder) until the test ends; returns its pid."""
+    procs = []
+
+    def hold(folder):
+        proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, folder], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "locked"
+        return proc.pid
+    yield hold
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _tiny_run(folder, datadir):
+    return execution.Run(group="Z2CNN", seed=0, epochs=1, folder=folder, train_module="gconv_experiments.MNIST_ROT.train",
+                         argv=("--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 3}", "--datadir", datadir,
+                               "--train_size", "32", "--val_size", "16", "--batchsize", "16", "--epochs", "1",
+                               "--seed", "0", "--quiet"))
+
+
+def test_a_run_folder_locked_by_another_process_is_left_alone(datadir, tmp_path, held_lock):
+    """A folder without snapshot holds files of a run killed early -- or of a run in progress
+    in another process, which the sweep must not delete."""
+    folder = str(tmp_path / "Z2CNN" / "seed0")
+    os.makedirs(folder)
+    files = {name: f"{name} of the run in progress\n" for name in ("run.json", "args.json", "log.jsonl")}
+    for name, text in files.items():
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+    pid = held_lock(folder)
+    with pytest.raises(ConfigError, match=rf"--resultdir {folder} is in use by another process \(pid {pid} on host "
+                                              rf"{socket.gethostname()} since 2024-01-01T00:00:00; "):
+        execution.execute_run(_tiny_run(folder, datadir), output_to_file=True)
+    assert {name: read(os.path.join(folder, name)) for name in files} == files
+    assert sorted(os.listdir(folder)) == [".lock", "args.json", "log.jsonl", "run.json"]  # no output.log either
+
+
+def test_a_second_sweep_leaves_the_runs_another_process_trains_alone(datadir, tmp_path, held_lock):
+    """Two sweeps on one --resultdir: the runs the other one is training (their folders locked)
+    fail with the holder named and their files untouched; the other runs train."""
+    out = str(tmp_path / "sweep")
+    busy = os.path.join(out, "Z2CNN", "seed0")
+    os.makedirs(busy)
+    with open(os.path.join(busy, "log.jsonl"), "w") as f:
+        f.write('{"epoch": 1}\n')
+    pid = held_lock(busy)
+    with pytest.raises(execution.SweepError, match=rf"1 of 2 runs failed.*\n  Z2CNN seed 0 \({busy}\): ConfigError: "
+                                                   rf"--resultdir {busy} is in use by another process \(pid {pid} "):
+        experiment.main(FAST + ["--models", "Z2CNN", "--datadir", datadir, "--resultdir", out])
+    assert read(os.path.join(busy, "log.jsonl")) == '{"epoch": 1}\n' and sorted(os.listdir(busy)) == [".lock", "log.jsonl"]
+    assert os.path.exists(os.path.join(out, "Z2CNN", "seed1", "summary.json"))
+
+
+@pytest.mark.parametrize("target_exists", [False, True], ids=["dangling", "to_a_file"])
+def test_a_symlink_planted_as_output_log_is_refused(datadir, tmp_path, target_exists):
+    folder = str(tmp_path / "run")
+    os.makedirs(folder)
+    target = tmp_path / "elsewhere.txt"
+    if target_exists:
+        target.write_text("someone else's file\n")
+    os.symlink(target, os.path.join(folder, execution.OUTPUT_FILE))
+    with pytest.raises(ConfigError, match=rf"{folder}/output.log is a symbolic link"):
+        execution.execute_run(_tiny_run(folder, datadir), output_to_file=True)
+    assert (target.read_text() == "someone else's file\n") if target_exists else not target.exists()
+
+
+def test_a_sweep_resultdir_that_cannot_be_written_is_one_error(datadir, tmp_path, capsys):
+    out = tmp_path / "read_only"
+    out.mkdir()
+    out.chmod(0o555)
+    if os.access(out, os.W_OK):
+        out.chmod(0o755)
+        pytest.skip("this process may write into any folder (root)")
+    try:
+        status = experiment.cli(FAST + ["--models", "Z2CNN", "--repeats", "1", "--datadir", datadir,
+                                        "--resultdir", str(out)])
+    finally:
+        out.chmod(0o755)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert err[0] == (f"MNIST_ROT/experiment.py: error: --resultdir {out} cannot be written (permission denied); "
+                      f"choose another --resultdir or change the folder's permissions")

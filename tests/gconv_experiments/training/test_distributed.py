@@ -343,6 +343,32 @@ def test_a_batch_too_small_for_the_ranks_is_an_error_on_the_command_line(datadir
     assert not os.path.exists(tmp_path / "r" / "snapshot.h5")
 
 
+@needs_mpi
+def test_a_signal_on_one_rank_stops_every_rank_at_the_same_iteration(datadir, tmp_path, tiny):
+    """SIGTERM reaches rank 1 only, in epoch 2's second update (3 per epoch): the ranks agree at
+    the next iteration, rank 0 writes epoch 1's snapshot (--save_freq 3 had not), the job ends
+    with status 143 and one line; --resume on 2 ranks ends as the uninterrupted 2-rank run."""
+    model = tiny.act_model(tmp_path)
+    flags = ["--modelfn", model, "--net_kwargs", "{'channels': 3}", "--trainfn", "train.npz", "--valfn",
+             "val.npz", "--batchsize", "9", "--quiet", "--datadir", datadir, "--epochs", "3", "--save_freq", "3",
+             "--communicator", "naive"]
+    mpi = [MPIEXEC, "-n", "2", sys.executable, "-m", "gconv_experiments.MNIST_ROT.train"]
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    _ok(_run(mpi + flags + ["--resultdir", straight]))
+    proc = subprocess.run(mpi + flags + ["--resultdir", stopped], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=dict(ENV, ACT="SIGTERM", ACT_STEP="5", ACT_RANK="1"))
+    assert proc.returncode == 143, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "interrupted" in line] == [
+        "MNIST_ROT/train.py: interrupted (SIGTERM) at epoch 2, iteration 3; the snapshot of epoch 1 is kept; "
+        "continue with --resume"]
+    assert [e["epoch"] for e in _log(stopped)] == [1]
+    _ok(_run(mpi + ["--resultdir", stopped, "--resume", "--communicator", "naive"]))
+    got, ref = _weights(stopped), _weights(straight)
+    assert [e["epoch"] for e in _log(stopped)] == [1, 2, 3]
+    for name in ref:
+        np.testing.assert_array_equal(got[name], ref[name], err_msg=name)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["bn"]:
         sys.path.insert(0, REPO)
