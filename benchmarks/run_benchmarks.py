@@ -130,9 +130,11 @@ def main(argv=None):
     meta = machine_info(args)
     print('machine: {} ({} cores usable), numpy {}, BLAS: {}'.format(
         meta['cpu'], meta['usable_cores'], meta['numpy'], '; '.join(meta['blas'])))
-    print('fast CPU conv: {} (threads {}), load average at start: {:.2f}'.format(
-        'on' if meta['fast_conv'] else "off (Chainer's own)", cpu_conv2d.get_num_threads(),
-        meta['loadavg_start'][0]))
+    print('fast CPU conv: {} (threads {}), compiled kernels (numba): {}, load average at start: '
+          '{:.2f}'.format('on' if meta['fast_conv'] else "off (Chainer's own)",
+                          cpu_conv2d.get_num_threads(),
+                          'on' if meta['compiled_kernels'] else 'off',
+                          meta['loadavg_start'][0]))
     if meta['loadavg_start'][0] > 0.5 * meta['usable_cores']:
         print('WARNING: the machine is busy (load {:.2f}); timings, especially PyTorch\'s '
               '(OpenMP spin-waits), will be noisy'.format(meta['loadavg_start'][0]))
