@@ -37,7 +37,7 @@ def machine_info(args):
             'cpu': platform.processor() or platform.machine(), 'python': platform.python_version(),
             'numpy': numpy.__version__, 'fast_conv': not args.no_fast_conv,
             'compiled_kernels': os.environ.get('GROUPY_FAST_CPU_NUMBA', '0').strip()
-            not in ('', '0', 'false', 'False', 'no'),
+            not in ('0', 'false', 'False', 'no'),  # as groupy.fast_cpu.switch reads it
             'native_blas': args.native_blas, 'threads': args.threads, 'repeats': args.repeats,
             'device': args.device, 'date': time.strftime('%Y-%m-%d %H:%M:%S'),
             'loadavg_start': os.getloadavg()}
