@@ -93,7 +93,8 @@ def _float_in(low, high, low_open=True):
 
 def parse_args(argv=None) -> argparse.Namespace:
     """The flags of the command (see the module docstring); exits with a one-line error."""
-    p = _Parser(prog="python -m gconv_experiments.GAN.train", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="python -m gconv_experiments.GAN.train", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a("--datadir", required=True, help="MNIST-rot(-like) data folder")
     a("--resultdir", required=True, help="run folder (created)")

@@ -179,13 +179,17 @@ def markdown(study, run_rows: list, rows: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def plot(rows: list, path: str, title: str, reference: str = "Z2CNN") -> str:
     """data_efficiency.png: mean test error against training-set size (log-log) per model, the
     seeds' range shaded and each seed a dot; the reference's error with all images dotted."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
     for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
@@ -194,7 +198,7 @@ def plot(rows: list, path: str, title: str, reference: str = "Z2CNN") -> str:
             continue
         sizes = np.array([r["size"] for r in mine], dtype=float)
         ax.plot(sizes, [100 * r["test_error_mean"] for r in mine], "-o", color=f"C{i}", markersize=4,
-                label=f"{model} (mean of {max(r['runs_finished'] for r in mine)} seeds)")
+                label=f"{model} (mean of {_count(max(r['runs_finished'] for r in mine), 'seed')})")
         ax.fill_between(sizes, [100 * min(r["errors"]) for r in mine], [100 * max(r["errors"]) for r in mine],
                         color=f"C{i}", alpha=0.2, linewidth=0)
         for r in mine:
@@ -205,7 +209,8 @@ def plot(rows: list, path: str, title: str, reference: str = "Z2CNN") -> str:
                    label=f"{reference} with {sizes[-1]:,} images")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
+    for axis in (ax.xaxis, ax.yaxis):  # 1-2-5 ticks: labelled even within one decade
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training images (class-balanced subset of train_all.npz)")

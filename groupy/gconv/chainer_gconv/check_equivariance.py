@@ -37,7 +37,7 @@ from groupy.gfunc.p4func_array import P4FuncArray
 from groupy.gfunc.p4mfunc_array import P4MFuncArray
 from groupy.gfunc.z2func_array import Z2FuncArray
 
-__all__ = ['check_equivariance', 'stabiliser_labels', 'transform_feature_map']
+__all__ = ['check_equivariance', 'equivariant_elements', 'stabiliser_labels', 'transform_feature_map']
 
 _GROUP_NAMES = {'Z2': 'Z2', 'C4': 'p4', 'p4': 'p4', 'D4': 'p4m', 'p4m': 'p4m',
                 'invariant': 'invariant'}
