@@ -255,7 +255,7 @@ def test_make_optimizer_accepts_lr_for_every_choice(name, kwargs):
 @pytest.mark.parametrize("name, kwargs, message", [
     ("Adam", {"lr": "0.1"}, "'alpha' must be a finite number"),
     ("AdaGrad", {"lr": 0}, "'lr' must be a positive number"),
-    ("MomentumSGD", {"momentum": -0.5}, "'momentum' must be a number >= 0"),
+    ("MomentumSGD", {"momentum": -0.5}, r"'momentum' must be in \[0, 1\), got -0.5"),
     ("NesterovAG", {"lr": float("nan")}, "'lr' must be a finite number"),
     ("Adam", {"amsgrad": "yes"}, "'amsgrad' must be True or False"),
 ])
