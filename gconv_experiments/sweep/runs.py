@@ -145,14 +145,15 @@ def plan(runs: list, fresh_on_change: bool = False) -> list:
         if diffs:
             alternative = dataclasses.replace(run, folder=f"{run.folder}-{record['fingerprint'][:8]}")
             alt_saved = _read_record(os.path.join(alternative.folder, RUN_FILE))
-            if alt_saved is not None and not differences(alt_saved, record):
+            alt_diffs = [] if alt_saved is None else differences(alt_saved, record)
+            if alt_saved is not None and not alt_diffs:
                 run = alternative  # made earlier by --fresh_on_change with these settings
-            elif fresh_on_change:
+            elif fresh_on_change and not alt_diffs:
                 if os.path.exists(alternative.folder) and not os.path.isdir(alternative.folder):
                     raise ConfigError(f"run folder {alternative.folder} is an existing file, not a folder")
                 run = alternative
-            else:
-                mismatched.append((run, diffs))
+            else:  # with --fresh_on_change: the new folder holds a run of other settings
+                mismatched.append((alternative, alt_diffs) if fresh_on_change else (run, diffs))
                 continue
         action, summary, note = _inspect(run, record)
         planned.append(Planned(run, action, record, summary, note))

@@ -76,3 +76,31 @@ def test_feature_network_and_judge_classify_real_test_digits():
     judge = Judge.from_run(DEFAULT_RUN, DATADIR)
     assert judge.accuracy(x, y) > 0.9
     assert judge.accuracy(x, (y + 1) % 10) < 0.1
+
+
+def test_statistics_are_the_mean_and_the_sample_covariance():
+    """Covariance with ddof 1, by hand: features (0, 1), (2, 3), (4, 8)."""
+    mu, sigma = statistics(np.array([[0., 1.], [2., 3.], [4., 8.]]))
+    np.testing.assert_allclose(mu, [2.0, 4.0], rtol=1e-15)
+    # deviations (-2, -3), (0, -1), (2, 4): sums of products 8, 14, 26 over n - 1 = 2
+    np.testing.assert_allclose(sigma, [[4.0, 7.0], [7.0, 13.0]], rtol=1e-15)
+
+
+def test_the_reference_cache_is_used_only_for_the_same_test_file(gan_datadir, tmp_path):
+    """from_test_set(cache=...) writes the reference statistics once and reads them back for the
+    same test file; another test file under the same name is measured afresh."""
+    cache = str(tmp_path / "reference.npz")
+    first = FIDMeasure.from_test_set(str(gan_datadir), cache=cache)
+    with np.load(gan_datadir / "test.npz") as f:
+        x = f["data"]
+    mu, sigma = statistics(features(first.net, x))
+    np.testing.assert_allclose(first.mu, mu, rtol=1e-12)
+    with np.load(cache) as f:  # the cache is what is read back: mark it
+        key = f["key"]
+    np.savez(cache, mu=np.full_like(mu, 7.0), sigma=sigma, key=key)
+    assert (FIDMeasure.from_test_set(str(gan_datadir), cache=cache).mu == 7.0).all()
+    np.savez(gan_datadir / "test.npz", data=np.clip(x + 0.3, 0, 1), labels=np.zeros(len(x), np.int32))
+    other = FIDMeasure.from_test_set(str(gan_datadir), cache=cache)
+    np.testing.assert_allclose(other.mu, statistics(features(other.net, np.clip(x + 0.3, 0, 1)))[0], rtol=1e-12)
+    with np.load(cache) as f:
+        assert str(f["key"]) != str(key)

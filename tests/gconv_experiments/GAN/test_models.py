@@ -111,3 +111,65 @@ def test_leaky_relu_gradients_of_first_and_second_order():
     chainer.gradient_check.check_double_backward(
         lambda v: leaky_relu(v, 0.2) ** 2, x, rng.standard_normal((3, 4)),
         rng.standard_normal((3, 4)), dtype=np.float64)
+
+
+class _Recorder(chainer.LinkHook):
+    """Records the positional inputs and the output of every link's forward pass."""
+    name = "recorder"
+
+    def __init__(self):
+        self.inputs, self.outputs = {}, {}
+
+    def forward_postprocess(self, args):
+        self.inputs[id(args.link)] = [chainer.as_array(a) for a in args.args]
+        self.outputs[id(args.link)] = chainer.as_array(args.out)
+
+
+def _leaky(h):
+    return np.where(h > 0, h, 0.2 * h)
+
+
+def _average_pool(h):
+    n, c, height, width = h.shape
+    return h.reshape(n, c, height // 2, 2, width // 2, 2).mean(axis=(3, 5))
+
+
+@pytest.mark.parametrize("group", ["z2", "p4", "p4m"])
+def test_discriminator_forward_worked_out_by_hand(group):
+    """From each convolution's recorded output: LeakyReLU(0.2), 2x2 average pooling after the
+    first two blocks only, the max over the stabiliser, the average over the 7x7 plane (phi),
+    then w . phi + b + <embed(y), phi>."""
+    d = _float64(Discriminator, group, ch=4)
+    x = np.random.default_rng(2).random((3, 1, 28, 28))
+    y = np.array([1, 4, 9], np.int32)
+    with _Recorder() as rec:
+        logits = d(x, y).array
+    out = lambda link: rec.outputs[id(link)]  # noqa: E731
+    inp = lambda link: rec.inputs[id(link)][0]  # noqa: E731
+    np.testing.assert_allclose(inp(d.conv1), _average_pool(_leaky(out(d.conv0))), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(inp(d.conv2), _average_pool(_leaky(out(d.conv1))), rtol=1e-12, atol=1e-12)
+    h = _leaky(out(d.conv2))
+    assert h.shape[-2:] == (7, 7)
+    n = {"z2": 1, "p4": 4, "p4m": 8}[group]
+    h = h.reshape(3, -1, n, 7, 7).max(axis=2)
+    phi = h.mean(axis=(2, 3))
+    np.testing.assert_allclose(inp(d.out), phi, rtol=1e-12, atol=1e-12)
+    expected = out(d.out)[:, 0] + (out(d.embed) * phi).sum(axis=1)
+    np.testing.assert_allclose(logits, expected, rtol=1e-12, atol=1e-12)
+    assert np.abs((out(d.embed) * phi).sum(axis=1)).min() > 1e-6  # the projection term counts
+
+
+def test_generator_samples_are_its_test_mode_images_of_standard_normal_noise():
+    """sample(labels, rng, batchsize): per batch, noise rng.standard_normal((batch, latent_dim)),
+    the images of test mode mapped from (-1, 1) to (0, 1)."""
+    np.random.seed(0)
+    g = Generator("z2", ch=4, latent_dim=8, embed_dim=4)
+    labels = np.array([0, 5, 2, 7, 7], np.int32)
+    got = g.sample(labels, np.random.default_rng(5), batchsize=3)
+    rng = np.random.default_rng(5)
+    expected = []
+    with chainer.using_config("train", False), chainer.no_backprop_mode():
+        for i in (0, 3):
+            z = rng.standard_normal((len(labels[i:i + 3]), 8)).astype(np.float32)
+            expected.append((g(z, labels[i:i + 3]).array + 1) / 2)
+    np.testing.assert_allclose(got, np.concatenate(expected), rtol=1e-6, atol=1e-6)

@@ -172,3 +172,34 @@ def test_non_finite_values_stop_the_run(tmp_path, gan_tiny_args, capsys, flags, 
     assert code == 1
     assert err[-1] == "train: error: stopped: " + message
     assert not (run / "generator.npz").exists()
+
+
+def test_defaults_are_dey_et_als_settings():
+    """Written out from the module docstring (Dey et al.): Adam beta (0, 0.9), lr 1e-4 (G) and
+    4e-4 (D), two D updates per G step, batch 64, R1 gamma 0.1."""
+    args = train.parse_args(["--datadir", "d", "--resultdir", "r"])
+    assert (args.beta1, args.beta2, args.lr_g, args.lr_d) == (0.0, 0.9, 1e-4, 4e-4)
+    assert (args.d_steps, args.batchsize, args.r1_gamma) == (2, 64, 0.1)
+
+
+def test_the_judge_classifies_every_third_image_up_to_judge_samples(tmp_path, gan_tiny_args, gan_datadir):
+    """--judge_samples 10 of --fid_samples 30: the judge's accuracy is that of images 0, 3, ...,
+    27 of the evaluation set (one per class), recomputed here from the saved generator."""
+    import chainer
+    from gconv_experiments.GAN.generator import Generator
+    from gconv_experiments.GAN.judge import Judge
+    from gconv_experiments.MNIST_ROT import train as classifier_train
+    judge_run = str(tmp_path / "judge")
+    classifier_train.main(["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 2}", "--batchsize", "20", "--quiet",
+                           "--epochs", "1", "--datadir", str(gan_datadir), "--resultdir", judge_run])
+    run = tmp_path / "run"
+    flags = [f for f in gan_tiny_args if f != "--judge_samples" and f != "0"]
+    assert train.main(flags + ["--resultdir", str(run), "--steps", "1", "--fid_every", "1",
+                               "--judge_samples", "10", "--judge_run", judge_run]) == 0
+    logged, = [r["judge_accuracy"] for r in _log(run) if "judge_accuracy" in r]
+    gen = Generator("z2", ch=2, latent_dim=8, embed_dim=4)
+    chainer.serializers.load_npz(str(run / "generator.npz"), gen)
+    labels = np.repeat(np.arange(10, dtype=np.int32), 3)
+    x = gen.sample(labels, np.random.default_rng([0, 2 ** 31]))
+    judge = Judge.from_run(judge_run, str(gan_datadir))
+    assert logged == judge.accuracy(x[::3], labels[::3])

@@ -89,3 +89,48 @@ def test_headline_interpolates_in_log_size_and_log_error():
     p4m_at_1000 = 0.3 * 0.1 ** (math.log(1000 / 300) / math.log(40))
     assert f"P4MCNN with 1,000 images: {100 * p4m_at_1000:.2f}% test error (interpolated)" in lines[5]
     assert report.size_reaching([300, 1000], [0.01, 0.005], 0.02) == (300, "at or below the smallest size")
+
+
+def test_runs_take_the_epochs_their_steps_need_and_a_size_of_one_batch_is_allowed(tmp_path):
+    """epochs = ceil(steps / ceil(size / batch)): at batch 128, 300 images are 3 batches an
+    epoch (the last one short), so 4,000 steps take 1,334 epochs; 1,000 images: 8 batches, 500
+    epochs. A size equal to the batch size is one whole batch, accepted."""
+    study = data_efficiency.Study("/d", "/o", ("P4CNN",), (300, 1000), (0,), steps=4000)
+    assert (study.epochs(300), study.epochs(1000), study.epochs(128), study.epochs(129)) == (1334, 500, 4000, 2000)
+    argv = list(study.run("P4CNN", 300, 0).argv)
+    assert argv[argv.index("--epochs") + 1] == "1334" and argv[argv.index("--steps") + 1] == "4000"
+    args = data_efficiency.build_parser().parse_args(["--datadir", str(tmp_path), "--sizes", "128,300",
+                                                      "--batchsize", "128"])
+    assert data_efficiency.study_from_args(args, check_data=False).sizes == (128, 300)
+
+
+def test_a_curve_reaching_the_target_exactly_reaches_it_there():
+    """An error equal to the target counts as reached: at that size, interpolated or not."""
+    assert report.size_reaching([300, 1000], [0.05, 0.02], 0.02) == (pytest.approx(1000, rel=1e-12), "interpolated")
+    assert report.size_reaching([300, 1000], [0.02, 0.01], 0.02) == (300, "at or below the smallest size")
+
+
+def test_group_rows_mean_and_sample_std_of_the_finished_seeds_by_hand():
+    """Errors 2% and 4% finished, a third seed unfinished: mean 3%, sample std (ddof 1) 1.414%."""
+    runs = [dict(model="P4CNN", size=300, seed=s, finished=f, test_error=e, hours=h)
+            for s, f, e, h in ((0, True, 0.02, 1.0), (1, True, 0.04, 3.0), (2, False, None, 0.5))]
+    row, = report.group_rows(runs)
+    assert (row["runs_finished"], row["runs_planned"], row["hours_per_run"]) == (2, 3, 2.0)
+    assert row["test_error_mean"] == pytest.approx(0.03, rel=1e-12)
+    assert row["test_error_std_ddof1"] == pytest.approx(0.02 / math.sqrt(2), rel=1e-12)
+    assert row["test_error_pct_std_ddof1"] == pytest.approx(100 * 0.02 / math.sqrt(2), rel=1e-12)
+
+
+def test_a_run_counts_as_finished_only_with_the_studys_epochs_and_steps(tmp_path):
+    """A summary written by a run with other --steps (the same epochs) is not this study's."""
+    import json
+    study = data_efficiency.Study("/d", str(tmp_path), ("P4CNN",), (32,), (0, 1, 2), steps=5, batchsize=16)
+    assert study.epochs(32) == 3
+    for seed, epochs, steps in ((0, 3, 5), (1, 3, 6), (2, 2, 5)):
+        folder = study.run_folder("P4CNN", 32, seed)
+        os.makedirs(folder)
+        with open(os.path.join(folder, "summary.json"), "w") as f:
+            json.dump(dict(epochs=epochs, steps=steps, test_error=0.1 * (seed + 1), seconds_total=3600.0), f)
+    rows = report.collect(study)
+    assert [(r["seed"], r["finished"], r["test_error"]) for r in rows] == [(0, True, 0.1), (1, False, None),
+                                                                          (2, False, None)]

@@ -258,3 +258,63 @@ def test_a_plain_chainer_hdf5_file_of_the_model_is_evaluated(run, tmp_path, caps
     first, _ = _test_lines(capsys)
     assert "(a snapshot without an epoch of 2)" in first
     assert f"test error {100 * summary['test_error']:.2f}%" in first
+
+
+@pytest.fixture(scope="module")
+def truncated_run(tmp_path_factory):
+    """A 2-epoch Z2CNN run with --train_size 48 --val_size 20 on files whose first 48 training
+    images are darker than the rest (so the normalisation of the first 48 differs from that
+    of the whole file) and whose validation file holds 48 images."""
+    d = tmp_path_factory.mktemp("evaluate_truncated")
+    datadir = d / "data"
+    datadir.mkdir()
+    _digits_like(datadir / "train_all.npz", 96, 3)
+    with np.load(datadir / "train_all.npz") as f:
+        data, labels = f["data"].copy(), f["labels"].copy()
+    data[48:] = np.clip(data[48:] + 0.4, 0, 1)
+    np.savez(datadir / "train_all.npz", data=data, labels=labels)
+    _digits_like(datadir / "test.npz", 48, 4)
+    folder = d / "run"
+    summary = train.main(["--modelfn", "Z2CNN", "--net_kwargs", "{'channels': 4}", "--batchsize", "16",
+                          "--quiet", "--epochs", "2", "--train_size", "48", "--val_size", "20",
+                          "--datadir", str(datadir), "--resultdir", str(folder)])
+    return str(folder), str(datadir), summary
+
+
+def test_a_run_with_train_and_val_size_is_evaluated_on_its_first_val_size_images(truncated_run, capsys):
+    folder, datadir, summary = truncated_run
+    assert evaluate.main([folder, "--datadir", datadir]) == 0
+    out = capsys.readouterr().out
+    recorded = f"{100 * summary['test_error']:.2f}%"
+    assert f"test error {recorded} on" in out and "20 images" in out and f"(recorded by the run: {recorded})" in out
+    model, record = evaluate.load_run(folder)
+    x, y = mnist_rot.load_split(datadir, "test")
+    loss, error = evaluate.error_rate(model, x[:20], y[:20], evaluate.input_normalization(record, datadir),
+                                    batchsize=16)
+    assert error == summary["test_error"] and loss == pytest.approx(summary["test_loss"], rel=1e-6)
+
+
+def test_an_older_record_is_normalised_by_its_first_train_size_images(truncated_run, tmp_path, capsys):
+    """A run.json without the recorded constants (as the published runs') gets them from the
+    first --train_size images of its training file, not from the whole file; evaluated so, the
+    run's recorded loss comes back."""
+    folder, datadir, summary = truncated_run
+    _, record = evaluate.load_run(folder)
+    recorded = evaluate.input_normalization(record, datadir)
+    with np.load(os.path.join(datadir, "train_all.npz")) as f:
+        pixels = f["data"].astype(np.float64)
+    assert recorded == pytest.approx((pixels[:48].mean(), pixels[:48].std()), rel=1e-9)
+    assert abs(pixels.mean() - pixels[:48].mean()) > 0.1  # the whole file would give other constants
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    saved = json.loads((copy / "run.json").read_text())
+    del saved["settings"]["input_normalization"]
+    (copy / "run.json").write_text(json.dumps(saved))
+    model, older = evaluate.load_run(str(copy))
+    assert evaluate.input_normalization(older, datadir) == pytest.approx(recorded, rel=1e-12)
+    x, y = mnist_rot.load_split(datadir, "test")
+    loss, error = evaluate.error_rate(model, x[:20], y[:20], evaluate.input_normalization(older, datadir),
+                                    batchsize=16)
+    assert error == summary["test_error"] and loss == pytest.approx(summary["test_loss"], rel=1e-6)
+    assert evaluate.main([str(copy), "--datadir", datadir]) == 0
+    assert f"test error {100 * summary['test_error']:.2f}%" in capsys.readouterr().out

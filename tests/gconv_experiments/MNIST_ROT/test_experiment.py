@@ -112,6 +112,31 @@ def test_reported_statistics_come_from_the_runs_summaries(datadir, tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_seeds_and_test_file_reach_the_runs_and_the_table(datadir, tmp_path):
+    """--seeds 3,5 trains seeds 3 and 5 (not 0 and 1: their positions), and with a --testfn
+    other than --valfn the table averages the runs' test errors, not their validation errors."""
+    out = str(tmp_path / "sweep")
+    result = experiment.main(["--models", "Z2CNN", "--seeds", "3,5", "--train_size", "32", "--val_size", "8",
+                              "--batchsize", "16", "--net_kwargs", "{'channels': 3}", "--quiet", "--epochs", "1",
+                              "--testfn", "valid.npz", "--datadir", datadir, "--resultdir", out])
+    summaries = []
+    for seed in (3, 5):
+        folder = os.path.join(out, "Z2CNN", f"seed{seed}")
+        with open(os.path.join(folder, "run.json")) as f:
+            assert json.load(f)["config"]["seed"] == seed
+        with open(os.path.join(folder, "summary.json")) as f:
+            summaries.append(json.load(f))
+    assert [s["seed"] for s in summaries] == [3, 5] and [p.run.seed for p in result["planned"]] == [3, 5]
+    assert [s["test_file"] for s in summaries] == [os.path.join(datadir, "valid.npz")] * 2
+    test, val = [s["test_error"] for s in summaries], [s["val_error"] for s in summaries]
+    assert statistics.fmean(test) != statistics.fmean(val)  # else the check below could not tell them apart
+    row, = read_csv(os.path.join(out, "results.csv"))
+    assert float(row["test_error_mean"]) == pytest.approx(statistics.fmean(test), abs=1e-12)
+    assert row["seeds"] == "3 5"
+    runs = read_csv(os.path.join(out, "runs.csv"))
+    assert [(r["seed"], float(r["test_error"])) for r in runs] == [("3", test[0]), ("5", test[1])]
+
+
 @pytest.mark.slow
 def test_sweep_reuses_then_continues(datadir, tmp_path, capsys):
     out = str(tmp_path / "sweep")

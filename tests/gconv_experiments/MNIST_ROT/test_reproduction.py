@@ -114,6 +114,26 @@ def test_report_numbers_recomputed_by_hand(tmp_path):
     assert rows[0].split(",") == reproduction.FIELDS and len(rows) == 1 + 9
 
 
+def test_the_papers_numbers_stand_only_beside_the_released_protocols_rows(tmp_path):
+    """The paper reports the released protocol's Z2CNN, P4CNN_RP and P4CNN: no paper column
+    (nor a difference from it) for the other settings' rows, nor for P4MCNN."""
+    results = tmp_path / "results"
+    _finished(results, "released", "P4CNN", 0, 0.02, 100)
+    others = [("p4mcnn", "P4MCNN"), ("uniform_rotation", "Z2CNN"), ("uniform_rotation", "P4CNN"),
+              ("dropout", "P4CNN"), ("momentum_sgd", "P4CNN"), ("momentum_sgd", "P4MCNN")]
+    for setting, model in others:
+        _finished(results, setting, model, 0, 0.03, 100 if model != "Z2CNN" else 300)
+    text = reproduction.write_report(str(results))
+    assert _row(text, "released protocol", "P4CNN")[6:8] == ["2.28 ± 0.0004", "-0.28"]
+    for setting, model in others:
+        row = _row(text, reproduction.SETTING_TEXT[setting], model)
+        assert row[2] == "1/2" and row[6:8] == ["–", "–"], (setting, model, row)
+    csv_rows = (results / "results.csv").read_text().splitlines()
+    paper = reproduction.FIELDS.index("paper")
+    filled = [r.split(",")[:2] for r in csv_rows[1:] if r.split(",")[paper]]
+    assert filled == [["released", "Z2CNN"], ["released", "P4CNN_RP"], ["released", "P4CNN"]]
+
+
 def _idx(array, magic):
     header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     return gzip.compress(header + array.astype(np.uint8).tobytes())

@@ -168,6 +168,24 @@ def test_the_test_error_comes_from_the_test_file(datadir, tmp_path, tiny):
     assert right["test_error"] == 0.0
 
 
+def test_the_test_file_is_cut_to_val_size_not_train_size(datadir, tmp_path, tiny):
+    """--val_size cuts --testfn as it cuts --valfn: with --train_size 16 --val_size 24, a test
+    file whose images 16..23 (and only those) carry labels other than the predicted ones gives
+    test error 8/24 (cut at 16: 0; uncut: 8/32)."""
+    out = str(tmp_path / "run")
+    train.main(tiny.SMALL + ["--datadir", datadir, "--resultdir", out, "--epochs", "2", "--train_size", "16",
+                             "--val_size", "24"])
+    train_x = np.load(os.path.join(datadir, "train_all.npz"))["data"][:16].astype(np.float64)
+    mean = train_x.mean()
+    std = np.sqrt(((train_x - mean) ** 2).mean())
+    test_x = np.load(os.path.join(datadir, "test.npz"))["data"]
+    labels = _predictions(out, ((test_x - mean) / std).astype(np.float32), tiny)
+    labels[16:24] = (labels[16:24] + 1) % 10
+    np.savez(tmp_path / "cut.npz", data=test_x, labels=labels.astype(np.int32))
+    summary = train.main(["--resultdir", out, "--resume", "--testfn", str(tmp_path / "cut.npz")])
+    assert summary["test_error"] == pytest.approx(8 / 24, abs=1e-6)
+
+
 # --- runs killed before their first snapshot ---------------------------------------------------
 
 KILL_MODEL = """

@@ -9,7 +9,12 @@ import pytest
 
 from gconv_experiments.MNIST_ROT import evaluate, mnist_rot, train
 from gconv_experiments.training import differences, epochs as epochs_module, resolve_run
+from gconv_experiments.training import build_parser, check_args
 from gconv_experiments.training.data import balanced_order, train_subset_indices
+
+
+def resolve_config(argv):
+    return check_args(build_parser().parse_args(argv))
 
 
 def _labels(counts, seed=0):
@@ -36,6 +41,26 @@ def test_the_subset_depends_on_the_seed_and_first_is_the_files_head():
     assert not np.array_equal(a, b)
     assert np.array_equal(a, train_subset_indices(y, 100, "balanced", 0))
     assert train_subset_indices(y, 7, "first", None).tolist() == list(range(7))
+
+
+def test_the_classes_of_each_round_come_in_a_seeded_random_order_and_indices_ascend():
+    """balanced_order: every round of (number of classes) examples holds each class once, in
+    an order that changes from round to round; train_subset_indices lists a subset ascending."""
+    y = _labels([20] * 10)
+    order = balanced_order(y, 4)
+    rounds = [tuple(y[order[10 * k:10 * k + 10]].tolist()) for k in range(20)]
+    assert all(sorted(r) == list(range(10)) for r in rounds)
+    assert len(set(rounds)) > 10  # not one fixed order of the classes
+    index = train_subset_indices(y, 50, "balanced", 4)
+    assert (np.diff(index) > 0).all() and set(index.tolist()) == set(order[:50].tolist())
+
+
+def test_the_last_epoch_of_steps_makes_the_remaining_updates():
+    """--steps 10 at 4 batches an epoch: 3 epochs, whole ones first, then the 2 updates left."""
+    config = resolve_config(["--modelfn", "Z2CNN", "--steps", "10"]).with_steps(4)
+    assert config.epochs == 3
+    assert [config.batches_in_epoch(e, 4) for e in (1, 2, 3)] == [None, None, 2]
+    assert config.total_updates(4) == 10
 
 
 def _count_updates(folder):

@@ -284,3 +284,37 @@ def test_evaluate_and_reestimate_show_progress_bars(capsys):
     assert "BN-bar" in err and "eval-bar" in err and "100%" in err
     training.evaluate(model, x, y, 4, device)
     assert capsys.readouterr().err == ""
+
+
+class _OrderRecorder(Classifier):
+    """A linear classifier that records which examples each training batch holds (pixel 0 of
+    every image is its index in the data)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        with self.init_scope():
+            self.fc = L.Linear(4, 3)
+
+    def logits(self, x):
+        self.seen.extend(int(i) for i in x[:, 0, 0, 0])
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("seed, epoch", [(0, 1), (0, 2), (7, 1)])
+def test_each_epoch_trains_in_the_seeded_permutation(seed, epoch):
+    """The documented order: epoch e of seed s visits the examples in
+    numpy.random.default_rng([s, e]).permutation(n), every example once, batch after batch."""
+    n = 20
+    x = np.zeros((n, 1, 2, 2), np.float32)
+    x[:, 0, 0, 0] = np.arange(n)
+    y = (np.arange(n) % 3).astype(np.int32)
+    model = _OrderRecorder()
+    optimizer = chainer.optimizers.SGD(lr=0.0)
+    optimizer.setup(model)
+    device = chainer.get_device("@numpy")
+    rng = training.loop.seed_epoch(seed, epoch, device)
+    training.loop.train_epoch(model, optimizer, x, y, 6, "", rng, device, "epoch", True)
+    expected = np.random.default_rng([seed, epoch]).permutation(n)
+    assert model.seen == expected.tolist()
+    assert sorted(model.seen) == list(range(n)) and model.seen != sorted(model.seen)

@@ -297,6 +297,38 @@ def test_bad_arguments_are_named():
                              input_shape=(1, 1, 9, 9))
 
 
+@pytest.mark.parametrize('partial_cls,full_cls,g', PAIRS)
+def test_a_zero_logit_drops_its_plane_in_test_mode(partial_cls, full_cls, g):
+    """Kept in test mode means logit > 0: a logit of exactly 0 drops its plane, in the output
+    as in kept_elements() and last_kept."""
+    partial, full = pair(partial_cls, full_cls)
+    partial.gate_logits.array[:] = 1.0
+    partial.gate_logits.array[0] = 0.0  # plane 1
+    partial.gate_logits.array[2] = -1.0  # plane 3
+    x = gmap(g)
+    with chainer.using_config('train', False):
+        y, y_full = partial(x).array, full(x).array
+    kept = [0, 2] + list(range(4, g))
+    assert partial.kept_elements().indices == tuple(kept)
+    assert partial.last_kept.tolist() == [i in kept for i in range(g)]
+    assert numpy.abs(y[:, :, [1, 3]]).max() == 0.0
+    numpy.testing.assert_allclose(y[:, :, kept], y_full[:, :, kept], rtol=1e-6, atol=1e-6)
+
+
+def test_zero_temperature_and_zero_gate_rate():
+    """A gate at temperature 0 is refused (the relaxation divides by it); a gate learning rate
+    of 0 is accepted: it freezes the gates while the rest trains."""
+    with pytest.raises(ValueError, match='temperature must be > 0, got 0.0'):
+        relaxed_bernoulli_gate(numpy.zeros(2, numpy.float32), 0.0)
+    with pytest.raises(ValueError, match='lr must be >= 0'):
+        set_gate_learning_rate(_TwoLayer(), -1e-4)
+    model = _TwoLayer()
+    optimizer = chainer.optimizers.Adam(alpha=1e-2)
+    optimizer.setup(model)
+    assert set_gate_learning_rate(model, 0.0) == 1
+    assert model.l2.gate_logits.update_rule.hyperparam.alpha == 0.0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize('partial_cls,full_cls,g', PAIRS)
 def test_cupy_matches_numpy(partial_cls, full_cls, g):
