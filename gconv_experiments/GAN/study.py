@@ -278,24 +278,7 @@ def run_all(study: Study, datadir: str, workers: int = 1, scheduler: "str | None
                          "same command again to retry):\n  " + "\n  ".join(failures))
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _nonnegative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive, _nonnegative = train._positive_int, train._nonneg_int  # the train command's flag types
 
 
 #: study flag -> the train flags it sets
