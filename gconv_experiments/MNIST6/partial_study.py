@@ -48,7 +48,7 @@ import types
 import numpy as np
 
 from gconv_experiments import study_jobs
-from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.atomic_file import save_figure, write_text
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.reproduction import run_state
 from gconv_experiments.layers.partial_gates import gate_layers
@@ -275,11 +275,7 @@ def plot_gates(results: str, run_rows: list, path: str) -> "str | None":
                 ax.set_xlabel("epoch")
         axes[row, 0].set_ylabel("gate probability")
         axes[row, -1].legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100, format="png")
 
 
 def write_report(results: str, epochs: "int | None" = None) -> str:
