@@ -1,4 +1,4 @@
-"""What a finished sweep writes into its folder, once, from the runs' summary and log files.
+"""What a finished sweep writes into its folder, once, from the runs' summary and log files::
 
   results.csv          one row per model: runs, epochs, seeds, the test error's mean and
                        population std (np.std, ddof 0) as fractions, the paper-style text
