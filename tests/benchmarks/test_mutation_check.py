@@ -108,3 +108,16 @@ def test_main_stops_when_a_mutant_does_not_apply(toy, monkeypatch, capsys):
                                        "pkg/calc.py\n")
     assert toy.main(["--list", "--skip-absent"]) == 0
     assert capsys.readouterr().err.endswith(" (left out)\n")
+
+
+def test_every_mutant_applies_to_the_repository_as_it_stands(monkeypatch):
+    """Each planted bug's text occurs exactly once in its file and its test files exist, so the
+    check runs on today's code (a mutant whose code has moved on stops --list and every run)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import mutation_check
+    stale = [m.name for m in mutation_check.MUTANTS if mutation_check._occurrences(m) != 1]
+    assert not stale
+    root = BENCH.parent
+    missing = [(m.name, t) for m in mutation_check.MUTANTS for _, tests in m.runs() for t in tests
+               if not (root / t.split("::")[0]).exists()]
+    assert not missing
