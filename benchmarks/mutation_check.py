@@ -81,7 +81,8 @@ MUTANTS = [
     Mutant("A04 sweep report averages val_error", "gconv_experiments/sweep/report.py",
            'model_statistics([s["test_error"]', 'model_statistics([s["val_error"]', T_SWEEP),
     Mutant("A05 sweep passes the seed's position in --seeds", "gconv_experiments/sweep/command_line.py",
-           '["--seed", str(s),', '["--seed", str(seeds.index(s)),',
+           'run_argv(run_flags(m), s, epochs[m], extra)',
+           'run_argv(run_flags(m), seeds.index(s), epochs[m], extra)',
            T_SWEEP + (T + "gconv_experiments/sweep/test_command_line.py",)),
     Mutant("A06 --fresh_on_change folder reused whatever its settings", "gconv_experiments/sweep/runs.py",
            "if alt_saved is not None and not alt_diffs:", "if alt_saved is not None:",
@@ -277,17 +278,22 @@ def _path(mutant: Mutant) -> str:
     return os.path.join(REPO, mutant.file)
 
 
+def _occurrences(mutant: Mutant) -> int:
+    """How often the text to mutate occurs in the mutant's file."""
+    with open(_path(mutant), encoding="utf-8") as f:
+        return f.read().count(mutant.old)
+
+
 def apply(mutant: Mutant) -> bytes:
     """Write the mutant into its file; returns the original bytes. ValueError when `old` does
     not occur exactly once."""
-    with open(_path(mutant), "rb") as f:
-        original = f.read()
-    text = original.decode("utf-8")
-    count = text.count(mutant.old)
+    count = _occurrences(mutant)
     if count != 1:
         raise ValueError(f"{mutant.name}: {mutant.old!r} occurs {count} times in {mutant.file} (expected once)")
+    with open(_path(mutant), "rb") as f:
+        original = f.read()
     with open(_path(mutant), "wb") as f:
-        f.write(text.replace(mutant.old, mutant.new).encode("utf-8"))
+        f.write(original.decode("utf-8").replace(mutant.old, mutant.new).encode("utf-8"))
     return original
 
 
@@ -321,17 +327,25 @@ def _pytest(tests: tuple, env: tuple, timeout: float) -> tuple:
     return child.returncode, time.monotonic() - start, "\n".join(lines[-3:])
 
 
+def _judge(runs: list, timeout: float) -> tuple:
+    """(exit status, seconds, last lines) of pytest on each (environment, test files) of `runs`
+    in turn, while each passes (status 0, or 5: no test ran); the status and lines are the last
+    run's, the seconds all runs'."""
+    seconds, status, tail = 0.0, 0, ""
+    for env, tests in runs:
+        status, took, tail = _pytest(tests, env, timeout)
+        seconds += took
+        if status not in (0, 5):
+            break
+    return status, seconds, tail
+
+
 def run_mutant(mutant: Mutant, timeout: float = 1200) -> tuple:
     """('caught' | 'survived' | 'timeout', seconds, pytest's last lines) of one mutant."""
     stat = os.stat(_path(mutant))
     original = apply(mutant)
-    seconds, status, tail = 0.0, 0, ""
     try:
-        for env, tests in mutant.runs():
-            status, took, tail = _pytest(tests, env, timeout)
-            seconds += took
-            if status not in (0, 5):  # 5: no test ran
-                break
+        status, seconds, tail = _judge(mutant.runs(), timeout)
     finally:
         _restore(mutant, original, stat)
     verdict = "timeout" if status is None else ("survived" if status in (0, 5) else "caught")
@@ -357,13 +371,12 @@ def main(argv: "list | None" = None) -> int:
     prefixes = [s.strip() for s in args.only.split(",")] if args.only else None
     chosen = [m for m in MUTANTS if prefixes is None or any(m.name.startswith(s) for s in prefixes)]
     for m in list(chosen):  # every mutant applies before anything runs
-        with open(_path(m), encoding="utf-8") as f:
-            if f.read().count(m.old) != 1:
-                print(f"{m.name}: the text to mutate does not occur exactly once in {m.file}"
-                      + (" (left out)" if args.skip_absent else ""), file=sys.stderr)
-                if not args.skip_absent:
-                    return 2
-                chosen.remove(m)
+        if _occurrences(m) != 1:
+            print(f"{m.name}: the text to mutate does not occur exactly once in {m.file}"
+                  + (" (left out)" if args.skip_absent else ""), file=sys.stderr)
+            if not args.skip_absent:
+                return 2
+            chosen.remove(m)
     if args.list:
         for m in chosen:
             print(f"{m.name}  ({m.file}; {' '.join(m.tests)})")

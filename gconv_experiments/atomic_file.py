@@ -4,9 +4,10 @@ partial one."""
 import contextlib
 import os
 import secrets
-from typing import Iterator
+import sys
+from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_text", "temporaries_of", "remove_temporaries"]
+__all__ = ["atomic_path", "write_text", "save_figure", "temporaries_of", "remove_temporaries"]
 
 
 def _create_temporary(directory: str, name: str) -> str:
@@ -51,6 +52,21 @@ def write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+
+
+def save_figure(fig: Any, path: str, **savefig_kwargs: Any) -> str:
+    """Lay out the matplotlib figure ``fig`` (``tight_layout``), save it atomically to ``path``
+    with ``fig.savefig(tmp, **savefig_kwargs)`` and close it; returns ``path``. The figure is
+    closed even when saving fails; then ``path`` is untouched."""
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, **savefig_kwargs)
+    finally:
+        pyplot = sys.modules.get("matplotlib.pyplot")  # a figure made without pyplot has nothing to close
+        if pyplot is not None:
+            pyplot.close(fig)
+    return path
 
 
 def temporaries_of(path: str) -> list:

@@ -11,7 +11,7 @@ A positive angle rotates the picture counter-clockwise as displayed, about the i
 equals ``np.rot90(x, k, axes=(2, 3))`` on square images.
 
 Names accepted by ``--transformations`` (comma-separated, applied left to right); see
-``DESCRIPTIONS`` and gconv_experiments/FIDELITY.md:
+``DESCRIPTIONS`` and gconv_experiments/FIDELITY.md::
 
   rotation            AS RELEASED: an angle r uniform in [-pi, pi] is passed to
                       skimage.transform.rotate, whose angle is in degrees, so each image is

@@ -8,7 +8,7 @@ to a feature vector phi (N, C); the output ``w . phi + b + <embed(y), phi>`` (a 
 normalised linear map plus the projection on a label embedding, Miyato & Koyama 2018).
 
 Widths: ``ch, 2 ch, 4 ch`` channels for z2 (Dey et al.: ch = 128), and ``g_channels`` of these
-(ch / sqrt(|H|): half for p4) G-channels for p4/p4m.
+(``ch / sqrt(|H|)``: half for p4) G-channels for p4/p4m.
 
 One departure: Dey et al. average-pool after the third block as well (7 -> 3, dropping the last
 row and column) before the global average; here the third block is not pooled, so the global

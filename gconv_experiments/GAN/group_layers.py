@@ -10,7 +10,7 @@ upsampling then act on every orientation plane alike, which keeps them equivaria
   p4m: int(c // sqrt(8))).
 * :func:`conv3x3`: a spectrally normalised 3x3 'same' convolution (Z2) or G-convolution
   (P4ConvZ2 / P4ConvP4, P4MConvZ2 / P4MConvP4M).
-* :func:`stabiliser_max`: (N, C * |H|, H, W) -> (N, C, H, W), the max over the stabiliser.
+* :func:`stabiliser_max`: ``(N, C * |H|, H, W) -> (N, C, H, W)``, the max over the stabiliser.
 * :class:`ConditionalGroupBatchNorm`: batch normalisation whose statistics are shared over the
   stabiliser (one mean and variance per G-channel), then a conditional scale and shift
   ``(1 + gamma(c)) * x + beta(c)`` per G-channel.
@@ -38,7 +38,8 @@ _GCONVS = {"p4": (P4ConvZ2, P4ConvP4), "p4m": (P4MConvZ2, P4MConvP4M)}
 
 
 def stabiliser_size(group: str) -> int:
-    """|H| of ``group`` ('z2' 1, 'p4' 4, 'p4m' 8); ValueError naming the value otherwise.
+    """The stabiliser size ``|H|`` of ``group`` ('z2' 1, 'p4' 4, 'p4m' 8); ValueError naming
+    the value otherwise.
 
     >>> stabiliser_size('p4m')
     8
@@ -98,7 +99,7 @@ def conv3x3(group: str, in_channels: int, out_channels: int, first: bool,
 
 
 def stabiliser_max(h: chainer.Variable, group: str) -> chainer.Variable:
-    """Max over the stabiliser of flat maps: (N, C * |H|, H, W) -> (N, C, H, W) (identity for
+    """Max over the stabiliser of flat maps: ``(N, C * |H|, H, W) -> (N, C, H, W)`` (identity for
     'z2'): the pooled maps transform like Z2 maps.
 
     >>> stabiliser_max(numpy.arange(8.).reshape(1, 4, 1, 2), 'p4').array.ravel().tolist()

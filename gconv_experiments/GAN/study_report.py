@@ -21,7 +21,7 @@ import os
 
 import numpy
 
-from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.atomic_file import save_figure, write_text
 from gconv_experiments.GAN import samples as sample_grid
 from gconv_experiments.GAN import study as gan_study
 from gconv_experiments.GAN import train
@@ -210,11 +210,7 @@ def plot_curves(study, runs: list, path: str) -> "str | None":
     ax.set_title("MNIST-rot conditional GANs: FID (line: mean over seeds; band: min to max)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, format="png")
 
 
 def save_samples(folder: str, path: str, title: str) -> str:
@@ -235,11 +231,7 @@ def save_samples(folder: str, path: str, title: str) -> str:
     ax.set_xticks([])
     ax.set_ylabel("class")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, format="png")
 
 
 def write_report(study) -> dict:

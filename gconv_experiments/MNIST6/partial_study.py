@@ -2,10 +2,12 @@
 harmful (MNIST6-180, MNIST6-M) and where it helps (MNIST-rot), after Romero & Lohit, "Learning
 Partial Equivariances from Data" (NeurIPS 2022, arXiv:2110.10211).
 
-PLAN (setting -> data, models, seeds, epochs; each setting one sweep folder results/partial/<setting>):
+PLAN (setting -> data, models, seeds, epochs; each setting one sweep folder results/partial/<setting>)::
+
   mnist6_180  MNIST6-180  Z2CNN, P4CNN, PartialP4CNN     seeds 0..2, 20 epochs
   mnist6_m    MNIST6-M    Z2CNN, P4MCNN, PartialP4MCNN   seeds 0..2, 20 epochs
   mnist_rot   MNIST-rot   P4CNN, PartialP4CNN            seeds 0, 1, 100 epochs
+
 Every run is MNIST_ROT/train.py with the released sizes and protocol (Adam 1e-3, batch 128,
 train_all.npz -> test.npz, input normalisation and BN re-estimation as MNIST_ROT/train.py), with
 --net_kwargs "{'n_classes': 2}" on MNIST6 and no augmentation there (MNIST-rot: the released
@@ -29,10 +31,12 @@ of all 18 MNIST6 runs is 3 x (14.6 + 24.2 + 24.2) + 3 x (14.6 + 38.0 + 38.0) = 4
 ~8 % for the validations: 20 epochs ~2.6 h; MNIST-rot 4 runs x 0.71 h (P4CNN's hours per run
 in results/mnist_rot/results.md) ~2.8 h; in all ~5.5 h, on 2 lanes ~3 h of wall time.
 
-Data (folders under --datadir, built by the data commands):
+Data (folders under --datadir, built by the data commands)::
+
   python -m gconv_experiments.MNIST6.mnist6 --from-mnist ../shared/data/mnist --datadir DATA/mnist6_180 --variant rot180
   python -m gconv_experiments.MNIST6.mnist6 --from-mnist ../shared/data/mnist --datadir DATA/mnist6_m --variant mirror
   python -m gconv_experiments.MNIST_ROT.mnist_rot --from-mnist ../shared/data/mnist --datadir DATA/mnist_rot
+
 Training: ``bash gconv_experiments/run_lanes.sh gconv_experiments.MNIST6.partial_study DATA
 [LANES]`` (lanes of ``--run-job K`` over ``--list-jobs``, gconv_experiments/study_jobs.py).
 Report: ``python -m gconv_experiments.MNIST6.partial_study --results results/partial`` writes
@@ -48,7 +52,7 @@ import types
 import numpy as np
 
 from gconv_experiments import study_jobs
-from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.atomic_file import save_figure, write_text
 from gconv_experiments.MNIST_ROT import evaluate, experiment
 from gconv_experiments.MNIST_ROT.reproduction import run_state
 from gconv_experiments.layers.partial_gates import gate_layers
@@ -275,11 +279,7 @@ def plot_gates(results: str, run_rows: list, path: str) -> "str | None":
                 ax.set_xlabel("epoch")
         axes[row, 0].set_ylabel("gate probability")
         axes[row, -1].legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100, format="png")
 
 
 def write_report(results: str, epochs: "int | None" = None) -> str:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.atomic_file import save_figure, write_text
 from gconv_experiments.sweep.report import csv_text
 from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import LOG_FILE, SUMMARY_FILE, ConfigError, read_log
@@ -218,11 +218,7 @@ def plot(rows: list, path: str, title: str, reference: str = "Z2CNN") -> str:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, format="png")
 
 
 def write_report(study) -> dict:

@@ -1,7 +1,8 @@
 """The MNIST-rot reproduction of Cohen & Welling (2016) as a whole: which runs it consists of
 (PLAN), and the report over all of them in results/mnist_rot/.
 
-PLAN (setting -> models and seeds; each setting is one sweep folder, results/mnist_rot/<setting>):
+PLAN (setting -> models and seeds; each setting is one sweep folder, results/mnist_rot/<setting>)::
+
   released          Z2CNN 300, P4CNN_RP 100, P4CNN 100 epochs, seeds 0..4: the sweep as released
   p4mcnn            P4MCNN 100 epochs, seeds 0, 1 (the released protocol otherwise)
   uniform_rotation  Z2CNN 300, P4CNN 100 epochs, seeds 0, 1, --transformations uniform_rotation
@@ -9,6 +10,7 @@ PLAN (setting -> models and seeds; each setting is one sweep folder, results/mni
                     places; the 2023 tiny paper's "P4CNN drop")
   momentum_sgd      P4CNN, P4MCNN 100 epochs, seeds 0, 1, MomentumSGD lr 0.01, momentum 0.5
                     (the tiny paper's optimiser) instead of Adam
+
 The runs are trained by gconv_experiments/MNIST_ROT/run_sweeps.sh (gconv_experiments/run_lanes.sh
 for this module): lanes that take the jobs
 listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/experiment.py
@@ -16,17 +18,19 @@ sweep of one model and seed, then the setting's own tables rewritten from all it
 
 The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
 --datadir DIR --mnist MNIST_DIR``) writes into --results:
-  results.md           per setting and model: finished runs, test error mean ± sample std (%),
-                       the paper-style text (mean % ± np.std of the fraction), the paper's number
-                       and our difference to it, the error on upright MNIST, wall time per run;
-                       then every run (with the test error one evaluation earlier and the last
-                       epoch's training error, which show a final loss spike); written with
-                       whatever has finished (rows say how many)
-  results.csv          the per-model rows, every digit
-  learning_curves.png  test (solid) and training (dashed) error per epoch, mean over finished runs
-  <setting>/           each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
-                       learning_curves.png; gconv_experiments/sweep/report.py) over every finished
-                       run of the setting, rewritten after each job and by the report
+
+* results.md: per setting and model: finished runs, test error mean ± sample std (%), the
+  paper-style text (mean % ± np.std of the fraction), the paper's number and our difference to
+  it, the error on upright MNIST, wall time per run; then every run (with the test error one
+  evaluation earlier and the last epoch's training error, which show a final loss spike);
+  written with whatever has finished (rows say how many);
+* results.csv: the per-model rows, every digit;
+* learning_curves.png: test (solid) and training (dashed) error per epoch, mean over finished
+  runs;
+* <setting>/: each setting's sweep tables (results.md, results.csv, runs.csv, sweep.json,
+  learning_curves.png; gconv_experiments/sweep/report.py) over every finished run of the
+  setting, rewritten after each job and by the report.
+
 A run counts as finished only when its summary.json is for the planned epochs, its snapshot.h5
 is there, and its run.json is the run PLAN asks for: every setting of the setting's job
 (``planned_record``; gconv_experiments/sweep/record_check.py) and the data files of DATA_SHA256.

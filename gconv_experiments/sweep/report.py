@@ -1,4 +1,4 @@
-"""What a finished sweep writes into its folder, once, from the runs' summary and log files.
+"""What a finished sweep writes into its folder, once, from the runs' summary and log files::
 
   results.csv          one row per model: runs, epochs, seeds, the test error's mean and
                        population std (np.std, ddof 0) as fractions, the paper-style text
@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gconv_experiments.atomic_file import atomic_path, write_text
+from gconv_experiments.atomic_file import save_figure, write_text
 from gconv_experiments.training import LOG_FILE, ConfigError, read_log
 
 __all__ = ["RUN_FIELDS", "MODEL_FIELDS", "REPORT_FILES", "model_statistics", "csv_text", "model_rows",
@@ -203,8 +203,4 @@ def plot_learning_curves(runs: list, path: str, title: str) -> str:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110, format="png")

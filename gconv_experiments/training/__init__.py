@@ -23,41 +23,42 @@ SIGINT / SIGTERM stop a run between two iterations),
 ARCHITECTURE.md at the repository root. Every name below is importable from
 `gconv_experiments.training` itself.
 
-API
-  build_parser(defaults=None, prog=None, description=None) -> argparse.ArgumentParser with the
-      release's train.py flags plus --testfn, --train_size, --val_size, --resume, --quiet,
-      --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging,
-      --train_subset, --subset_seed, --steps.
-  check_args(args) -> RunConfig: the parsed flags checked (ConfigError naming the flag) and
-      parsed (keyword dicts, augmentation, learning-rate schedule, evaluation batch size).
-  resolve_run(argv, *, defaults=None, models_package=None) -> the run record (run.json) that
-      train.py would write for argv, without training. differences(saved, new) -> list of
-      "--flag: old -> new" for settings that change the trajectory ([]: reuse/resume allowed).
-  main(argv=None, *, defaults=None, models_package=None, load_data=read_npz_dataset, prog=None,
-      description=None) -> dict: trains, writes the result directory, returns the summary
-      (prepare, then fit, then finish). Raises ConfigError (a ValueError) or
-      FileNotFoundError for bad flags, files or data.
-  cli(argv=None, **same keywords) -> int exit status; prints `prog: error: ...` for bad input
-      (status 2), a non-finite loss (status 3, naming epoch and iteration), a write that failed,
-      e.g. on a full disk (status 1, naming the file and the snapshot kept); SIGINT / SIGTERM
-      (130 / 143) stop the run between two iterations with its last finished epoch saved and
-      print `prog: interrupted (SIGTERM) at epoch E, iteration I; the snapshot of epoch E-1 is
-      kept; continue with --resume`.
-  load_npz_dataset(path) -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
-      'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
-      before any cast). A run reads its files with `load_data` (default read_npz_dataset, the
-      arrays as stored), which may be replaced by any function with that signature; what it
-      returns is checked once, as check_dataset does.
-  load_model_class(modelfn, models_package) -> the Chain class named by --modelfn: a path to a
-      .py file (relative to the working directory or to gconv_experiments/) defining a class with
-      the file's stem name, or a bare name (a module of `models_package`).
-  evaluate(model, x, y, batchsize, device, label=..., quiet=True) -> (mean loss, error rate)
-      in test mode.
-  load_weights(snapshot_path, model): copy a snapshot's weights and BN statistics into model.
-  reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True, *, mode='clean',
-      averaging='batch', transformations='', rng=None): recomputes every BatchNormalization's
-      population statistics from one pass over x (the release's "finetune" epoch; see
-      --bn_reestimation and --bn_averaging).
+API:
+
+* ``build_parser(defaults=None, prog=None, description=None)`` -> argparse.ArgumentParser with
+  the release's train.py flags plus --testfn, --train_size, --val_size, --resume, --quiet,
+  --verbose, --eval_batchsize, --normalization, --bn_reestimation, --bn_averaging,
+  --train_subset, --subset_seed, --steps.
+* ``check_args(args)`` -> RunConfig: the parsed flags checked (ConfigError naming the flag) and
+  parsed (keyword dicts, augmentation, learning-rate schedule, evaluation batch size).
+* ``resolve_run(argv, *, defaults=None, models_package=None)`` -> the run record (run.json) that
+  train.py would write for argv, without training. ``differences(saved, new)`` -> list of
+  "--flag: old -> new" for settings that change the trajectory ([]: reuse/resume allowed).
+* ``main(argv=None, *, defaults=None, models_package=None, load_data=read_npz_dataset, prog=None,
+  description=None)`` -> dict: trains, writes the result directory, returns the summary
+  (prepare, then fit, then finish). Raises ConfigError (a ValueError) or
+  FileNotFoundError for bad flags, files or data.
+* ``cli(argv=None, **same keywords)`` -> int exit status; prints `prog: error: ...` for bad input
+  (status 2), a non-finite loss (status 3, naming epoch and iteration), a write that failed,
+  e.g. on a full disk (status 1, naming the file and the snapshot kept); SIGINT / SIGTERM
+  (130 / 143) stop the run between two iterations with its last finished epoch saved and
+  print `prog: interrupted (SIGTERM) at epoch E, iteration I; the snapshot of epoch E-1 is
+  kept; continue with --resume`.
+* ``load_npz_dataset(path)`` -> (x float32 (N, C, H, W), y int32 (N,)) from an .npz with keys
+  'data' and 'labels' (pixels must be finite, labels whole numbers >= 0, checked as stored,
+  before any cast). A run reads its files with `load_data` (default read_npz_dataset, the
+  arrays as stored), which may be replaced by any function with that signature; what it
+  returns is checked once, as check_dataset does.
+* ``load_model_class(modelfn, models_package)`` -> the Chain class named by --modelfn: a path to
+  a .py file (relative to the working directory or to gconv_experiments/) defining a class with
+  the file's stem name, or a bare name (a module of `models_package`).
+* ``evaluate(model, x, y, batchsize, device, label=..., quiet=True)`` -> (mean loss, error rate)
+  in test mode.
+* ``load_weights(snapshot_path, model)``: copy a snapshot's weights and BN statistics into model.
+* ``reestimate_batchnorm(model, x, y, batchsize, device, label=..., quiet=True, *, mode='clean',
+  averaging='batch', transformations='', rng=None)``: recomputes every BatchNormalization's
+  population statistics from one pass over x (the release's "finetune" epoch; see
+  --bn_reestimation and --bn_averaging).
 
 Model interface (`gconv_experiments.layers.Classifier` is a base class providing it): `Model(**net_kwargs)`;
 `model(x, t)` returns (loss, accuracy) Variables and
@@ -65,13 +66,15 @@ Model interface (`gconv_experiments.layers.Classifier` is a base class providing
 
 Model hooks (`training.hooks`): a model may take part in its own training through optional
 methods, with no new flag; a model without them trains exactly as before.
-  setup_optimizer(optimizer)   after optimizer.setup(model) at every start (also --resume, before
-                               the snapshot is restored): e.g. per-parameter learning rates
-  training_progress(fraction)  before every update's forward pass, with its position in the run
-                               (0 at the first update, 1 at the last; updates = --epochs x
-                               batches per epoch), and after a restore with the next update's
-  evaluation_mode()            a context manager around the BN re-estimation pass and evaluation
-  log_fields()                 a dict of extra keys for each epoch's log.jsonl row
+
+* ``setup_optimizer(optimizer)``: after optimizer.setup(model) at every start (also --resume,
+  before the snapshot is restored): e.g. per-parameter learning rates.
+* ``training_progress(fraction)``: before every update's forward pass, with its position in the
+  run (0 at the first update, 1 at the last; updates = --epochs x batches per epoch), and after
+  a restore with the next update's.
+* ``evaluation_mode()``: a context manager around the BN re-estimation pass and evaluation.
+* ``log_fields()``: a dict of extra keys for each epoch's log.jsonl row.
+
 The partial G-CNNs (PartialP4CNN, PartialP4MCNN) use them for the gates' own learning rate, the
 annealed temperature, deterministic gates when evaluated and the gate probabilities per epoch
 (gconv_experiments/layers/partial_gates.py); their settings are --net_kwargs (gate_lr,
@@ -81,21 +84,23 @@ Result directory (--resultdir, default results/<model>_seed<seed>), locked while
 (a second process writing it is refused, naming the holder; the lock file .lock is removed at the
 end, and the lock of a killed process blocks nothing); its files are never written through a
 symbolic link:
-  args.json      the arguments of the run
-  run.json       the run record (training.fingerprint): resolved settings ("config"), data
-                 file hashes, fingerprint, git commit; --resume refuses settings that differ
-                 from it. "settings" holds the RunConfig as run (with the input normalisation
-                 constants, which MNIST_ROT/evaluate.py reads).
-  <Model>.py     a copy of the model file
-  log.jsonl      one JSON object per epoch: epoch, train_loss, train_error, val_loss,
-                 val_error (null on epochs without validation), lr, seconds, elapsed
-  snapshot.h5    Chainer HDF5 serialisation of the model (at the file's root, so
-                 chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the
-                 optimizer (group 'optimizer/') plus the epoch (root attribute), written every
-                 --save_freq epochs, at the end, and when SIGINT / SIGTERM stop the run (that of the
-                 last finished epoch), into a temporary file beside it, flushed, then renamed
-                 over the old one. training.load_weights(path, model) does the same.
-  summary.json   final errors (fractions in [0, 1]), parameter count, timings, fingerprint.
+
+* args.json: the arguments of the run.
+* run.json: the run record (training.fingerprint): resolved settings ("config"), data file
+  hashes, fingerprint, git commit; --resume refuses settings that differ from it. "settings"
+  holds the RunConfig as run (with the input normalisation constants, which
+  MNIST_ROT/evaluate.py reads).
+* <Model>.py: a copy of the model file.
+* log.jsonl: one JSON object per epoch: epoch, train_loss, train_error, val_loss, val_error
+  (null on epochs without validation), lr, seconds, elapsed.
+* snapshot.h5: Chainer HDF5 serialisation of the model (at the file's root, so
+  chainer.serializers.load_hdf5('snapshot.h5', model) loads it) and of the optimizer (group
+  'optimizer/') plus the epoch (root attribute), written every --save_freq epochs, at the end,
+  and when SIGINT / SIGTERM stop the run (that of the last finished epoch), into a temporary
+  file beside it, flushed, then renamed over the old one. training.load_weights(path, model)
+  does the same.
+* summary.json: final errors (fractions in [0, 1]), parameter count, timings, fingerprint.
+
 Errors are fractions everywhere in the files; printed lines show percentages. Every JSON file is
 strict JSON (no NaN). A run killed before its first snapshot is continued by --resume from
 epoch 0; temporary files of writes cut short are removed at the next start.

@@ -78,7 +78,7 @@ class Convolution2DFunction(_conv.Convolution2DFunction):
 class Deconvolution2DFunction(_deconv.Deconvolution2DFunction):
     """Chainer's transposed convolution node with the fast NumPy forward pass (the adjoint of
     :class:`Convolution2DFunction` in its input): gy (N, O, Ho, Wo), W (O, C, kh, kw) ->
-    x (N, C, *outsize)."""
+    x ``(N, C, *outsize)``."""
 
     fast_path = False
 

@@ -143,7 +143,7 @@ def winograd_forward(x, W, b, pad, u=None):
 
 
 def winograd_transpose(gy, W, pad, out_hw):
-    """The adjoint in x of :func:`winograd_forward`: gy (n, o, ho, wo) -> gx (n, c, *out_hw)."""
+    """The adjoint in x of :func:`winograd_forward`: gy (n, o, ho, wo) -> gx ``(n, c, *out_hw)``."""
     ph, pw = pad
     if ph > 2 or pw > 2:
         raise ValueError('winograd_transpose: pad {} > 2 (the adjoint needs pad 2 - pad >= 0)'

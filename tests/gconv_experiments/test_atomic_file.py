@@ -76,3 +76,68 @@ def test_the_umask_is_applied_without_ever_being_changed(tmp_path, monkeypatch, 
     for name in ("c.txt", "d.npz"):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
     assert sorted(os.listdir(tmp_path)) == ["c.txt", "d.npz"]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def test_save_figure_writes_the_png_with_the_given_arguments_and_closes_the_figure(tmp_path):
+    from matplotlib.image import imread
+    from gconv_experiments.atomic_file import save_figure
+    plt = _pyplot()
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"old")
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [1, 0])
+    assert save_figure(fig, path, dpi=50, format="png") == path
+    assert imread(path).shape[:2] == (50, 100)  # 2 x 1 inches at dpi 50
+    assert os.listdir(tmp_path) == ["plot.png"]
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_save_figure_that_fails_keeps_the_old_file_and_closes_the_figure(tmp_path):
+    from gconv_experiments.atomic_file import save_figure
+    plt = _pyplot()
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"old")
+    from matplotlib.artist import Artist
+
+    class Undrawable(Artist):  # savefig raises while it writes the file
+        def draw(self, renderer):
+            raise RuntimeError("cannot draw")
+    fig, ax = plt.subplots(figsize=(2, 1))
+    fig.add_artist(Undrawable())
+    with pytest.raises(RuntimeError, match="cannot draw"):
+        save_figure(fig, path, dpi=50, format="png")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["plot.png"]
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_save_figure_that_fails_while_writing_keeps_the_old_file(tmp_path):
+    """The PNG is cut off after 64 bytes by the file-size limit (as by a full disk)."""
+    resource = pytest.importorskip("resource")
+    import signal
+    from gconv_experiments.atomic_file import save_figure
+    plt = _pyplot()
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"old")
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [1, 0])
+    fig.canvas.draw()  # nothing but the file is written below
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, hard))
+    try:
+        with pytest.raises(OSError):
+            save_figure(fig, path, dpi=50, format="png")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["plot.png"]
+    assert not plt.fignum_exists(fig.number)

@@ -14,7 +14,7 @@ i.e. the planes of the dropped elements are zero. Equivalently the filter bank's
 dropped elements are zero filters (with zero bias), which is how the link computes it and what
 :func:`groupy.export.collapse` of a trained network contains.
 
-Gates. The link holds one logit per non-identity element (``gate_logits``, shape (|H| - 1,):
+Gates. The link holds one logit per non-identity element (``gate_logits``, shape ``(|H| - 1,)``:
 3 for C4, 7 for D4, in plane order); the identity is always kept. In training
 (``chainer.config.train``) each forward pass draws the gates from a relaxed Bernoulli
 (binary Concrete) distribution at the link's ``temperature``, hard 0/1 in the forward pass with
@@ -42,8 +42,8 @@ layer) is equivariant to the intersection of the Stab(K) of its layers:
 :func:`predicted_equivariance`; :func:`~groupy.gconv.chainer_gconv.check_equivariance.
 equivariant_elements` measures it.
 
-Shapes: as P4ConvP4 / P4MConvP4M, input (N, in, |H|, H, W), output (N, out, |H|, H', W'), or
-flat with ``flat_channels=True``.
+Shapes: as P4ConvP4 / P4MConvP4M, input ``(N, in, |H|, H, W)``, output
+``(N, out, |H|, H', W')``, or flat with ``flat_channels=True``.
 
 >>> import numpy
 >>> conv = PartialP4ConvP4(2, 3, ksize=3)
@@ -131,16 +131,16 @@ class PartialGConv(object):
     subclass; see the module docstring).
 
     Extra keyword arguments (after those of the G-convolution):
-        initial_gate_logit (float or array of shape (|H| - 1,)): the initial logits (default
+        initial_gate_logit (float or array of shape ``(|H| - 1,)``): the initial logits (default
             2.0: each gate open with probability sigmoid(2) ~ 0.88 in training, all open in
             test mode).
         temperature (float > 0): the initial relaxation temperature (default 0.5, the start of
             the default annealing schedule); a persistent value, so saved with the link.
 
     Attributes:
-        gate_logits (chainer.Parameter): (|H| - 1,) logits of the non-identity elements.
+        gate_logits (chainer.Parameter): ``(|H| - 1,)`` logits of the non-identity elements.
         temperature (float): set by the training loop (``anneal_temperature``).
-        last_kept (ndarray of bool or None): (|H|,) the planes kept by the last forward pass
+        last_kept (ndarray of bool or None): ``(|H|,)`` the planes kept by the last forward pass
             (sampled in training, the deterministic ones in test mode), e.g. for pooling.
     """
 
@@ -180,7 +180,7 @@ class PartialGConv(object):
         yield 'kept', self.kept_elements().names
 
     def deterministic_gates(self) -> numpy.ndarray:
-        """(|H|,) 0/1 gates of test mode, on the link's device (1 where kept)."""
+        """``(|H|,)`` 0/1 gates of test mode, on the link's device (1 where kept)."""
         xp = self.xp
         keep = (self.gate_logits.array > 0).astype(self.dtype)
         return xp.concatenate([xp.ones(1, self.dtype), keep])
@@ -195,7 +195,7 @@ class PartialGConv(object):
         return stabiliser_of(self.kept_elements().indices, self.stabiliser)
 
     def sample_gates(self, noise: Optional[numpy.ndarray] = None):
-        """(|H|,) gates of a training step: 1 for the identity, then relaxed-Bernoulli hard
+        """``(|H|,)`` gates of a training step: 1 for the identity, then relaxed-Bernoulli hard
         samples of the logits at ``self.temperature`` with the straight-through gradient
         (``noise``: the logistic noise, drawn if None)."""
         gates = relaxed_bernoulli_gate(self.gate_logits, self.temperature, noise)

@@ -21,9 +21,10 @@ def plot_p4(f, fignum=None, rlabels="cayley", rcolor="red", rlinestyle="-", font
     Plane r (the values at the p4 elements with rotation r) sits at slot r of a ring,
     counter-clockwise from the top (e top, r left, r^2 bottom, r^3 right), each drawn with
     row 0 at the top; arrows go from the plane of h to that of r h, so they show where each
-    plane moves (rotating as it goes) when the function is rotated, ``r * f``.
+    plane moves (rotating as it goes) when the function is rotated, ``r * f``. The first nine
+    arguments are the original GrouPy's.
 
-    Args (the first nine are the original GrouPy's):
+    Args:
         fignum: pyplot figure number to draw into (None: a new pyplot figure), as the original.
         rlabels: 'cayley' (e, r, r^2, r^3), 'radians', 'indices' or 'none'; labels face the
             ring's centre.

@@ -25,9 +25,9 @@ def plot_p4m(f, fignum=None, rlabels="cayley_mr", rcolor="red", mcolor="blue", r
     ring, slots counter-clockwise from the top (r = 0 top, 1 left, 2 bottom, 3 right), each
     drawn with row 0 at the top. Arrows go from the plane of h to that of r h
     (counter-clockwise on the inner ring, clockwise on the outer one, since r m = m r^3);
-    lines join h and m h.
+    lines join h and m h. The first thirteen arguments are the original GrouPy's.
 
-    Args (the first thirteen are the original GrouPy's):
+    Args:
         fignum: pyplot figure number to draw into (None: a new pyplot figure), as the original.
         rlabels: 'cayley_mr', 'cayley_rm', 'cayley2' or 'none'; inner labels face the centre,
             outer ones face outwards.

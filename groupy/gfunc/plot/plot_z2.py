@@ -6,9 +6,10 @@ __all__ = ['plot_z2']
 
 def plot_z2(f, fignum=None, range=None, color_map="gray", *, ax=None):  # noqa: A002 (original name)
     """Show the plane f (nu, nv) (or a Z2FuncArray of batch shape ()) with ``imshow``, row 0 at
-    the top, ticks at every pixel labelled by its index.
+    the top, ticks at every pixel labelled by its index. The first four arguments are the
+    original GrouPy's.
 
-    Args (the first four are the original GrouPy's):
+    Args:
         fignum: pyplot figure to draw into (its current Axes); None: pyplot's current Axes, as
             the original (which ignored fignum).
         range: (vmin, vmax) of the colour scale; None: the values' range.

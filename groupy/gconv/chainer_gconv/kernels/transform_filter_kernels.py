@@ -1,4 +1,4 @@
-"""CuPy ``ElementwiseKernel``s for the G-filter transform: the gather and its exact adjoint.
+"""CuPy ``ElementwiseKernel`` objects for the G-filter transform: the gather and its exact adjoint.
 
 Layouts (all C-contiguous; for the G-filter transform ``Qs = Qd = nti * k * k`` is the size of
 one input filter on the group, for the original GrouPy's kernel API Qd is the size of one index
