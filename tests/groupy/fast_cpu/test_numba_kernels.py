@@ -303,7 +303,7 @@ def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
         np.testing.assert_array_equal(z.array, F.relu(y).array)
 
 
-@pytest.mark.parametrize('value,expected', [('0', False), ('1', True), (None, False)])
+@pytest.mark.parametrize('value,expected', [('0', False), ('no', False), ('1', True), (None, True)])
 def test_environment_switch(value, expected):
     import os
     import subprocess

@@ -1,10 +1,6 @@
-"""The fast CPU switch: which arrays take the fast paths, the compiled kernels' switch read from
-the environment (on unless GROUPY_FAST_CPU_NUMBA says off), the settings a run records and
-resumes with, and the malloc tuning."""
-import os
+"""The fast CPU switch: which arrays take the fast paths, the settings a run records and resumes
+with, and the malloc tuning (the compiled kernels' environment switch: test_numba_kernels.py)."""
 import platform
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -35,18 +31,6 @@ def test_keep_freed_memory_applies_on_glibc():
 def test_keep_freed_memory_is_a_no_op_with_the_switch_off():
     with chainer.using_config('groupy_fast_cpu_conv', False):
         assert keep_freed_memory() is False
-
-
-@pytest.mark.parametrize('value, on', [(None, True), ('1', True), ('0', False), ('no', False),
-                                       ('false', False)])
-def test_the_compiled_kernels_are_on_unless_the_environment_says_off(value, on):
-    env = {k: v for k, v in os.environ.items() if k != 'GROUPY_FAST_CPU_NUMBA'}
-    if value is not None:
-        env['GROUPY_FAST_CPU_NUMBA'] = value
-    code = 'from groupy.fast_cpu.switch import kernel_settings; print(kernel_settings()["numba"])'
-    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == str(on)
 
 
 def test_kernel_settings_follow_the_config_and_using_kernel_settings_sets_them_in_a_block():
