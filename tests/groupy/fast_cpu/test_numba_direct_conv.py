@@ -62,7 +62,8 @@ def test_weight_gradient_matches_im2col_gemm(shape, dtype):
 
 @pytest.fixture
 def threads_and_chunks(monkeypatch):
-    """Weight-gradient chunks of 3 images (a shorter last one) and the threaded path even for small problems."""
+    """Weight-gradient chunks of 3 images (then a shorter one) and the threaded path even for
+    small problems."""
     monkeypatch.setattr(dc, '_CHUNK_BYTES', 30000)  # 3 images a chunk, then 1
     monkeypatch.setattr(dc, '_MIN_PARALLEL_MACS', 0)
     previous = fast_cpu.get_num_threads()
