@@ -27,10 +27,11 @@ __all__ = ['CONV_ALGORITHMS', 'FAST_DTYPES', 'array_of', 'compiled_kernels', 'co
 chainer.global_config.groupy_fast_cpu_conv = (
     os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
 
-#: convolution algorithm of the fast CPU path: 'auto' (per shape), 'im2col' or 'winograd'
-#: (F(2x2, 3x3) wherever it applies: stride-1 3x3 layers); GROUPY_FAST_CPU_CONV_ALGO or
-#: ``chainer.config.groupy_fast_cpu_conv_algo``.
-CONV_ALGORITHMS = ('auto', 'im2col', 'winograd')
+#: convolution algorithm of the fast CPU path: 'auto' (per shape), 'im2col', 'winograd'
+#: (F(2x2, 3x3) wherever it applies: stride-1 3x3 layers) or 'direct' (the compiled direct
+#: convolution wherever it applies: stride-1 layers, with the compiled kernels on);
+#: GROUPY_FAST_CPU_CONV_ALGO or ``chainer.config.groupy_fast_cpu_conv_algo``.
+CONV_ALGORITHMS = ('auto', 'im2col', 'winograd', 'direct')
 chainer.global_config.groupy_fast_cpu_conv_algo = (
     os.environ.get('GROUPY_FAST_CPU_CONV_ALGO', 'auto').strip() or 'auto')
 

@@ -5,8 +5,13 @@ several threads and chunks, and clear errors for bad shapes."""
 import numpy as np
 import pytest
 
+import chainer
+import chainer.functions as F
+from chainer import gradient_check
+
 from groupy import fast_cpu
 from groupy.fast_cpu import conv2d_kernels, numba_direct_conv as dc
+from groupy.fast_cpu.conv2d import convolution_2d
 
 # (n, c, h, w, o, kh, kw, pad): the 3-wide kernel with 4k output channels takes the blocked
 # path, the others (o % 4, other widths) the tap-by-tap path
@@ -15,6 +20,14 @@ SHAPES = [(1, 3, 5, 7, 8, 3, 3, (0, 0)), (2, 7, 9, 6, 5, 3, 3, (1, 2)),
           (1, 5, 6, 9, 4, 1, 1, (0, 0)), (2, 3, 7, 8, 6, 2, 3, (1, 0)),
           (1, 6, 11, 7, 12, 5, 5, (2, 1)), (2, 3, 3, 3, 4, 3, 3, (0, 0))]
 IDS = ['{}x{}x{}x{}-o{}-k{}x{}-p{}{}'.format(*s[:7], *s[7]) for s in SHAPES]
+
+
+@pytest.fixture(autouse=True)
+def im2col_reference():
+    """conv2d_kernels' own functions run im2col + GEMM here (by default they may dispatch to
+    the direct kernels themselves)."""
+    with chainer.using_config('groupy_fast_cpu_conv_algo', 'im2col'):
+        yield
 
 
 def _arrays(shape, dtype, seed=0):
@@ -95,3 +108,66 @@ def test_bad_shapes_raise_clear_errors():
                             np.zeros((4, 3, 3, 3), np.float32), (0, 0), (4, 4))
     with pytest.raises(ValueError, match=r'conv2d_grad_w: gy has shape \(2, 4, 3, 3\)'):
         dc.conv2d_grad_w(x, np.zeros((2, 4, 3, 3), np.float32), (0, 0), (3, 3))
+
+
+@pytest.mark.parametrize('shape', SHAPES, ids=IDS)
+def test_the_direct_algorithm_through_chainer_matches_chainers_convolution(shape):
+    """convolution_2d with the algorithm 'direct' and the compiled kernels on: values and all
+    gradients as F.convolution_2d, and exact first and second derivatives (float64)."""
+    x, W, b, gy, pad = _arrays(shape, np.float64)
+    with chainer.using_config('groupy_fast_cpu_conv_algo', 'direct'), \
+            chainer.using_config('groupy_fast_cpu_numba', True):
+        assert conv2d_kernels.direct_kernels(x, x.shape[1], W.shape[0], W.shape[3], (1, 1)) is dc
+        ours = [chainer.Variable(a.copy()) for a in (x, W, b)]
+        y = convolution_2d(*ours, pad=pad)
+        y.grad = gy
+        y.backward()
+        f = lambda *a: convolution_2d(*a, pad=pad)  # noqa: E731
+        rng = np.random.RandomState(5)
+        gradient_check.check_double_backward(f, (x, W, b), gy,
+                                             tuple(rng.uniform(-1, 1, a.shape) for a in (x, W, b)),
+                                             dtype=np.float64, rtol=1e-6, atol=1e-6)
+    ref = [chainer.Variable(a.copy()) for a in (x, W, b)]
+    y_ref = F.convolution_2d(*ref, pad=pad)
+    y_ref.grad = gy
+    y_ref.backward()
+    _assert_close(y.array, y_ref.array)
+    for v, v_ref in zip(ours, ref):
+        _assert_close(v.grad, v_ref.grad)
+
+
+@pytest.mark.parametrize('c, o, kw, stride, grad_w, algo, numba, direct', [
+    (40, 40, 3, (1, 1), False, 'auto', True, True),     # P4CNN's layers
+    (1, 40, 3, (1, 1), False, 'auto', True, True),      # its lifting layer
+    (128, 96, 3, (1, 1), False, 'auto', True, True),
+    (192, 192, 3, (1, 1), False, 'auto', True, False),  # wide: im2col + GEMM
+    (96, 96, 3, (1, 1), True, 'auto', True, False),     # weight gradient: at most 64
+    (64, 64, 3, (1, 1), True, 'auto', True, True),
+    (40, 40, 4, (1, 1), False, 'auto', True, False),    # other widths: GEMM
+    (40, 40, 3, (2, 2), False, 'auto', True, False),    # stride 2
+    (40, 40, 3, (1, 1), False, 'auto', False, False),   # compiled kernels off
+    (40, 40, 3, (1, 1), False, 'im2col', True, False),
+    (40, 40, 3, (1, 1), False, 'winograd', True, False),
+    (192, 192, 5, (1, 1), True, 'direct', True, True),
+    (40, 40, 3, (2, 1), False, 'direct', True, False)])
+def test_which_layers_take_the_direct_kernels(c, o, kw, stride, grad_w, algo, numba, direct):
+    x = np.zeros((2, c, 8, 8), np.float32)
+    with chainer.using_config('groupy_fast_cpu_conv_algo', algo), \
+            chainer.using_config('groupy_fast_cpu_numba', numba):
+        got = conv2d_kernels.direct_kernels(x, c, o, kw, stride, grad_w=grad_w)
+    assert got is (dc if direct else None)
+
+
+def test_the_models_convolutions_take_the_direct_kernels_by_default():
+    """A P4CNN-like layer through convolution_2d: with 'auto' and the compiled kernels on, its
+    forward pass and both gradients give the direct kernels' numbers exactly."""
+    x, W, b, gy, pad = _arrays((3, 40, 12, 10, 40, 3, 3, (0, 0)), np.float32)
+    with chainer.using_config('groupy_fast_cpu_conv_algo', 'auto'), \
+            chainer.using_config('groupy_fast_cpu_numba', True):
+        xv, Wv = chainer.Variable(x), chainer.Variable(W)
+        y = convolution_2d(xv, Wv, b)
+        y.grad = gy
+        y.backward()
+    np.testing.assert_array_equal(y.array, dc.conv2d_forward(x, W, b, pad))
+    np.testing.assert_array_equal(xv.grad, dc.conv2d_transpose(gy, W, pad, x.shape[2:]))
+    np.testing.assert_array_equal(Wv.grad, dc.conv2d_grad_w(x, gy, pad, W.shape[2:]))

@@ -234,8 +234,9 @@ def test_convolution_col2im(stride, pad, dtype, threads):
     W = rng.standard_normal((7, 2, 3, 3)).astype(dtype)
     gy = rng.standard_normal(F.convolution_2d(x, W, stride=stride, pad=pad).shape).astype(dtype)
     results = []
-    for on in (True, False):
-        with chainer.using_config('groupy_fast_cpu_numba', on):
+    for on in (True, False):  # im2col + GEMM both times (not the direct kernels)
+        with chainer.using_config('groupy_fast_cpu_numba', on), \
+                chainer.using_config('groupy_fast_cpu_conv_algo', 'im2col'):
             results.append(_grads(lambda v, w: fast_cpu.convolution_2d(v, w, stride=stride,
                                                                        pad=pad), (x, W), gy))
     for a, b in zip(*results):

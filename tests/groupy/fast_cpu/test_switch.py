@@ -48,7 +48,7 @@ def test_kernel_settings_follow_the_config_and_using_kernel_settings_sets_them_i
 @pytest.mark.parametrize('settings, message', [
     ({'numba': False, 'gpu': True}, "unknown CPU kernel setting(s) 'gpu'; expected some of "
                                     "conv_algo, fast_cpu, numba"),
-    ({'conv_algo': 'fft'}, "must be one of auto, im2col, winograd, got 'fft'")])
+    ({'conv_algo': 'fft'}, "must be one of auto, im2col, winograd, direct, got 'fft'")])
 def test_using_kernel_settings_refuses_what_it_does_not_know(settings, message):
     before = kernel_settings()
     with pytest.raises(ValueError) as e:
