@@ -32,12 +32,14 @@ def print_table(rows):
 
 def machine_info(args):
     import numpy
+
+    from groupy.fast_cpu.switch import kernel_settings
     info = {'nproc': os.cpu_count(), 'usable_cores': len(os.sched_getaffinity(0))
             if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
             'cpu': platform.processor() or platform.machine(), 'python': platform.python_version(),
             'numpy': numpy.__version__, 'fast_conv': not args.no_fast_conv,
-            'compiled_kernels': os.environ.get('GROUPY_FAST_CPU_NUMBA', '0').strip()
-            not in ('0', 'false', 'False', 'no'),  # as groupy.fast_cpu.switch reads it
+            'compiled_kernels': kernel_settings()['numba'],
+            'conv_algo': kernel_settings()['conv_algo'],
             'native_blas': args.native_blas, 'threads': args.threads, 'repeats': args.repeats,
             'device': args.device, 'date': time.strftime('%Y-%m-%d %H:%M:%S'),
             'loadavg_start': os.getloadavg()}

@@ -43,6 +43,8 @@ from gconv_experiments.GAN.judge import DEFAULT_RUN, Judge
 from gconv_experiments.GAN.snapshot import load_snapshot, save_snapshot, snapshot_step
 from gconv_experiments.GAN.steps import NonFiniteLoss, StepConfig, train_step
 from gconv_experiments.MNIST_ROT import mnist_rot
+from gconv_experiments.training.prepare import kernels_of_run
+from groupy.fast_cpu.switch import using_kernel_settings
 
 __all__ = ["main", "parse_args"]
 
@@ -150,12 +152,16 @@ def _settings(args, gen, dis):
 
 
 def _check_resumable(args, path):
+    """Refuse --resume with other flags than the run's; returns the CPU code paths it recorded
+    (None: none recorded)."""
     with open(path) as f:
-        old = json.load(f)["args"]
+        record = json.load(f)
+    old = record["args"]
     for key, value in vars(args).items():
         if key not in RESUMABLE and old.get(key) != value:
             raise ValueError(f"--{key} is {value!r} but the run in {os.path.dirname(path)} was "
                              f"started with {old.get(key)!r}; resume with the same flags")
+    return record.get("settings", {}).get("cpu_kernels")
 
 
 def _truncate_log(path, step):
@@ -233,8 +239,10 @@ def run(args) -> int:
     if os.path.isfile(snap_path) and not args.resume:
         raise ValueError(f"--resultdir {args.resultdir} already holds a run ({SNAPSHOT}); pass "
                          "--resume to continue it or choose another folder")
+    recorded = None
     if args.resume and os.path.isfile(run_path):
-        _check_resumable(args, run_path)
+        recorded = _check_resumable(args, run_path)
+    kernels = kernels_of_run(recorded, args.resultdir, resume=args.resume and os.path.isfile(run_path))
     images, labels = _load_images(args.datadir, args.trainfn)
     if args.batchsize > len(images):
         raise ValueError(f"--batchsize {args.batchsize} exceeds the {len(images)} images of "
@@ -260,35 +268,36 @@ def run(args) -> int:
     elif os.path.isfile(log_path):
         os.remove(log_path)  # a run killed before its first snapshot starts over
     atomic_file.write_text(run_path, json.dumps(
-        {"args": vars(args), "settings": _settings(args, gen, dis)}, indent=2) + "\n")
+        {"args": vars(args), "settings": dict(_settings(args, gen, dis), cpu_kernels=kernels)}, indent=2) + "\n")
 
     config = StepConfig(batchsize=args.batchsize, d_steps=args.d_steps, r1_gamma=args.r1_gamma,
                         seed=args.seed)
     fid_labels = numpy.repeat(numpy.arange(10, dtype=numpy.int32), args.fid_samples // 10)
     losses, start = [], time.time()
     progress = _Progress(args.quiet, step, args.steps)
-    try:
-        while step < args.steps:
-            losses.append(train_step(step, gen, dis, opt_gen, opt_dis, images, labels, config))
-            step += 1
-            if step % args.log_every == 0 or step == args.steps:
-                mean = {k: float(numpy.mean([d[k] for d in losses])) for k in losses[0]}
-                _append_log(log_path, {"step": step, **mean,
-                                       "seconds_per_step": (time.time() - start) / len(losses)})
-                losses, start = [], time.time()
-            if step % args.fid_every == 0 or step == args.steps:
-                _append_log(log_path, _evaluate(args, step, gen, measure, judge, fid_labels))
-                start = time.time()
-            if step % args.snapshot_every == 0 or step == args.steps:
-                save_snapshot(snap_path, step, gen, dis, opt_gen, opt_dis)
-            progress.update(step)
-    except NonFiniteLoss as e:
-        kept = snapshot_step(snap_path) if os.path.isfile(snap_path) else None
-        where = f"the snapshot of step {kept} is kept" if kept is not None else "no snapshot yet"
-        print(f"train: error: stopped: {e} ({where})", file=sys.stderr)
-        return 1
-    finally:
-        progress.finish()
+    with using_kernel_settings(kernels):
+        try:
+            while step < args.steps:
+                losses.append(train_step(step, gen, dis, opt_gen, opt_dis, images, labels, config))
+                step += 1
+                if step % args.log_every == 0 or step == args.steps:
+                    mean = {k: float(numpy.mean([d[k] for d in losses])) for k in losses[0]}
+                    _append_log(log_path, {"step": step, **mean,
+                                           "seconds_per_step": (time.time() - start) / len(losses)})
+                    losses, start = [], time.time()
+                if step % args.fid_every == 0 or step == args.steps:
+                    _append_log(log_path, _evaluate(args, step, gen, measure, judge, fid_labels))
+                    start = time.time()
+                if step % args.snapshot_every == 0 or step == args.steps:
+                    save_snapshot(snap_path, step, gen, dis, opt_gen, opt_dis)
+                progress.update(step)
+        except NonFiniteLoss as e:
+            kept = snapshot_step(snap_path) if os.path.isfile(snap_path) else None
+            where = f"the snapshot of step {kept} is kept" if kept is not None else "no snapshot yet"
+            print(f"train: error: stopped: {e} ({where})", file=sys.stderr)
+            return 1
+        finally:
+            progress.finish()
     gen.to_device("@numpy")
     with atomic_file.atomic_path(os.path.join(args.resultdir, GENERATOR)) as tmp:
         chainer.serializers.save_npz(tmp, gen)

@@ -14,6 +14,7 @@ import numpy as np
 from chainer import optimizer_hooks
 
 from groupy import fast_cpu
+from groupy.fast_cpu.switch import kernel_settings
 
 from gconv_experiments.training import distributed, hooks
 from gconv_experiments.training.config import ConfigError, get_device, make_optimizer
@@ -27,7 +28,7 @@ from gconv_experiments.training.settings import RunConfig, check_args
 from gconv_experiments.training.stop import NEVER, StopRequests
 
 __all__ = ["Training", "prepare", "SPLITS", "check_resultdir", "load_splits", "normalize_splits", "probe_model", "data_records", "batches_per_epoch",
-           "saved_record"]
+           "saved_record", "kernels_of_run", "KERNELS_BEFORE_THE_RECORD"]
 
 SPLITS = (("trainfn", "train_size"), ("valfn", "val_size"), ("testfn", "val_size"))
 
@@ -190,6 +191,28 @@ def _check_resume(config, record, ranks):
               f"bit-for-bit (per-thread partial sums round differently)", file=sys.stderr)
 
 
+#: the CPU code paths of a run whose record predates "cpu_kernels": the compiled kernels were
+#: off by default then (the other paths have not changed their default)
+KERNELS_BEFORE_THE_RECORD = {"numba": False}
+
+
+def kernels_of_run(recorded: "dict | None", resultdir: str, *, resume: bool, say: bool = True) -> dict:
+    """The CPU code paths (groupy.fast_cpu.switch.kernel_settings) a run trains on: this
+    process's for a new run; on --resume the ones ``recorded`` when the run started (None: a
+    record from before they were recorded), with a note on stderr (``say``) naming those that
+    differ from this process's, so that the continuation is the run's own, bit for bit."""
+    current = kernel_settings()
+    if not resume:
+        return current
+    kernels = dict(current, **(KERNELS_BEFORE_THE_RECORD if recorded is None else recorded))
+    changed = [f"{key} {kernels[key]} (this process: {current[key]})" for key in sorted(current)
+               if kernels[key] != current[key]]
+    if changed and say:
+        print(f"note: {resultdir} continues on the CPU code paths it was trained with: "
+              f"{', '.join(changed)}", file=sys.stderr)
+    return kernels
+
+
 def _optimizer(config, model, ranks, n_train):
     """(optimizer set up on the model, name of its lr hyperparameter), wrapped for the ranks."""
     ranks.check_batches(n_train, batchsize=config.batchsize, eval_batchsize=config.eval_batchsize)
@@ -234,6 +257,8 @@ def _prepare(args, config, ranks, folder, models_package, load_data):
     if config.resume:
         _check_resume(config, record, ranks)
     record["conv_threads"] = fast_cpu.get_num_threads()  # numbers depend on it in the last bits
+    record["cpu_kernels"] = kernels_of_run((saved_record(config.resultdir) or {}).get("cpu_kernels"),
+                                           config.resultdir, resume=config.resume, say=ranks.writes)
     splits, constants = normalize_splits(splits, config.normalization)
     config = config.with_input_normalization(*constants).with_steps(batches_per_epoch(config, splits))
     record["settings"] = config.to_json()

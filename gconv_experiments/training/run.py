@@ -18,6 +18,7 @@ from gconv_experiments.training.prepare import prepare
 from gconv_experiments.training.run_folder import WriteFailed
 from gconv_experiments.training.settings import check_args
 from gconv_experiments.training.stop import StopRequests
+from groupy.fast_cpu.switch import using_kernel_settings
 
 __all__ = ["resolve_args", "resolve_run", "prepare", "fit", "finish", "main", "cli", "TrainingStopped"]
 
@@ -65,7 +66,8 @@ def main(argv: "list | None" = None, *, defaults: "dict | None" = None, models_p
         run = prepare(args, models_package=models_package, load_data=load_data)
         run.stop = stop
         try:
-            return finish(run, fit(run))
+            with using_kernel_settings(run.record["cpu_kernels"]):
+                return finish(run, fit(run))
         finally:
             run.folder.release()
 

@@ -18,8 +18,10 @@ col2im is the compiled kernel of :mod:`groupy.fast_cpu.numba_conv_kernels` where
 :func:`~groupy.fast_cpu.switch.compiled_kernels` allows (one pass instead of kh * kw + 1).
 
 Stride-1 3x3 layers go to the Winograd F(2x2, 3x3) kernels of :mod:`groupy.fast_cpu.winograd`
-where :func:`use_winograd` says so (the configured algorithm, :func:`groupy.fast_cpu.switch.
-conv_algorithm`: per shape and thread count by default, as measured in benchmarks/README.md).
+where :func:`use_winograd` says so, and thin stride-1 layers with 3-wide kernels to the compiled
+direct convolution of :mod:`groupy.fast_cpu.numba_direct_conv` where :func:`direct_kernels`
+says so (the configured algorithm, :func:`groupy.fast_cpu.switch.conv_algorithm`: per shape
+and thread count by default, as measured in benchmarks/README.md).
 """
 import numpy
 from numpy.lib.stride_tricks import as_strided
@@ -28,7 +30,7 @@ from groupy.fast_cpu import winograd
 from groupy.fast_cpu.switch import compiled_kernels, conv_algorithm
 from groupy.fast_cpu.threads import get_num_threads, map_batch_chunks, scratch_buffer
 
-__all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'use_winograd']
+__all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'direct_kernels', 'use_winograd']
 
 # Bytes of im2col buffer per chunk: small enough to stay in the L2 cache (1 MiB measured ~5%
 # faster than 2 MiB for the MNIST models' 20-56 channel layers, the same for wide ones).
@@ -86,6 +88,31 @@ def use_winograd(c, o, kh, kw, stride, out_hw):
             and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS)
 
 
+# 'auto' takes the direct kernels for layers of at most this many input and output channels
+# (measured at 1 thread against im2col + OpenBLAS SGEMM: 0.3-0.8x on 20-96 channel layers,
+# 0.9-1.3x at 192-384 channels; the weight gradient breaks even at 96 channels)
+_DIRECT_MAX_CHANNELS = 128
+_DIRECT_GRAD_W_MAX_CHANNELS = 64
+
+
+def direct_kernels(x, c, o, kw, stride, grad_w=False):
+    """:mod:`groupy.fast_cpu.numba_direct_conv` when the convolution of ``x`` with c input and
+    o output channels, kernel width kw and ``stride`` (its weight gradient if ``grad_w``) runs
+    as a direct convolution under the configured algorithm (and the compiled kernels are on),
+    else None. 'auto': stride 1, kw = 3 and at most 128 channels (64 for the weight gradient);
+    'direct': every stride-1 layer."""
+    if tuple(stride) != (1, 1):
+        return None
+    algo = conv_algorithm()
+    if algo == 'auto':
+        limit = _DIRECT_GRAD_W_MAX_CHANNELS if grad_w else _DIRECT_MAX_CHANNELS
+        if kw != 3 or max(c, o) > limit:
+            return None
+    elif algo != 'direct':
+        return None
+    return compiled_kernels('numba_direct_conv', x)
+
+
 def _im2col_chunk(g, x, n0, n1, dtype):
     """The patches of x[n0:n1] as a matrix (c * kh * kw, nb * ho * wo), rows ordered (c, i, j)
     and columns (n, u, v): one copy from a stride-trick view of a zero-padded scratch copy."""
@@ -115,6 +142,9 @@ def conv2d_forward(x, W, b, stride, pad):
     g = _Geometry(x.shape, W.shape, stride, pad)
     if use_winograd(g.c, g.o, g.kh, g.kw, stride, (g.ho, g.wo)):
         return winograd.winograd_forward(x, W, b, pad)
+    direct = direct_kernels(x, g.c, g.o, g.kw, stride)
+    if direct is not None:
+        return direct.conv2d_forward(x, W, b, pad)
     y = numpy.empty((g.n, g.o, g.ho, g.wo), x.dtype)
     w2 = W.reshape(g.o, g.k)
 
@@ -181,6 +211,9 @@ def conv2d_grad_w(x, gy, stride, pad, ksize):
                          .format(gy.shape, (g.n, g.o, g.ho, g.wo), x.shape))
     if use_winograd(g.c, g.o, g.kh, g.kw, stride, (g.ho, g.wo)):
         return winograd.winograd_grad_w(x, gy, pad)
+    direct = direct_kernels(x, g.c, g.o, g.kw, stride, grad_w=True)
+    if direct is not None:
+        return direct.conv2d_grad_w(x, gy, pad, ksize)
 
     def work(n_start, n_stop, bb):
         gw = numpy.zeros((g.o, g.k), x.dtype)

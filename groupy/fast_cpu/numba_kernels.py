@@ -117,7 +117,7 @@ def _bn_output(x2, n_channels, mean, inv_std, gamma, beta, relu, x_hat, y):  # p
                 h = (x2[r, j] - mu) * s
                 x_hat[r, j] = h
                 v = h * g + b
-                y[r, j] = v if v > zero else zero
+                y[r, j] = zero if v <= zero else v  # NaN stays NaN
         else:
             for j in range(m):
                 h = (x2[r, j] - mu) * s
@@ -137,7 +137,7 @@ def _bn_apply(x2, n_channels, mean, inv_std, gamma, beta, relu, y):  # pragma: n
         if relu:
             for j in range(m):
                 v = (x2[r, j] - mu) * s * g + b
-                y[r, j] = v if v > zero else zero
+                y[r, j] = zero if v <= zero else v  # NaN stays NaN
         else:
             for j in range(m):
                 y[r, j] = (x2[r, j] - mu) * s * g + b

@@ -26,7 +26,7 @@ __all__ = ['max_pool_2x2', 'max_pool_2x2_gather', 'max_pool_2x2_scatter',
 @njit(**JIT)
 def _pool(x3, y3, idx3):  # pragma: no cover - compiled
     """Max and tap of the 2x2 windows of each plane of x3 (P, H, W) into y3, idx3 (P, H/2, W/2);
-    ties go to the first tap in row-major order."""
+    ties go to the first tap in row-major order; a NaN in a window makes its max NaN."""
     planes, ho, wo = y3.shape
     for p in prange(planes):
         for u in range(ho):
@@ -35,14 +35,14 @@ def _pool(x3, y3, idx3):  # pragma: no cover - compiled
                 b = x3[p, 2 * u, 2 * v + 1]
                 c = x3[p, 2 * u + 1, 2 * v]
                 d = x3[p, 2 * u + 1, 2 * v + 1]
-                top, k_top = (b, 1) if b > a else (a, 0)
-                bottom, k_bottom = (d, 3) if d > c else (c, 2)
-                if bottom > top:
-                    y3[p, u, v] = bottom
-                    idx3[p, u, v] = k_bottom
-                else:
-                    y3[p, u, v] = top
-                    idx3[p, u, v] = k_top
+                # as the NumPy pass: numpy.maximum (NaN if either is, the second when equal)
+                # for the values, strict comparisons for the tap
+                top = a if a > b or a != a else b
+                bottom = c if c > d or c != c else d
+                k_top = 1 if b > a else 0
+                k_bottom = 3 if d > c else 2
+                idx3[p, u, v] = k_bottom if bottom > top else k_top
+                y3[p, u, v] = top if top > bottom or top != top else bottom
 
 
 @njit(**JIT)

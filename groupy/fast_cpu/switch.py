@@ -7,13 +7,14 @@ environment, or ``chainer.config.groupy_fast_cpu_conv = False`` (globally or ins
 :func:`keep_freed_memory` tunes glibc's malloc for training loops; importing the library never
 does it: the training entry point (gconv_experiments.training.main) and the benchmarks call it.
 
-Where the fast paths are on, ``GROUPY_FAST_CPU_NUMBA=1`` / ``chainer.config.groupy_fast_cpu_numba
-= True`` runs their memory-bound passes as compiled numba kernels
-(:mod:`groupy.fast_cpu.numba_kernels`, :mod:`groupy.fast_cpu.numba_pool_kernels`) instead of the
-NumPy passes, with the same results to float rounding. Off by default for now: the default
-decides the numbers every run produces, so it changes only with measured step times beside the
-NumPy passes (benchmarks/README.md) and between studies.
+Where the fast paths are on, their memory-bound passes run as compiled numba kernels
+(:mod:`groupy.fast_cpu.numba_kernels`, :mod:`groupy.fast_cpu.numba_pool_kernels`,
+:mod:`groupy.fast_cpu.numba_conv_kernels`), with the NumPy passes' results to float rounding;
+``GROUPY_FAST_CPU_NUMBA=0`` / ``chainer.config.groupy_fast_cpu_numba = False`` selects the NumPy
+passes. :func:`kernel_settings` names the choices that decide a run's numbers in their last bits
+(a training run records them and resumes with them: :func:`using_kernel_settings`).
 """
+import contextlib
 import os
 
 import numpy
@@ -21,15 +22,16 @@ import numpy
 import chainer
 
 __all__ = ['CONV_ALGORITHMS', 'FAST_DTYPES', 'array_of', 'compiled_kernels', 'conv_algorithm',
-           'fast_cpu_enabled', 'keep_freed_memory']
+           'fast_cpu_enabled', 'keep_freed_memory', 'kernel_settings', 'using_kernel_settings']
 
 chainer.global_config.groupy_fast_cpu_conv = (
     os.environ.get('GROUPY_FAST_CPU_CONV', '1').strip() not in ('0', 'false', 'False', 'no'))
 
-#: convolution algorithm of the fast CPU path: 'auto' (per shape), 'im2col' or 'winograd'
-#: (F(2x2, 3x3) wherever it applies: stride-1 3x3 layers); GROUPY_FAST_CPU_CONV_ALGO or
-#: ``chainer.config.groupy_fast_cpu_conv_algo``.
-CONV_ALGORITHMS = ('auto', 'im2col', 'winograd')
+#: convolution algorithm of the fast CPU path: 'auto' (per shape), 'im2col', 'winograd'
+#: (F(2x2, 3x3) wherever it applies: stride-1 3x3 layers) or 'direct' (the compiled direct
+#: convolution wherever it applies: stride-1 layers, with the compiled kernels on);
+#: GROUPY_FAST_CPU_CONV_ALGO or ``chainer.config.groupy_fast_cpu_conv_algo``.
+CONV_ALGORITHMS = ('auto', 'im2col', 'winograd', 'direct')
 chainer.global_config.groupy_fast_cpu_conv_algo = (
     os.environ.get('GROUPY_FAST_CPU_CONV_ALGO', 'auto').strip() or 'auto')
 
@@ -45,9 +47,48 @@ def conv_algorithm():
 
 _OFF = ('0', 'false', 'False', 'no')
 chainer.global_config.groupy_fast_cpu_numba = (
-    os.environ.get('GROUPY_FAST_CPU_NUMBA', '0').strip() not in _OFF)
+    os.environ.get('GROUPY_FAST_CPU_NUMBA', '1').strip() not in _OFF)
 
 FAST_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+#: the configuration keys behind :func:`kernel_settings`, with their names in a settings dict
+_SETTING_KEYS = {'fast_cpu': 'groupy_fast_cpu_conv', 'numba': 'groupy_fast_cpu_numba',
+                 'conv_algo': 'groupy_fast_cpu_conv_algo'}
+
+
+def kernel_settings() -> dict:
+    """The CPU code paths in effect (this thread's ``chainer.config``): ``{'fast_cpu': bool,
+    'numba': bool, 'conv_algo': str}``. They change results only by float rounding, but a run
+    resumed on other paths is no longer the bit-for-bit continuation of the one it started as.
+
+    >>> sorted(kernel_settings())
+    ['conv_algo', 'fast_cpu', 'numba']
+    """
+    return {'fast_cpu': bool(getattr(chainer.config, 'groupy_fast_cpu_conv', True)),
+            'numba': bool(getattr(chainer.config, 'groupy_fast_cpu_numba', False)),
+            'conv_algo': str(getattr(chainer.config, 'groupy_fast_cpu_conv_algo', 'auto'))}
+
+
+@contextlib.contextmanager
+def using_kernel_settings(settings: dict):
+    """Run the block on the CPU code paths of ``settings`` (a dict as :func:`kernel_settings`
+    returns; keys left out keep their current value; an unknown key is a ValueError), in this
+    thread only, like ``chainer.using_config``.
+
+    >>> with using_kernel_settings({'numba': False}):
+    ...     kernel_settings()['numba']
+    False
+    """
+    unknown = sorted(set(settings) - set(_SETTING_KEYS))
+    if unknown:
+        raise ValueError('unknown CPU kernel setting(s) {}; expected some of {}'.format(
+            ', '.join(map(repr, unknown)), ', '.join(sorted(_SETTING_KEYS))))
+    with contextlib.ExitStack() as stack:
+        for name, value in settings.items():
+            stack.enter_context(chainer.using_config(_SETTING_KEYS[name], value))
+        if 'conv_algo' in settings:
+            conv_algorithm()  # a bad name fails here, not in the middle of a run
+        yield
 
 
 def array_of(a):

@@ -113,6 +113,30 @@ def test_resume_with_other_flags_and_rerun_without_resume_are_refused(tmp_path, 
     assert err.startswith("train: error: --lr_d is 0.001 but the run") and "\n" not in err
 
 
+def test_resume_continues_on_the_cpu_code_paths_the_run_started_on(tmp_path, gan_tiny_args, capsys):
+    """run.json records the CPU code paths; a --resume in a process whose default differs
+    continues on the recorded ones, says so, and ends as the uninterrupted run, bit for bit."""
+    import chainer
+    pytest.importorskip("numba")
+    common = gan_tiny_args + ["--gen", "p4", "--disc", "p4", "--fid_every", "2", "--log_every", "1"]
+    whole, parts, on = (str(tmp_path / name) for name in ("whole", "parts", "on"))
+    with chainer.using_config("groupy_fast_cpu_numba", False):
+        assert train.main(common + ["--resultdir", whole, "--steps", "4"]) == 0
+        assert train.main(common + ["--resultdir", parts, "--steps", "2"]) == 0
+    recorded = json.loads((tmp_path / "parts" / "run.json").read_text())["settings"]["cpu_kernels"]
+    assert recorded == {"fast_cpu": True, "numba": False, "conv_algo": "auto"}
+    capsys.readouterr()
+    with chainer.using_config("groupy_fast_cpu_numba", True):
+        assert train.main(common + ["--resultdir", parts, "--steps", "4", "--resume"]) == 0
+        assert f"note: {parts} continues on the CPU code paths it was trained with: numba False " \
+               "(this process: True)" in capsys.readouterr().err
+        assert train.main(common + ["--resultdir", on, "--steps", "4"]) == 0
+    a, b, c = _arrays(whole), _arrays(parts), _arrays(on)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert any(not np.array_equal(a[key], c[key]) for key in a)  # the kernels change the last bits
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--gen", "p4m"], "argument --gen: invalid choice: 'p4m'"),
     (["--steps", "0"], "argument --steps: expected a positive integer, got '0'"),

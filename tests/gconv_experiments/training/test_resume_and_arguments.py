@@ -214,3 +214,40 @@ def test_run_record_keeps_the_thread_count_and_resume_names_a_change(finished, t
         assert status == 0 and "groupy CPU thread" not in err
     finally:
         fast_cpu.set_num_threads(trained_with)
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "record-predates-it"])
+def test_resume_continues_on_the_cpu_code_paths_the_run_started_on(datadir, tmp_path, capsys, tiny, recorded):
+    """run.json records the CPU code paths (the compiled kernels or NumPy passes); a --resume in a
+    process whose default differs continues on the recorded ones (a record without them: the
+    kernels were off), says so, and ends bit for bit as the uninterrupted run."""
+    import json
+
+    import chainer
+    pytest.importorskip("numba")
+    common = tiny.SMALL + ["--datadir", datadir, "--seed", "3"]
+    paths = {name: str(tmp_path / name) for name in ("straight", "resumed", "on")}
+    with chainer.using_config("groupy_fast_cpu_numba", False):
+        assert tiny.run(common + ["--resultdir", paths["straight"], "--epochs", "2"], capsys)[0] == 0
+        assert tiny.run(common + ["--resultdir", paths["resumed"], "--epochs", "1"], capsys)[0] == 0
+    run_json = os.path.join(paths["resumed"], "run.json")
+    with open(run_json) as f:
+        record = json.load(f)
+    assert record["cpu_kernels"] == {"fast_cpu": True, "numba": False, "conv_algo": "auto"}
+    if not recorded:
+        del record["cpu_kernels"]
+        with open(run_json, "w") as f:
+            json.dump(record, f)
+    with chainer.using_config("groupy_fast_cpu_numba", True):
+        status, err, _ = tiny.run(["--resultdir", paths["resumed"], "--resume", "--epochs", "2"], capsys)
+        assert status == 0, err
+        assert f"note: {paths['resumed']} continues on the CPU code paths it was trained with: " \
+               f"numba False (this process: True)" in err
+        assert tiny.run(common + ["--resultdir", paths["on"], "--epochs", "2"], capsys)[0] == 0
+    with open(run_json) as f:
+        assert json.load(f)["cpu_kernels"]["numba"] is False
+    straight, resumed, on = (tiny.snapshot(paths[name])[0] for name in ("straight", "resumed", "on"))
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
+    # the kernels change the last bits: a continuation on them would not be the run's own
+    assert any(not np.array_equal(straight[name], on[name]) for name in straight)

@@ -62,13 +62,9 @@ def _assert_close(ours, ref, dtype):
         np.testing.assert_allclose(a, b, **TOL[dtype])
 
 
-def test_kernels_are_off_by_default():
-    assert compiled_kernels('numba_kernels', np.zeros((2, 3), np.float32)) is None
-
-
 @pytest.fixture
 def kernels_switched_on():
-    """The compiled kernels switched on (they are off by default)."""
+    """The compiled kernels switched on (whatever GROUPY_FAST_CPU_NUMBA says)."""
     with chainer.using_config('groupy_fast_cpu_numba', True):
         yield
 
@@ -238,8 +234,9 @@ def test_convolution_col2im(stride, pad, dtype, threads):
     W = rng.standard_normal((7, 2, 3, 3)).astype(dtype)
     gy = rng.standard_normal(F.convolution_2d(x, W, stride=stride, pad=pad).shape).astype(dtype)
     results = []
-    for on in (True, False):
-        with chainer.using_config('groupy_fast_cpu_numba', on):
+    for on in (True, False):  # im2col + GEMM both times (not the direct kernels)
+        with chainer.using_config('groupy_fast_cpu_numba', on), \
+                chainer.using_config('groupy_fast_cpu_conv_algo', 'im2col'):
             results.append(_grads(lambda v, w: fast_cpu.convolution_2d(v, w, stride=stride,
                                                                        pad=pad), (x, W), gy))
     for a, b in zip(*results):
@@ -307,7 +304,7 @@ def test_fixed_batch_norm_falls_back_for_float16_and_the_link_uses_it():
         np.testing.assert_array_equal(z.array, F.relu(y).array)
 
 
-@pytest.mark.parametrize('value,expected', [('0', False), ('1', True), (None, False)])
+@pytest.mark.parametrize('value,expected', [('0', False), ('no', False), ('1', True), (None, True)])
 def test_environment_switch(value, expected):
     import os
     import subprocess
@@ -322,3 +319,52 @@ def test_environment_switch(value, expected):
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(expected), str(expected)]  # numba is imported only when used
+
+
+def _with_non_finite(shape, dtype, seed):
+    """Random x of ``shape`` with a NaN, an inf and a -inf in other channels (channel 3 on, if
+    any, finite) and each NaN at another tap of its 2x2 window."""
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    x[0, 0, ..., 0, 1] = np.nan
+    x[-1, 1 % shape[1], ..., 1, 0] = np.inf
+    x[0, 2 % shape[1], ..., 1, 1] = -np.inf
+    return x
+
+
+def _on_both_paths(f):
+    outs = []
+    for on in (True, False):
+        with chainer.using_config('groupy_fast_cpu_numba', on):
+            outs.append(f())
+    return outs
+
+
+@pytest.mark.parametrize('shape', [(2, 4, 4, 6, 4), (3, 5, 4, 6)])
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_non_finite_values_propagate_as_on_the_numpy_passes(shape, dtype):
+    """NaN and inf reach the outputs of BN + ReLU (training and test mode), ReLU, max pooling
+    and the orientation max at the same places as on the NumPy passes / Chainer's functions
+    (finite values to float rounding): a kernel that dropped a NaN would let a run train on it
+    unnoticed."""
+    x = _with_non_finite(shape, dtype, 7)
+    c = shape[1]
+    gamma, beta = np.linspace(0.5, 1.5, c).astype(dtype), np.linspace(-0.2, 0.2, c).astype(dtype)
+    mean, var = np.zeros(c, dtype), np.ones(c, dtype)
+    checks = {
+        'bn_relu': lambda: batch_normalization_relu(x, gamma, beta).array,
+        'fixed_bn_relu': lambda: fixed_batch_normalization_relu(x, gamma, beta, mean, var).array,
+        'relu': lambda: fast_cpu.relu(x).array,
+    }
+    planar = x if x.ndim == 4 else x.reshape(shape[0], -1, *shape[3:])
+    checks['max_pool'] = lambda: fast_cpu.max_pooling_2d(planar, 2, 2).array
+    if x.ndim == 5:
+        checks['orientation_max'] = lambda: fast_cpu.orientation_max(x).array
+    for name, f in checks.items():
+        with chainer.using_config('train', name != 'fixed_bn_relu'):
+            ours, numpy_passes = _on_both_paths(f)
+        assert np.isnan(ours).any(), name
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(numpy_passes), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(ours) * np.sign(ours),
+                                      np.isinf(numpy_passes) * np.sign(numpy_passes), err_msg=name)
+        np.testing.assert_allclose(np.nan_to_num(ours), np.nan_to_num(numpy_passes),
+                                   err_msg=name, **TOL[dtype])
