@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from groupy.fast_cpu import winograd
 from groupy.fast_cpu.switch import compiled_kernels, conv_algorithm
-from groupy.fast_cpu.threads import get_num_threads, map_batch_chunks, scratch_buffer
+from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
 
 __all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'direct_kernels', 'use_winograd']
 
@@ -70,10 +70,12 @@ class _Geometry:
                                 parallel=self.n * self.p * self.k * self.o >= _MIN_PARALLEL_MACS)
 
 
-# 'auto' takes Winograd for wide layers on large maps on ONE thread, where it measured faster
-# (P4AllCNNC step -8%); on 2 threads its memory-bound transforms made steps 0-6% slower.
-_WINOGRAD_MIN_CHANNELS = 128
-_WINOGRAD_MIN_PIXELS = 256
+# 'auto' takes Winograd for wide layers on large maps, where it measured faster than im2col +
+# OpenBLAS SGEMM (3x3, batch 32, forward + both gradients, AMD EPYC with AVX2: 0.83x at 192 and
+# 0.73x at 272 channels on 32x32 maps on 2 threads, 1.05x and 0.91x on one; 1.06-1.6x on 16x16
+# and smaller maps, where its memory-bound transforms outweigh the saved products)
+_WINOGRAD_MIN_CHANNELS = 192
+_WINOGRAD_MIN_PIXELS = 1024
 
 
 def use_winograd(c, o, kh, kw, stride, out_hw):
@@ -84,14 +86,14 @@ def use_winograd(c, o, kh, kw, stride, out_hw):
     algo = conv_algorithm()
     if algo != 'auto':
         return algo == 'winograd'
-    return (get_num_threads() == 1 and min(c, o) >= _WINOGRAD_MIN_CHANNELS
-            and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS)
+    return min(c, o) >= _WINOGRAD_MIN_CHANNELS and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS
 
 
 # 'auto' takes the direct kernels for layers of at most this many input and output channels
-# (measured at 1 thread against im2col + OpenBLAS SGEMM: 0.3-0.8x on 20-96 channel layers,
-# 0.9-1.3x at 192-384 channels; the weight gradient breaks even at 96 channels)
-_DIRECT_MAX_CHANNELS = 128
+# (forward and input gradient, measured against im2col + OpenBLAS SGEMM on 1 and 2 threads:
+# 0.25-0.85x on 24-96 channel layers, 0.75-1.2x at 128 channels; the weight gradient breaks even
+# at 64-80 channels)
+_DIRECT_MAX_CHANNELS = 96
 _DIRECT_GRAD_W_MAX_CHANNELS = 64
 
 
@@ -99,7 +101,7 @@ def direct_kernels(x, c, o, kw, stride, grad_w=False):
     """:mod:`groupy.fast_cpu.numba_direct_conv` when the convolution of ``x`` with c input and
     o output channels, kernel width kw and ``stride`` (its weight gradient if ``grad_w``) runs
     as a direct convolution under the configured algorithm (and the compiled kernels are on),
-    else None. 'auto': stride 1, kw = 3 and at most 128 channels (64 for the weight gradient);
+    else None. 'auto': stride 1, kw = 3 and at most 96 channels (64 for the weight gradient);
     'direct': every stride-1 layer."""
     if tuple(stride) != (1, 1):
         return None

@@ -149,30 +149,27 @@ def test_threads_and_chunks_give_the_same_numbers(monkeypatch, winograd_on):
         cpu_conv2d.set_num_threads(previous)
 
 
-@pytest.fixture
-def one_thread():
+@pytest.mark.parametrize('threads', [1, 2])
+def test_auto_takes_winograd_only_for_wide_stride1_3x3_layers_on_large_maps(threads):
     previous = cpu_conv2d.get_num_threads()
-    cpu_conv2d.set_num_threads(1)
-    yield
-    cpu_conv2d.set_num_threads(previous)
-
-
-def test_auto_takes_winograd_only_for_wide_stride1_3x3_layers_on_large_maps(one_thread):
-    wide = conv2d_kernels._WINOGRAD_MIN_CHANNELS
-    big = (16, 16)
-    assert conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
-    cpu_conv2d.set_num_threads(2)  # on several threads 'auto' keeps im2col
-    assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
-    cpu_conv2d.set_num_threads(1)
-    assert not conv2d_kernels.use_winograd(wide - 1, wide, 3, 3, (1, 1), big)
-    assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (8, 8))
-    assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (2, 2), big)
-    assert not conv2d_kernels.use_winograd(wide, wide, 1, 1, (1, 1), big)
-    with chainer.using_config('groupy_fast_cpu_conv_algo', 'winograd'):
-        assert conv2d_kernels.use_winograd(1, 1, 3, 3, (1, 1), (1, 1))
-        assert not conv2d_kernels.use_winograd(1, 1, 3, 3, (2, 1), (1, 1))
-    with chainer.using_config('groupy_fast_cpu_conv_algo', 'im2col'):
-        assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
+    cpu_conv2d.set_num_threads(threads)  # the same rule on any number of threads
+    try:
+        wide = conv2d_kernels._WINOGRAD_MIN_CHANNELS
+        big = (32, 32)
+        assert conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
+        assert not conv2d_kernels.use_winograd(wide - 1, wide, 3, 3, (1, 1), big)
+        assert not conv2d_kernels.use_winograd(wide, wide - 1, 3, 3, (1, 1), big)
+        assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (16, 16))
+        assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (32, 31))
+        assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (2, 2), big)
+        assert not conv2d_kernels.use_winograd(wide, wide, 1, 1, (1, 1), big)
+        with chainer.using_config('groupy_fast_cpu_conv_algo', 'winograd'):
+            assert conv2d_kernels.use_winograd(1, 1, 3, 3, (1, 1), (1, 1))
+            assert not conv2d_kernels.use_winograd(1, 1, 3, 3, (2, 1), (1, 1))
+        with chainer.using_config('groupy_fast_cpu_conv_algo', 'im2col'):
+            assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), big)
+    finally:
+        cpu_conv2d.set_num_threads(previous)
 
 
 def test_unknown_algorithm_and_bad_shapes_raise_clear_errors():
