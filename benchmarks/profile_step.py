@@ -4,7 +4,10 @@ backward separately, plus the optimizer update and the rest (Python, graph bookk
 same model, batch and thread count.
 
     .venv/bin/python benchmarks/profile_step.py [--model P4CNN] [--steps 3] [--threads N]
-        [--no-fast-conv] [--torch]
+        [--no-fast-conv] [--torch] [--by-shape]
+
+``--by-shape`` gives one row per function and the shapes of its first two inputs (a
+convolution's x and W, its weight gradient's x and gy), to see which layers take the time.
 
 A FunctionNode's backward usually applies other FunctionNodes (that is how double backprop
 works); their time is charged to them, not to the node whose backward called them ("self"
@@ -73,19 +76,24 @@ def _hook_class():
     class SelfTimeHook(function_hook.FunctionHook):
         name = 'SelfTimeHook'
 
-        def __init__(self):
+        def __init__(self, by_shape=False):
+            self.by_shape = by_shape
             self.stack = []   # [start, time spent in nested functions]
             self.table = {}   # (label, phase) -> [calls, self seconds]
 
         def _pre(self):
             self.stack.append([time.perf_counter(), 0.0])
 
-        def _post(self, function, phase):
+        def _post(self, function, phase, in_data):
             start, nested = self.stack.pop()
             elapsed = time.perf_counter() - start
             if self.stack:
                 self.stack[-1][1] += elapsed
-            entry = self.table.setdefault((function.label, phase), [0, 0.0])
+            label = function.label
+            if self.by_shape:  # the shapes of the first two inputs, e.g. x and W
+                label += ' @ ' + ' '.join('x'.join(map(str, a.shape)) for a in in_data[:2]
+                                          if a is not None)
+            entry = self.table.setdefault((label, phase), [0, 0.0])
             entry[0] += 1
             entry[1] += elapsed - nested
 
@@ -93,13 +101,13 @@ def _hook_class():
             self._pre()
 
         def forward_postprocess(self, function, in_data):
-            self._post(function, 'fwd')
+            self._post(function, 'fwd', in_data)
 
         def backward_preprocess(self, function, in_data, out_grad):
             self._pre()
 
         def backward_postprocess(self, function, in_data, out_grad):
-            self._post(function, 'bwd')
+            self._post(function, 'bwd', in_data)
 
     return SelfTimeHook
 
@@ -134,7 +142,7 @@ def profile_chainer(args, batch, size, chans):
             clock['update'] += time.perf_counter() - start
 
     step()
-    hook = _hook_class()()
+    hook = _hook_class()(args.by_shape)
     clock = {'update': 0.0}
     start = time.perf_counter()
     for _ in range(args.steps):
@@ -148,12 +156,14 @@ def profile_chainer(args, batch, size, chans):
     print('{} step, batch {}, {}x{}, fast conv {}, {} thread(s): {:.1f} ms per step ({} steps)'
           .format(args.model, batch, size, size, 'on' if not args.no_fast_conv else 'off',
                   fast_cpu.get_num_threads(), 1e3 * total, args.steps))
-    print('{:<34} {:>5} {:>6} {:>9} {:>6}'.format('function', 'phase', 'calls', 'ms/step', '%'))
+    width = 72 if args.by_shape else 34
+    print('{:<{w}} {:>5} {:>6} {:>9} {:>6}'.format('function', 'phase', 'calls', 'ms/step', '%',
+                                                     w=width))
     for sec, calls, (label, phase) in rows:
         if sec < 0.002 * total:
             continue
-        print('{:<34} {:>5} {:>6} {:>9.1f} {:>5.1f}%'.format(
-            label[:34], phase, calls, 1e3 * sec, 100 * sec / total))
+        print('{:<{w}} {:>5} {:>6} {:>9.1f} {:>5.1f}%'.format(
+            label[:width], phase, calls, 1e3 * sec, 100 * sec / total, w=width))
     other = total - hooked - update
     print('{:<34} {:>5} {:>6} {:>9.1f} {:>5.1f}%'.format('optimizer update (Adam)', '', '',
                                                         1e3 * update, 100 * update / total))
@@ -161,6 +171,7 @@ def profile_chainer(args, batch, size, chans):
                                                         '', 1e3 * other, 100 * other / total))
     self_ms = {}
     for sec, _, (label, _) in rows:
+        label = label.split(' @ ')[0]
         self_ms[label] = self_ms.get(label, 0.0) + 1e3 * sec
     self_ms['(optimizer, rest)'] = 1e3 * (update + other)
     return 1e3 * total, group_times(self_ms, 'chainer')
@@ -207,6 +218,8 @@ def main(argv=None):
     p.add_argument('--threads', type=int, help='threads of both sides (default: as set)')
     p.add_argument('--no-fast-conv', action='store_true')
     p.add_argument('--torch', action='store_true', help="also profile the PyTorch twin")
+    p.add_argument('--by-shape', action='store_true',
+                   help="one row per function and shapes of its first two inputs")
     args = p.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:

@@ -32,9 +32,10 @@ from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
 
 __all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'direct_kernels', 'use_winograd']
 
-# Bytes of im2col buffer per chunk: small enough to stay in the L2 cache (1 MiB measured ~5%
-# faster than 2 MiB for the MNIST models' 20-56 channel layers, the same for wide ones).
-_CHUNK_BYTES = 1 << 20
+# Bytes of im2col buffer per chunk (benchmarks/conv_algorithms.py layers, AMD EPYC with AVX2:
+# 4 MiB against 1 MiB, 0-5% faster on 20-192 channel layers, 16% on 360 channels at 8x8, where
+# 1 MiB held one image, too few GEMM columns).
+_CHUNK_BYTES = 1 << 22
 # Below this many multiply-adds a single thread is faster than dispatching.
 _MIN_PARALLEL_MACS = 4_000_000
 
@@ -71,11 +72,12 @@ class _Geometry:
 
 
 # 'auto' takes Winograd for wide layers on large maps, where it measured faster than im2col +
-# OpenBLAS SGEMM (3x3, batch 32, forward + both gradients, AMD EPYC with AVX2: 0.83x at 192 and
-# 0.73x at 272 channels on 32x32 maps on 2 threads, 1.05x and 0.91x on one; 1.06-1.6x on 16x16
-# and smaller maps, where its memory-bound transforms outweigh the saved products)
+# OpenBLAS SGEMM (benchmarks/conv_algorithms.py: forward + both gradients, AMD EPYC with AVX2,
+# 1 and 2 threads: 0.69-0.84x on 192-384 channels at 32x32 and 384 at 16x16; 1.05-1.5x on 184
+# channels at 16x16 and 360 at 8x8, where its memory-bound transforms outweigh the saved
+# products): at least this many input and output channels, and channels x output pixels
 _WINOGRAD_MIN_CHANNELS = 192
-_WINOGRAD_MIN_PIXELS = 1024
+_WINOGRAD_MIN_WORK = 384 * 16 * 16
 
 
 def use_winograd(c, o, kh, kw, stride, out_hw):
@@ -86,13 +88,14 @@ def use_winograd(c, o, kh, kw, stride, out_hw):
     algo = conv_algorithm()
     if algo != 'auto':
         return algo == 'winograd'
-    return min(c, o) >= _WINOGRAD_MIN_CHANNELS and out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_PIXELS
+    width = min(c, o)
+    return width >= _WINOGRAD_MIN_CHANNELS and width * out_hw[0] * out_hw[1] >= _WINOGRAD_MIN_WORK
 
 
 # 'auto' takes the direct kernels for layers of at most this many input and output channels
-# (forward and input gradient, measured against im2col + OpenBLAS SGEMM on 1 and 2 threads:
-# 0.25-0.85x on 24-96 channel layers, 0.75-1.2x at 128 channels; the weight gradient breaks even
-# at 64-80 channels)
+# (benchmarks/conv_algorithms.py, against im2col + OpenBLAS SGEMM on 1 and 2 threads: forward
+# and input gradient 0.5-0.75x on 40-88 channel layers, 1.0x at 184 and slower beyond; the
+# weight gradient breaks even at 64-88 channels)
 _DIRECT_MAX_CHANNELS = 96
 _DIRECT_GRAD_W_MAX_CHANNELS = 64
 

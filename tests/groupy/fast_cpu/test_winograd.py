@@ -160,7 +160,9 @@ def test_auto_takes_winograd_only_for_wide_stride1_3x3_layers_on_large_maps(thre
         assert not conv2d_kernels.use_winograd(wide - 1, wide, 3, 3, (1, 1), big)
         assert not conv2d_kernels.use_winograd(wide, wide - 1, 3, 3, (1, 1), big)
         assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (16, 16))
-        assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (1, 1), (32, 31))
+        assert conv2d_kernels.use_winograd(2 * wide, 2 * wide, 3, 3, (1, 1), (16, 16))
+        assert not conv2d_kernels.use_winograd(2 * wide, 2 * wide, 3, 3, (1, 1), (16, 15))
+        assert not conv2d_kernels.use_winograd(4 * wide, 4 * wide, 3, 3, (1, 1), (8, 8))
         assert not conv2d_kernels.use_winograd(wide, wide, 3, 3, (2, 2), big)
         assert not conv2d_kernels.use_winograd(wide, wide, 1, 1, (1, 1), big)
         with chainer.using_config('groupy_fast_cpu_conv_algo', 'winograd'):
