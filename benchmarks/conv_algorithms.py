@@ -27,7 +27,7 @@ import chainer  # noqa: E402
 
 from bench_timing import interleaved, median  # noqa: E402
 from groupy.fast_cpu import conv2d_kernels  # noqa: E402
-from groupy.fast_cpu.threads import set_num_threads  # noqa: E402
+from groupy.fast_cpu.threads import get_num_threads, set_num_threads  # noqa: E402
 
 #: stride-1 3x3 layers of the benchmark models: (batch, planes, map size)
 DEFAULT_LAYERS = ['128x40x24', '128x40x10', '128x80x24', '32x88x32', '32x184x16', '32x360x8',
@@ -81,12 +81,21 @@ def main(argv=None) -> None:
         layers = [parse_layer(t) for t in args.layers.split(',')]
     except ValueError as e:
         p.error(str(e))
+    before = get_num_threads()
     set_num_threads(args.threads)
     # one BLAS thread per worker: as in a training run with --threads N (groupy's workers pin the
     # BLAS to one thread when they split a batch; on one thread nothing else would limit it)
-    threadpoolctl.threadpool_limits(limits=1, user_api='blas')
+    try:
+        with threadpoolctl.threadpool_limits(limits=1, user_api='blas'):
+            print_table(layers, args.threads, args.repeats)
+    finally:
+        set_num_threads(before)
+
+
+def print_table(layers: list, threads: int, repeats: int) -> None:
+    """The table of :func:`main` for ``layers`` [(N, C, H)]."""
     print('threads {}, medians of {} rounds, ms per call; total = the three passes, / im2col'
-          .format(args.threads, args.repeats))
+          .format(threads, repeats))
     print('{:>12s} {:>9s} {:>8s} {:>10s} {:>11s} {:>8s} {:>7s}   auto takes'.format(
         'layer', 'algorithm', 'forward', 'input grad', 'weight grad', 'total', 'ratio'))
     for n, c, h in layers:
@@ -98,7 +107,7 @@ def main(argv=None) -> None:
                     with chainer.using_config('groupy_fast_cpu_conv_algo', algo):
                         fn()
                 calls[(algo, name)] = run
-        t = interleaved(calls, args.repeats)
+        t = interleaved(calls, repeats)
         ms = {k: 1e3 * median(v) for k, v in t.items()}
         base = sum(ms[('im2col', name)] for name in fns)
         for algo in ALGORITHMS:

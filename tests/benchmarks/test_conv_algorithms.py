@@ -56,3 +56,12 @@ def test_the_table_has_a_row_per_algorithm_with_its_ratio_to_im2col(ca, capsys):
     assert float(rows[0][6]) == 1.0
     for r in rows:
         assert abs(sum(map(float, r[2:5])) - float(r[5])) < 0.2  # total of the three passes
+
+
+def test_the_table_leaves_the_thread_settings_as_they_were(ca, capsys):
+    """(A test after it in the same process trains on the threads it expects.)"""
+    import threadpoolctl
+    from groupy.fast_cpu.threads import get_num_threads
+    before = (get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()])
+    ca.main(["--layers", "2x8x6", "--repeats", "1", "--threads", "3"])
+    assert (get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]) == before

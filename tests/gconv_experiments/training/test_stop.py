@@ -16,6 +16,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 TRAIN = [sys.executable, "-m", "gconv_experiments.MNIST_ROT.train"]
 
 
+def _sigint_default() -> None:
+    """In a child before exec: SIGINT at its default, also where this process inherited it
+    ignored (a shell starts background jobs so, and StopRequests leaves an ignored signal
+    ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture(autouse=True)
+def sigint_handled():
+    """SIGINT raising KeyboardInterrupt in this process during the test, as in a foreground run."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _common(tiny, tmp_path, datadir, epochs=3):
     return ["--modelfn", tiny.act_model(tmp_path), "--net_kwargs", "{'channels': 4}", "--batchsize", "16",
             "--quiet", "--datadir", datadir, "--epochs", str(epochs), "--seed", "5"]
@@ -38,6 +54,7 @@ def test_a_signal_stops_the_run_with_its_last_epoch_saved(datadir, tmp_path, tin
     env = dict(os.environ, PYTHONPATH=REPO)
     assert subprocess.run(TRAIN + common + ["--resultdir", straight], env=env, cwd=str(tmp_path)).returncode == 0
     proc = subprocess.run(TRAIN + common + ["--resultdir", stopped], env=dict(env, ACT=name, ACT_STEP="6"),
+                          preexec_fn=_sigint_default,
                           cwd=str(tmp_path), capture_output=True, text=True)
     assert proc.returncode == status, proc.stderr
     assert proc.stderr.strip() == (f"MNIST_ROT/train.py: interrupted ({name}) at epoch 2, iteration 3; the snapshot "
