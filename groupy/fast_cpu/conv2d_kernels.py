@@ -21,7 +21,7 @@ Stride-1 3x3 layers go to the Winograd F(2x2, 3x3) kernels of :mod:`groupy.fast_
 where :func:`use_winograd` says so, and thin stride-1 layers with 3-wide kernels to the compiled
 direct convolution of :mod:`groupy.fast_cpu.numba_direct_conv` where :func:`direct_kernels`
 says so (the configured algorithm, :func:`groupy.fast_cpu.switch.conv_algorithm`: per shape
-and thread count by default, as measured in benchmarks/README.md).
+by default, as measured by benchmarks/conv_algorithms.py).
 """
 import numpy
 from numpy.lib.stride_tricks import as_strided
