@@ -27,7 +27,8 @@ def test_plan_jobs_and_flags(tmp_path):
     assert argv == ["--datadir", "/data/mnist6_m", "--resultdir", str(tmp_path / "mnist6_m"), "--models",
                     "PartialP4MCNN", "--seeds", "2", "--epochs", "20", "--transformations", "",
                     "--val_freq", "5", "--save_freq", "5",
-                    "--net_kwargs", "{'n_classes': 2, 'initial_gate_logit': 0.1}", "--threads", "1", "--quiet"]
+                    "--net_kwargs", "{'n_classes': 2, 'initial_gate_logit': 0.1, 'gate_lr': 0.01}", "--threads",
+                    "1", "--quiet"]
     argv = partial_study.job_argv("mnist_rot", "P4CNN", 1, "/data", str(tmp_path))
     assert argv[argv.index("--epochs") + 1] == "100" and argv[argv.index("--net_kwargs") + 1] == "{}"
     assert argv[argv.index("--transformations") + 1] == "rotation"
