@@ -32,9 +32,11 @@ from groupy.fast_cpu.threads import map_batch_chunks, scratch_buffer
 
 __all__ = ['conv2d_forward', 'conv2d_grad_w', 'conv2d_transpose', 'direct_kernels', 'use_winograd']
 
-# Bytes of im2col buffer per chunk (benchmarks/conv_algorithms.py layers, AMD EPYC with AVX2:
-# 4 MiB against 1 MiB, 0-5% faster on 20-192 channel layers, 16% on 360 channels at 8x8, where
-# 1 MiB held one image, too few GEMM columns).
+# Bytes of one chunk's patch and output matrices, (c kh kw + o) x (nb ho wo) (benchmarks/
+# conv_algorithms.py layers, AMD EPYC with AVX2: 4 MiB against 1 MiB, 0-5% faster on 20-192
+# channel layers, 16% on 360 channels at 8x8, where 1 MiB held one image, too few GEMM columns).
+# Counting the output matters where o >> c kh kw: a lifting layer from 3 channels would
+# otherwise take the whole batch as one chunk, on one thread, into a tens-of-MiB buffer.
 _CHUNK_BYTES = 1 << 22
 # Below this many multiply-adds a single thread is faster than dispatching.
 _MIN_PARALLEL_MACS = 4_000_000
@@ -63,7 +65,7 @@ class _Geometry:
         self.p = self.ho * self.wo
 
     def chunk(self, itemsize):
-        return max(1, min(self.n, _CHUNK_BYTES // (self.k * self.p * itemsize)))
+        return max(1, min(self.n, _CHUNK_BYTES // ((self.k + self.o) * self.p * itemsize)))
 
     def run(self, itemsize, work):
         """work(n0, n1, chunk) over the batch in cache-sized chunks on the worker threads."""

@@ -250,3 +250,26 @@ def test_threaded_path_works_in_a_forked_child(threads_and_chunks):
             pytest.fail('convolution_2d hung in a forked child (stale worker pool)')
         time.sleep(0.05)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_scratch_of_a_wide_output_layer_stays_within_the_chunk_budget():
+    """A lifting layer (3 input channels, many outputs): its output matrix, not its thin patch
+    matrix, sets the chunk, so no scratch buffer of the forward pass or the gradients outgrows
+    the chunk budget (one whole-batch chunk would take 32 MiB here, on one thread)."""
+    from groupy.fast_cpu import threads
+    previous = cpu_conv2d.get_num_threads()
+    cpu_conv2d.set_num_threads(1)
+    store = threads._scratch.__dict__
+    store.clear()
+    try:
+        rng = np.random.RandomState(0)
+        x = rng.uniform(-1, 1, (32, 3, 32, 32)).astype(np.float32)
+        W = rng.uniform(-1, 1, (256, 3, 3, 3)).astype(np.float32)
+        y = conv2d_kernels.conv2d_forward(x, W, None, (1, 1), (1, 1))
+        conv2d_kernels.conv2d_grad_w(x, y, (1, 1), (1, 1), (3, 3))
+        conv2d_kernels.conv2d_transpose(y, W, (1, 1), (1, 1), (32, 32))
+        sizes = {name: buf.nbytes for (name, _), buf in store.items()}
+        assert sizes and max(sizes.values()) <= conv2d_kernels._CHUNK_BYTES, sizes
+    finally:
+        store.clear()
+        cpu_conv2d.set_num_threads(previous)
