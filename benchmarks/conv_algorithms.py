@@ -59,8 +59,9 @@ def passes(n: int, c: int, h: int, seed: int = 0) -> dict:
             'weight grad': lambda: conv2d_kernels.conv2d_grad_w(x, gy, one, pad, (3, 3))}
 
 
-def auto_choice(n: int, c: int, h: int) -> str:
-    """What 'auto' takes for the forward pass and the weight gradient of the layer."""
+def auto_choice(c: int, h: int) -> str:
+    """What 'auto' takes for the forward pass and the weight gradient of a layer with c channels
+    in and out on h x h maps (the batch size does not enter the choice)."""
     x = np.zeros((1, c, 1, 1), np.float32)
     with chainer.using_config('groupy_fast_cpu_conv_algo', 'auto'):
         if conv2d_kernels.use_winograd(c, c, 3, 3, (1, 1), (h, h)):
@@ -114,7 +115,7 @@ def print_table(layers: list, threads: int, repeats: int) -> None:
             total = sum(ms[(algo, name)] for name in fns)
             print('{:>12s} {:>9s} {:8.1f} {:10.1f} {:11.1f} {:8.1f} {:7.2f}   {}'.format(
                 '{}x{}x{}'.format(n, c, h), algo, *(ms[(algo, name)] for name in fns), total,
-                total / base, auto_choice(n, c, h) if algo == 'im2col' else ''), flush=True)
+                total / base, auto_choice(c, h) if algo == 'im2col' else ''), flush=True)
 
 
 if __name__ == '__main__':

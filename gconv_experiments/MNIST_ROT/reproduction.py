@@ -17,7 +17,8 @@ listed by ``--list-jobs`` in order, each job one ``--run-job K`` (one MNIST_ROT/
 sweep of one model and seed, then the setting's own tables rewritten from all its finished runs).
 
 The report (``python -m gconv_experiments.MNIST_ROT.reproduction --results results/mnist_rot
---datadir DIR --mnist MNIST_DIR``) writes into --results:
+--datadir DIR --mnist MNIST_DIR``; its text and plot are made by reproduction_report.py) writes
+into --results:
 
 * results.md: per setting and model: finished runs, test error mean ± sample std (%), the
   paper-style text (mean % ± np.std of the fraction), the paper's number and our difference to
@@ -48,15 +49,16 @@ import types
 from gconv_experiments.atomic_file import write_text
 from gconv_experiments.command_errors import run_command
 from gconv_experiments.file_digest import sha256_file
-from gconv_experiments.MNIST_ROT import evaluate, experiment, tiny_paper, train
+from gconv_experiments.MNIST_ROT import evaluate, experiment, train
 from gconv_experiments.MNIST_ROT.experiment import PAPER_EPOCHS, PAPER_RESULTS
+from gconv_experiments.MNIST_ROT.reproduction_report import SETTING_TEXT, markdown, plot
 from gconv_experiments.sweep import command_line, record_check
 from gconv_experiments.sweep import report as sweep_report
 from gconv_experiments.sweep.runs import read_summary
 from gconv_experiments.training import (
     LOG_FILE, RUN_FILE, SNAPSHOT_FILE, SUMMARY_FILE, ConfigError, read_log, read_record)
 
-__all__ = ["RESULTS", "PLAN", "DATA_SHA256", "SETTING_TEXT", "CURVE_SUFFIX", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "planned_record", "plan_problem", "finished_run", "upright_error", "trajectory", "collect", "markdown", "ordering", "plot", "write_report", "main"]
+__all__ = ["RESULTS", "PLAN", "DATA_SHA256", "UPRIGHT_FILE", "FIELDS", "jobs", "job_argv", "run_job", "write_setting_tables", "run_folder", "run_state", "planned_record", "plan_problem", "finished_run", "upright_error", "trajectory", "collect", "write_report", "main"]
 
 RESULTS = os.path.join("results", "mnist_rot")  # the reproduction's folder
 PLAN = {
@@ -74,12 +76,6 @@ PLAN = {
 # official raw MNIST files (seed 0; byte-identical on every rebuild, results/mnist_rot/README.md)
 DATA_SHA256 = {"trainfn": "e0c4c2bd87743f2302830b1b84988bbf632d3064d538960d36504d2bf596101a",
                "valfn": "c6f9366a50ab3b744352836c0703053ce65a32ecd6265204533276ba9e67fd6c"}
-SETTING_TEXT = {"released": "released protocol", "p4mcnn": "released protocol",
-                "uniform_rotation": "uniform rotation augmentation",
-                "dropout": "dropout 0.3 after l1, l3-l6", "momentum_sgd": "MomentumSGD lr 0.01, momentum 0.5"}
-# what tells a setting's curves apart from the released ones in learning_curves.png
-CURVE_SUFFIX = {"released": "", "p4mcnn": "", "uniform_rotation": " (uniform rot.)", "dropout": " (dropout)",
-                "momentum_sgd": " (SGD)"}
 UPRIGHT_FILE = "upright_mnist.json"
 FIELDS = ["setting", "model", "runs_finished", "runs_planned", "epochs", "test_error_mean",
           "test_error_std_ddof0", "paper_style", "test_error_pct_mean", "test_error_pct_std_ddof1",
@@ -275,83 +271,6 @@ def collect(results: str, datadir: "str | None" = None, mnist_dir: "str | None" 
                 row["difference_pp"] = row["test_error_pct_mean"] - _paper_mean(paper)
             model_rows.append(row)
     return model_rows, run_rows
-
-
-def _fmt(value, spec, none="–"):
-    return none if value is None else format(value, spec)
-
-
-def markdown(model_rows: list, run_rows: list) -> str:
-    """results.md of the reproduction from collect()'s rows."""
-    n_done = sum(r["test_error"] is not None for r in run_rows)
-    hours = sum(r["hours"] for r in run_rows if r["hours"] is not None)
-    lines = ["# MNIST-rot: Cohen & Welling (2016), reproduced with this repository", "",
-             f"{n_done} of {len(run_rows)} planned runs finished; their total compute: {hours:.1f} hours "
-             "of one CPU thread (wall time of each run, summed).", "",
-             "| setting | model | runs | epochs | test error % (mean ± sample std) | paper-style | paper | "
-             "ours − paper (pp) | upright MNIST error % | hours / run | parameters |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in model_rows:
-        pct = "–"
-        if r.get("test_error_pct_mean") is not None:
-            pct = f"{r['test_error_pct_mean']:.2f}"
-            if r.get("test_error_pct_std_ddof1") is not None:
-                pct += f" ± {r['test_error_pct_std_ddof1']:.2f}"
-        lines.append("| " + " | ".join([
-            SETTING_TEXT[r["setting"]], r["model"], f"{r['runs_finished']}/{r['runs_planned']}", str(r["epochs"]),
-            pct, r.get("paper_style") or "–", r["paper"] or "–", _fmt(r.get("difference_pp"), "+.2f"),
-            _fmt(r.get("upright_error_pct_mean"), ".2f"), _fmt(r.get("hours_per_run"), ".2f"),
-            _fmt(r["n_params"], ",")]) + " |")
-    lines += ["", ordering(model_rows), "",
-              "Test error: on the 50,000-image rotated test set, after the last epoch (the released "
-              "protocol's reported number). Paper-style: mean % ± np.std (ddof 0) of the error as a "
-              "fraction, as the paper's Table 1 prints it. Upright MNIST: the same final weights on the "
-              "official MNIST test set (10,000 digits, not rotated). Hours: wall time of one run on one "
-              "CPU thread (training, BN re-estimation and evaluation).", "",
-              "## Runs", "",
-              "Training error in the last epoch (measured during training, with the augmentation and any "
-              "dropout: Z2CNN's dropout keeps it near 5 %): for the models without dropout it is near 0 late "
-              "in training, and a high value marks final weights taken during a loss spike (Adam, once the "
-              "training loss is near zero, jumps now and then and recovers within a few epochs); the test "
-              "error of the evaluation before the last shows the run before it.", "",
-              "| setting | model | seed | epochs done | test error % | test error % one evaluation earlier "
-              "(epoch) | training error % in the last epoch | upright MNIST error % | hours | folder |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    problems = []
-    for r in run_rows:
-        lines.append("| " + " | ".join([
-            SETTING_TEXT[r["setting"]], r["model"], str(r["seed"]), f"{r['at_epoch']}/{r['epochs']}",
-            _fmt(None if r["test_error"] is None else 100 * r["test_error"], ".2f"),
-            "–" if r["earlier_eval"] is None else f"{100 * r['earlier_eval'][1]:.2f} ({r['earlier_eval'][0]})",
-            _fmt(None if r["last_train_error"] is None else 100 * r["last_train_error"], ".2f"),
-            _fmt(None if r["upright_error"] is None else 100 * r["upright_error"], ".2f"),
-            _fmt(r["hours"], ".2f"), f"`{r['folder']}`" + (" (see below)" if r["problem"] else "")]) + " |")
-        if r["problem"]:
-            problems.append(f"* `{r['folder']}`: {r['problem']}; counted as not finished.")
-    if problems:
-        lines += ["", "Runs with a problem:", ""] + problems
-    lines += ["", tiny_paper.claims_markdown(run_rows).rstrip("\n")]
-    return "\n".join(lines) + "\n"
-
-
-def ordering(model_rows: list) -> str:
-    """Whether the paper's ordering P4CNN < P4CNN_RP < Z2CNN holds for the released sweep."""
-    means = {r["model"]: r.get("test_error_pct_mean") for r in model_rows if r["setting"] == "released"}
-    if any(means.get(m) is None for m in ("P4CNN", "P4CNN_RP", "Z2CNN")):
-        return "Ordering P4CNN < P4CNN_RP < Z2CNN (paper): not known yet (a released model has no finished run)."
-    holds = means["P4CNN"] < means["P4CNN_RP"] < means["Z2CNN"]
-    return (f"Ordering P4CNN < P4CNN_RP < Z2CNN (paper): {'holds' if holds else 'does NOT hold'} "
-            f"({means['P4CNN']:.2f} / {means['P4CNN_RP']:.2f} / {means['Z2CNN']:.2f} %).")
-
-
-def plot(results: str, run_rows: list, path: str) -> "str | None":
-    """learning_curves.png over the finished runs, one curve pair per (setting, model)."""
-    runs = [types.SimpleNamespace(group=r["model"] + CURVE_SUFFIX[r["setting"]],
-                                  folder=os.path.join(results, r["folder"]))
-            for r in run_rows if r["test_error"] is not None]
-    if runs:
-        sweep_report.plot_learning_curves(runs, path, "MNIST-rot: test (solid) and training (dashed) error")
-    return path if runs else None
 
 
 def write_report(results: str, datadir: "str | None" = None, mnist_dir: "str | None" = None) -> str:

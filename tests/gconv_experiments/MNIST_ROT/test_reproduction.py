@@ -10,7 +10,7 @@ import sys
 import h5py
 import numpy as np
 
-from gconv_experiments.MNIST_ROT import reproduction, train
+from gconv_experiments.MNIST_ROT import reproduction, reproduction_report, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SCRIPT = os.path.join(REPO, "gconv_experiments", "MNIST_ROT", "run_sweeps.sh")
@@ -126,7 +126,7 @@ def test_the_papers_numbers_stand_only_beside_the_released_protocols_rows(tmp_pa
     text = reproduction.write_report(str(results))
     assert _row(text, "released protocol", "P4CNN")[6:8] == ["2.28 ± 0.0004", "-0.28"]
     for setting, model in others:
-        row = _row(text, reproduction.SETTING_TEXT[setting], model)
+        row = _row(text, reproduction_report.SETTING_TEXT[setting], model)
         assert row[2] == "1/2" and row[6:8] == ["–", "–"], (setting, model, row)
     csv_rows = (results / "results.csv").read_text().splitlines()
     paper = reproduction.FIELDS.index("paper")
