@@ -130,10 +130,13 @@ def headline(rows: list, reference: str = "Z2CNN", at: int = 1000) -> list:
         for model in models:
             if model == reference:
                 continue
-            size, how = size_reaching(*_curve(rows, model), target)
-            if size is None:
-                lines.append(f"- {model}: reaches it: not reached within the measured sizes; data saving factor: "
-                             f"not reached.")
+            model_sizes, model_errors = _curve(rows, model)
+            size, how = size_reaching(model_sizes, model_errors, target)
+            if not model_sizes:
+                lines.append(f"- {model}: no finished run yet.")
+            elif size is None:
+                lines.append(f"- {model}: does not reach it within the sizes measured (up to {model_sizes[-1]:,} "
+                             f"images); no data saving factor.")
             elif how == "interpolated":
                 lines.append(f"- {model}: reaches it with about {size:,.0f} images (log-log interpolation); "
                              f"data saving factor {full / size:.1f}.")

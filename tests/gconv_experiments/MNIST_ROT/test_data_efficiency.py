@@ -84,11 +84,13 @@ def test_headline_interpolates_in_log_size_and_log_error():
     lines = report.headline(rows)
     assert f"reaches it with about {expected:,.0f} images" in lines[1]
     assert f"data saving factor {12000 / expected:.1f}" in lines[1] and "2,174 images" in lines[1] and "5.5." in lines[1]
-    assert "P4MCNN: reaches it: not reached" in lines[2]
+    assert "P4MCNN: does not reach it within the sizes measured (up to 12,000 images)" in lines[2]
     assert "Z2CNN with 1,000 images: 10.00% test error (measured)" in lines[3]
     p4m_at_1000 = 0.3 * 0.1 ** (math.log(1000 / 300) / math.log(40))
     assert f"P4MCNN with 1,000 images: {100 * p4m_at_1000:.2f}% test error (interpolated)" in lines[5]
     assert report.size_reaching([300, 1000], [0.01, 0.005], 0.02) == (300, "at or below the smallest size")
+    unstarted = report.headline(rows[:4] + [dict(model="P4CNN", size=300, runs_finished=0, test_error_mean=None)])
+    assert unstarted[1] == "- P4CNN: no finished run yet."
 
 
 def test_runs_take_the_epochs_their_steps_need_and_a_size_of_one_batch_is_allowed(tmp_path):
