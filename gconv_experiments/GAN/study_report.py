@@ -150,7 +150,8 @@ def markdown(study, rows: list, runs: list) -> str:
     lines = ["# Group-equivariant GANs on MNIST-rot: FID per (generator, discriminator) pairing", "",
              f"{finished} of {len(runs)} planned runs finished ({study.steps:,} G steps each, width "
              f"{args.get('--gen_ch')}, FID of {int(args.get('--fid_samples', 0)):,} generated digits every "
-             f"{args.get('--fid_every')} G steps); compute logged so far: {hours:.2f} hours of one CPU thread.", "",
+             f"{args.get('--fid_every')} G steps); compute logged{'' if finished == len(runs) else ' so far'}: "
+             f"{hours:.2f} hours of one CPU thread.", "",
              "| G | D | runs | final FID | best FID | class accuracy % (published P4CNN) | hours / run | "
              "parameters G / D |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -160,7 +160,7 @@ def markdown(study, run_rows: list, rows: list) -> str:
     hours = sum(r["hours"] for r in run_rows)
     lines = [f"# How much data does a G-CNN save? MNIST-rot, {study.steps:,} Adam steps per run", "",
              *headline(rows), "",
-             f"{done} of {len(run_rows)} planned runs finished ({hours:.1f} hours of compute so far, summed over "
+             f"{done} of {len(run_rows)} planned runs finished ({hours:.1f} hours of compute{'' if done == len(run_rows) else ' so far'}, summed over "
              f"runs). Each run: the class-balanced subset of train_all.npz of the given size for its seed "
              f"(`--train_subset balanced`, nested across sizes), {study.steps:,} Adam updates (alpha 1e-3, batch "
              f"{study.batchsize}), BN re-estimation and evaluation on test.npz as released, after the last step. "
