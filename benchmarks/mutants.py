@@ -39,6 +39,7 @@ T_GAN = (T + "gconv_experiments/GAN/test_models.py", T + "gconv_experiments/GAN/
          T + "gconv_experiments/GAN/test_steps.py")
 T_SUBSET = (T + "gconv_experiments/training/test_subset_and_steps.py",
             T + "gconv_experiments/MNIST_ROT/test_data_efficiency.py")
+T_CONSISTENCY = (T + "gconv_experiments/MNIST_ROT/test_data_efficiency_consistency.py",)
 T_NUMBA = (T + "groupy/fast_cpu/test_numba_kernels.py",)  # switches the kernels on and off itself
 # the fast CPU nodes' own tests, with the compiled kernels as their default
 NUMBA = ((("GROUPY_FAST_CPU_NUMBA", "1"),), tuple(T + f"groupy/fast_cpu/test_{name}.py" for name in (
@@ -248,4 +249,12 @@ MUTANTS = [
            (T + "gconv_experiments/MNIST6/test_mnist6.py",)),
     Mutant("B64 MNIST6 pixels over 256", "gconv_experiments/MNIST6/mnist6.py",
            "/ np.float32(255))", "/ np.float32(256))", (T + "gconv_experiments/MNIST6/test_mnist6.py",)),
+    Mutant("B65 study vs reproduction: runs of another protocol counted", MR + "data_efficiency_consistency.py",
+           "all(mine.get(k) == theirs.get(k) for k in _SAME)", "True", T_CONSISTENCY),
+    Mutant("B66 study vs reproduction: an evaluation at the budget not after it", MR + "data_efficiency_consistency.py",
+           "after = [e for e in epochs if e * per_epoch >= steps]", "after = [e for e in epochs if e * per_epoch > steps]",
+           T_CONSISTENCY),
+    Mutant("B67 study vs reproduction: difference reversed", MR + "data_efficiency_consistency.py",
+           'row["difference_pp"] = 100 * (row["study_error_mean"] - row["interpolated_error"])',
+           'row["difference_pp"] = 100 * (row["interpolated_error"] - row["study_error_mean"])', T_CONSISTENCY),
 ]

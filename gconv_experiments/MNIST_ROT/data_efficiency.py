@@ -15,8 +15,10 @@ uniform_rotation``), P4CNN as released, P4MCNN. A size below the batch size is r
 folders: <resultdir>/<model>/n<size>/seed<k>; they are planned, reused and resumed by the sweep
 (gconv_experiments/sweep): only where run.json matches, else the study stops naming the
 differences. The report (data_efficiency_report.py) goes into <resultdir>: results.md (the
-headline numbers first), results.csv, runs.csv and data_efficiency.png, written from whatever
-has finished; ``--report-only`` rewrites it without training. ``--list-jobs`` / ``--run-job K``
+headline numbers first), results.csv, runs.csv, reproduction.csv (the 12,000-image runs against
+the reproduction's runs in the folder mnist_rot beside <resultdir> at the same number of
+updates: data_efficiency_consistency.py) and data_efficiency.png, written from whatever has
+finished; ``--report-only`` rewrites it without training. ``--list-jobs`` / ``--run-job K``
 run the study as plain processes (``bash gconv_experiments/run_lanes.sh
 gconv_experiments.MNIST_ROT.data_efficiency DIR [LANES]``: lanes that can be paused with
 SIGSTOP); neither --list-jobs nor --report-only reads --datadir. ``--results`` is another name

@@ -154,8 +154,9 @@ def _fmt(value, spec):
     return "–" if value is None else format(value, spec)
 
 
-def markdown(study, run_rows: list, rows: list) -> str:
-    """results.md: the headline, the settings, the table per (model, size) and every run."""
+def markdown(study, run_rows: list, rows: list, comparison: Sequence[str] = ()) -> str:
+    """results.md: the headline, the settings, the table per (model, size), the lines of
+    `comparison` (the largest size against the reproduction) and every run."""
     done = sum(r["finished"] for r in run_rows)
     hours = sum(r["hours"] for r in run_rows)
     lines = [f"# How much data does a G-CNN save? MNIST-rot, {study.steps:,} Adam steps per run", "",
@@ -173,7 +174,7 @@ def markdown(study, run_rows: list, rows: list) -> str:
             pct += f" ± {r['test_error_pct_std_ddof1']:.2f}"
         lines.append(f"| {r['model']} | {r['size']:,} | {r['runs_finished']}/{r['runs_planned']} | {pct} | "
                      f"{_fmt(r.get('hours_per_run'), '.2f')} |")
-    lines += ["", "## Runs", "", "| model | size | seed | test error % | epochs done | hours | folder |",
+    lines += ["", *comparison, "## Runs", "", "| model | size | seed | test error % | epochs done | hours | folder |",
               "|---|---|---|---|---|---|---|"]
     for r in run_rows:
         error = _fmt(None if r["test_error"] is None else 100 * r["test_error"], ".2f")
@@ -224,18 +225,25 @@ def plot(rows: list, path: str, title: str, reference: str = "Z2CNN") -> str:
     return save_figure(fig, path, dpi=110, format="png")
 
 
-def write_report(study) -> dict:
-    """Write results.md, results.csv, runs.csv and data_efficiency.png into the study's folder
-    from the runs finished so far; returns {'markdown', 'rows', 'runs', 'plot', 'finished'}."""
+def write_report(study, reproduction: "str | None" = None) -> dict:
+    """Write results.md, results.csv, runs.csv, reproduction.csv (the largest size against the
+    reproduction in `reproduction`, default the folder mnist_rot beside the study's) and
+    data_efficiency.png into the study's folder from the runs finished so far; returns
+    {'markdown', 'rows', 'runs', 'comparison', 'plot', 'finished'}."""
+    from gconv_experiments.MNIST_ROT import data_efficiency_consistency as consistency  # it uses error_at
+
     run_rows = collect(study)
     rows = group_rows(run_rows)
+    reproduction = reproduction or consistency.reproduction_folder(study.resultdir)
+    compared, problem = consistency.compare(study, run_rows, reproduction)
     os.makedirs(study.resultdir, exist_ok=True)
-    text = markdown(study, run_rows, rows)
+    text = markdown(study, run_rows, rows, consistency.markdown_section(study, compared, problem, reproduction))
     write_text(os.path.join(study.resultdir, "results.md"), text)
     write_text(os.path.join(study.resultdir, "results.csv"), csv_text(GROUP_FIELDS, rows))
     write_text(os.path.join(study.resultdir, "runs.csv"), csv_text(RUN_FIELDS, run_rows))
+    write_text(os.path.join(study.resultdir, "reproduction.csv"), csv_text(consistency.FIELDS, compared))
     finished = sum(r["finished"] for r in run_rows)
     path = plot(rows, os.path.join(study.resultdir, "data_efficiency.png"),
                 f"MNIST-rot: test error vs training-set size\n({study.steps:,} Adam steps; "
                 f"{finished} of {len(run_rows)} runs finished)")
-    return dict(markdown=text, rows=rows, runs=run_rows, plot=path, finished=finished)
+    return dict(markdown=text, rows=rows, runs=run_rows, comparison=compared, plot=path, finished=finished)
