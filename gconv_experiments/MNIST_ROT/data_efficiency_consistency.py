@@ -123,11 +123,8 @@ def compare(study, run_rows: list, reproduction: str, full_size: int = N_TRAIN_A
                                      f"in {reproduction}")
 
 
-def _pct(mean, std, n=None):
-    if mean is None:
-        return "–"
-    runs = f" ({n} run{'' if n == 1 else 's'})" if n else ""
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "") + runs
+def _pct(mean, std):
+    return "–" if mean is None else f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
 def markdown_section(study, rows: list, problem: "str | None", reproduction: str) -> list:
@@ -137,22 +134,23 @@ def markdown_section(study, rows: list, problem: "str | None", reproduction: str
     if problem:
         return lines + [f"Not compared: {problem}.", ""]
     lines += [f"With {study.sizes[-1]:,} images a run trains on the reproduction's training set (`{where}`: the "
-              f"same train_all.npz and test.npz by SHA-256, model, augmentation, optimizer, batch and BN "
-              f"re-estimation), for {study.steps:,} updates, where the reproduction ran on to the epoch of the last "
-              "column. The reproduction evaluated along the way with the same procedure; its mean test error at the evaluations just "
-              f"before and after {study.steps:,} updates, interpolated in log updates and log error, is the "
-              "error a study run should reach. Test error %, mean ± sample std (runs).", "",
-              f"| model | this study, {study.steps:,} updates | reproduction runs | reproduction before | "
-              f"reproduction after | reproduction at {study.steps:,} updates (interpolated) | study − interpolated "
-              "(pp) | reproduction at its end |", "|---|---|---|---|---|---|---|---|"]
+              "same train_all.npz and test.npz by SHA-256, model, augmentation, optimizer, batch and BN "
+              f"re-estimation) for {study.steps:,} updates; the reproduction ran on to the epoch of the last column. "
+              "It evaluated along the way with the same procedure: its mean test error at the evaluations just "
+              f"before and after {study.steps:,} updates, interpolated in log updates and log error, is the error "
+              "a study run should reach. Test error %, mean ± sample std; (n): runs.", ""]
+    same = len({(r["before_epoch"], r["after_epoch"]) for r in rows}) == 1
+    heads = [f"epoch {rows[0][f'{k}_epoch']} ({rows[0][f'{k}_updates']:,} updates)" if same else k
+             for k in ("before", "after")]
+    lines += [f"| model | study, {study.steps:,} updates | reproduction | reproduction, {heads[0]} | reproduction, "
+              f"{heads[1]} | reproduction, interpolated | study − interpolated (pp) | reproduction at its end "
+              "(epoch) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        end = (_pct(r["end_error_mean"], r["end_error_std_ddof1"]) + f" (epoch {r['end_epoch']})"
+        at = {k: _pct(r[f"{k}_error_mean"], r[f"{k}_error_std_ddof1"])
+              + ("" if same else f" (epoch {r[f'{k}_epoch']}, {r[f'{k}_updates']:,} updates)") for k in ("before", "after")}
+        end = (f"{_pct(r['end_error_mean'], r['end_error_std_ddof1'])} ({r['end_epoch']})"
                if r["end_epoch"] is not None else "–")
-        lines.append(
-            f"| {r['model']} | {_pct(r['study_error_mean'], r['study_error_std_ddof1'], r['study_runs'])} | "
-            f"`{r['reproduction']}`, {r['reproduction_runs']} | "
-            f"{_pct(r['before_error_mean'], r['before_error_std_ddof1'])} (epoch {r['before_epoch']}, "
-            f"{r['before_updates']:,} updates) | {_pct(r['after_error_mean'], r['after_error_std_ddof1'])} "
-            f"(epoch {r['after_epoch']}, {r['after_updates']:,} updates) | {100 * r['interpolated_error']:.2f} | "
-            f"{r['difference_pp']:+.2f} | {end} |")
+        lines.append(f"| {r['model']} | {_pct(r['study_error_mean'], r['study_error_std_ddof1'])} ({r['study_runs']}) | "
+                     f"{r['reproduction']} ({r['reproduction_runs']}) | {at['before']} | {at['after']} | "
+                     f"{100 * r['interpolated_error']:.2f} | {r['difference_pp']:+.2f} | {end} |")
     return lines + [""]

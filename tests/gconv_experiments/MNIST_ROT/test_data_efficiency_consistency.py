@@ -56,7 +56,8 @@ def test_the_comparison_by_hand_from_the_reproductions_log(studied):
     assert row["difference_pp"] == pytest.approx(100 * (mine[0] - expected), rel=1e-12)
     assert (row["end_epoch"], row["end_error_mean"]) == (3, errors[3])
     section = "\n".join(consistency.markdown_section(study, [row], None, reproduction))
-    assert "`released/Z2CNN`, 1 |" in section and f"{100 * expected:.2f} |" in section
+    assert "| released/Z2CNN (1) |" in section and f"{100 * expected:.2f} |" in section
+    assert "reproduction, epoch 1 (4 updates)" in section
 
 
 def test_a_study_short_of_the_whole_training_file_is_not_compared(studied):
